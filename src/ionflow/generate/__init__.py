@@ -1,0 +1,28 @@
+"""Seeded microstructure generators (2D and 3D); numpy/scipy only.
+
+Every generator takes ``shape``, a keyword-only ``electrolyte_fraction`` and ``rng`` and returns
+a boolean array with True = electrolyte, exact to within one cell of the target fraction.
+"""
+
+from ._fields import blobs
+from ._particles import disks, ellipses, nonoverlapping_disks
+
+GENERATORS = {
+    "disks": disks,
+    "nonoverlapping": nonoverlapping_disks,
+    "ellipses": ellipses,
+    "blobs": blobs,
+}
+
+__all__ = ["GENERATORS", "blobs", "disks", "ellipses", "generate", "nonoverlapping_disks"]
+
+
+def generate(kind: str, shape, *, electrolyte_fraction: float, rng=None, **options):
+    """Call the generator named ``kind`` (one of :data:`GENERATORS`)."""
+    from ..errors import InputError
+
+    try:
+        fn = GENERATORS[kind]
+    except KeyError:
+        raise InputError(f"unknown generator {kind!r}; choose from {sorted(GENERATORS)}") from None
+    return fn(shape, electrolyte_fraction=electrolyte_fraction, rng=rng, **options)

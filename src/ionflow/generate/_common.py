@@ -1,0 +1,36 @@
+"""Shared pieces of the generators."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def check_shape(shape: tuple[int, ...] | int) -> tuple[int, ...]:
+    """A 2D or 3D shape of positive ints."""
+    shape = (int(shape),) * 2 if np.isscalar(shape) else tuple(int(n) for n in shape)
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise InputError(f"shape must be 2 or 3 positive sizes, got {shape}")
+    return shape
+
+
+def check_fraction(fraction: float) -> float:
+    if not 0.0 <= fraction <= 1.0:
+        raise InputError(f"electrolyte_fraction must lie in [0, 1], got {fraction}")
+    return float(fraction)
+
+
+def top_fraction(score: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the ``round(fraction * size)`` cells with the largest score.
+
+    The achieved fraction is within half a cell of the target, whatever the ties; ties are
+    broken by position (deterministic).
+    """
+    k = int(round(fraction * score.size))
+    flat = score.ravel()
+    mask = np.zeros(flat.size, dtype=bool)
+    if k > 0:
+        order = np.argsort(flat, kind="stable")
+        mask[order[flat.size - k :]] = True
+    return mask.reshape(score.shape)

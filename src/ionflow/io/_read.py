@@ -1,0 +1,174 @@
+"""Read images and volumes from PNG / TIFF / NPY (and other formats imageio reads)."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["IMAGE_SUFFIXES", "expand_paths", "read_array", "read_image", "to_phases"]
+
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".jpg", ".jpeg", ".gif")
+_MAX_LABELS = 8  # at most this many distinct integer values -> a label image, kept as is
+
+
+def expand_paths(paths: list[str | os.PathLike]) -> list[str]:
+    """Files, directories (their image files, sorted) and glob patterns -> a list of files.
+
+    A path that matches nothing is kept as is, so that reading it reports it as missing.
+    """
+    out: list[str] = []
+    for p in paths:
+        p = str(p)
+        if os.path.isdir(p):
+            out += sorted(
+                str(f)
+                for f in Path(p).iterdir()
+                if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+            )
+        elif not os.path.exists(p) and glob.has_magic(p):
+            out += sorted(glob.glob(p, recursive=True)) or [p]
+        else:
+            out.append(p)
+    return out
+
+
+def read_array(path: str | os.PathLike) -> np.ndarray:
+    """Read the raw pixel array of a file (no segmentation), with errors for people."""
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise InputError("file not found", source=src)
+    if path.is_dir():
+        raise InputError("is a directory, not an image", source=src)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", source=src) from None
+    if size == 0:
+        raise InputError("file is empty", source=src)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
+
+            arr = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
+
+            arr = iio.imread(path)
+    except PermissionError:
+        raise InputError("permission denied", source=src) from None
+    except Exception as exc:  # noqa: BLE001 - every decoder has its own error types
+        kind = suffix.lstrip(".").upper() or "image"
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable {kind} file ({detail})", source=src) from None
+    return np.asarray(arr)
+
+
+def _to_gray(arr: np.ndarray, src: str) -> np.ndarray:
+    """Drop alpha and convert RGB(A) images to luminance."""
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4 and arr.shape[1] > 4:
+        rgb = arr[..., :3].astype(np.float64)
+        if np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]):
+            return arr[..., 0]
+        return rgb @ np.array([0.2125, 0.7154, 0.0721])
+    if arr.ndim == 4 and arr.shape[-1] in (3, 4):
+        return arr[..., :3].astype(np.float64) @ np.array([0.2125, 0.7154, 0.0721])
+    return arr
+
+
+def to_phases(
+    arr: np.ndarray,
+    *,
+    threshold: float | None = None,
+    invert: bool = False,
+    labels: bool | None = None,
+    conductive_labels: list[float] | None = None,
+    source: str | None = None,
+) -> np.ndarray:
+    """Turn raw pixels into phases.
+
+    * ``conductive_labels`` given: binary, True where the pixel value is one of them.
+    * two distinct values (a binary image): nonzero/bright = electrolyte (True).
+    * few distinct integer values (a label image, at most 8) or ``labels=True``: kept as is.
+    * otherwise (grayscale): bright = electrolyte above ``threshold``, Otsu's threshold by
+      default.
+    ``invert`` swaps the phases of a binary or grayscale result.
+    """
+    src = source or "<array>"
+    if arr.dtype == bool:
+        out = arr
+    else:
+        if not (np.issubdtype(arr.dtype, np.number)):
+            raise InputError(f"unsupported pixel type {arr.dtype}", source=src)
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            raise InputError("complex-valued pixels are not an image", source=src)
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            raise InputError("image contains NaN or infinite values", source=src)
+        arr = _to_gray(arr, src)
+        if conductive_labels is not None:
+            out = np.isin(arr, conductive_labels)
+        elif threshold is not None:
+            out = arr > threshold
+        else:
+            values = np.unique(arr)
+            if values.size <= 2 and labels is not True:
+                out = arr > values.min() if values.size == 2 else arr != 0
+            elif labels or (
+                labels is None and values.size <= _MAX_LABELS and np.all(values == np.round(values))
+            ):
+                if invert:
+                    raise InputError("--invert does not apply to a label image", source=src)
+                return arr
+            else:
+                from skimage.filters import threshold_otsu
+
+                out = arr > threshold_otsu(arr)
+    if invert:
+        out = ~out
+    return out
+
+
+def read_image(
+    path: str | os.PathLike,
+    *,
+    threshold: float | None = None,
+    invert: bool = False,
+    labels: bool | None = None,
+    conductive_labels: list[float] | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """Read an image or volume and return its phases (bool, or labels for a label image).
+
+    A multi-page TIFF or a 3D NPY array is a volume (z, y, x). See :func:`to_phases` for how
+    pixels become phases. ``crop`` = (top, bottom, left, right) pixels removed from a 2D image
+    (e.g. an SEM information bar) before segmentation.
+    """
+    src = str(path)
+    arr = read_array(path)
+    arr = np.squeeze(arr) if arr.ndim > 2 and 1 in arr.shape[:-1] else arr
+    if arr.size == 0:
+        raise InputError("image has no pixels", source=src)
+    if crop is not None:
+        t, b, left, right = crop
+        arr = arr[t : arr.shape[0] - b, left : arr.shape[1] - right]
+        if arr.size == 0:
+            raise InputError(f"crop {crop} removes the whole image", source=src)
+    out = to_phases(
+        arr,
+        threshold=threshold,
+        invert=invert,
+        labels=labels,
+        conductive_labels=conductive_labels,
+        source=src,
+    )
+    if out.ndim not in (2, 3):
+        raise InputError(f"expected a 2D image or a 3D volume, got shape {arr.shape}", source=src)
+    return out

@@ -1,0 +1,202 @@
+"""Conductivity maps, percolation and the finite-volume system.
+
+Conventions (the contract; the README repeats them)
+---------------------------------------------------
+* Cell-centred finite volumes on a grid of equal cubic (square) cells.
+* The flow runs along ``axis``. phi = V on the face *before* the first slice along that axis and
+  phi = 0 on the face *after* the last slice: the Dirichlet faces are the image's own faces, half
+  a cell from the first/last cell centres, so a boundary cell couples to its electrode with
+  conductance 2 sigma (half a cell of distance). Every other face of the domain is insulating.
+* Between two face neighbours the conductance is the harmonic mean 2 s_i s_j / (s_i + s_j)
+  (zero when either cell is insulating).
+* Cells not in a conductive cluster that touches *both* electrodes carry no current. They are
+  removed before the solve: floating clusters (touching neither face) and clusters touching only
+  one face. Dead-end branches of the percolating cluster stay in. A blocked image has no unknowns
+  and an exact current of 0.
+* The system is solved in reduced units (sigma_ref = 1, V = 1, cell size 1); physical units are
+  applied afterwards, which makes the result exactly linear in V and sigma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy import ndimage
+
+from ..errors import InputError
+
+__all__ = ["LinearSystem", "assemble", "conductivity_map", "percolating_mask"]
+
+
+def conductivity_map(
+    image: np.ndarray,
+    *,
+    conductivity: float = 1.0,
+    matrix_conductivity: float = 0.0,
+    label_conductivities: Mapping[float, float] | None = None,
+    source: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Turn an image into cell conductivities.
+
+    Parameters
+    ----------
+    image : ndarray, shape (n0, n1) or (n0, n1, n2)
+        Binary image (nonzero = electrolyte) or, with ``label_conductivities``, a label image.
+    conductivity : float
+        Electrolyte conductivity sigma in S/m (the reference for relative values).
+    matrix_conductivity : float
+        Conductivity of the zero phase (active material) in S/m; 0 means insulating.
+    label_conductivities : mapping of label -> S/m, optional
+        One conductivity per label value. Every label present must be listed. The electrolyte is
+        the most conductive label and its conductivity is the reference sigma.
+
+    Returns
+    -------
+    sigma_rel : ndarray of float64
+        Conductivity divided by the reference sigma, same shape as ``image``.
+    electrolyte : ndarray of bool
+        Cells of the electrolyte phase.
+    sigma_ref : float
+        The reference conductivity in S/m.
+    """
+    if label_conductivities:
+        labels = np.unique(image)
+        missing = [lab for lab in labels.tolist() if lab not in label_conductivities]
+        if missing:
+            raise InputError(
+                f"labels {missing} have no conductivity (given: {sorted(label_conductivities)})",
+                source=source,
+            )
+        values = {float(k): float(v) for k, v in label_conductivities.items()}
+        if any(v < 0 or not np.isfinite(v) for v in values.values()):
+            raise InputError("label conductivities must be finite and >= 0", source=source)
+        sigma_ref = max(values[float(lab)] for lab in labels.tolist())
+        if sigma_ref <= 0:
+            raise InputError(
+                "every label present has conductivity 0 (all insulating)", source=source
+            )
+        lut_keys = np.array(sorted(values), dtype=np.float64)
+        lut_vals = np.array([values[k] for k in lut_keys], dtype=np.float64)
+        sigma = lut_vals[np.searchsorted(lut_keys, image.astype(np.float64))]
+        electrolyte = sigma == sigma_ref
+        return sigma / sigma_ref, electrolyte, sigma_ref
+    if not (conductivity > 0 and np.isfinite(conductivity)):
+        raise InputError(
+            f"conductivity must be a positive number, got {conductivity}", source=source
+        )
+    if not (matrix_conductivity >= 0 and np.isfinite(matrix_conductivity)):
+        raise InputError(
+            f"matrix conductivity must be >= 0, got {matrix_conductivity}", source=source
+        )
+    electrolyte = image != 0
+    sigma = np.where(electrolyte, 1.0, matrix_conductivity / conductivity)
+    return sigma, electrolyte, float(conductivity)
+
+
+def percolating_mask(
+    conductive: np.ndarray, axis: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split conductive cells by which electrodes their face-connected cluster touches.
+
+    Returns
+    -------
+    both, inlet_only, outlet_only : ndarray of bool
+        Cells of clusters touching both faces, only the phi = V face, only the phi = 0 face.
+    """
+    if conductive.all():
+        empty = np.zeros_like(conductive)
+        return conductive.copy(), empty, empty
+    structure = ndimage.generate_binary_structure(conductive.ndim, 1)
+    labels, count = ndimage.label(conductive, structure=structure)
+    if count == 0:
+        empty = np.zeros_like(conductive)
+        return empty, empty, empty
+    first = np.zeros(count + 1, bool)
+    last = np.zeros(count + 1, bool)
+    first[np.take(labels, 0, axis=axis)] = True
+    last[np.take(labels, -1, axis=axis)] = True
+    first[0] = last[0] = False
+    return (first & last)[labels], (first & ~last)[labels], (last & ~first)[labels]
+
+
+@dataclass(frozen=True)
+class LinearSystem:
+    """The reduced-unit system A x = b over the kept cells.
+
+    ``A`` is the symmetric positive definite weighted graph Laplacian of the kept cells plus the
+    electrode couplings on its diagonal; ``x`` is phi / V. ``inlet``/``outlet`` index the unknowns
+    in the first/last slice and ``g_inlet``/``g_outlet`` their electrode conductances (2 sigma).
+    """
+
+    A: sp.csr_matrix
+    b: np.ndarray
+    keep: np.ndarray
+    inlet: np.ndarray
+    g_inlet: np.ndarray
+    outlet: np.ndarray
+    g_outlet: np.ndarray
+
+    def currents(self, x: np.ndarray) -> tuple[float, float]:
+        """Reduced inlet and outlet current for the solution ``x``."""
+        inlet = float(np.dot(self.g_inlet, 1.0 - x[self.inlet]))
+        outlet = float(np.dot(self.g_outlet, x[self.outlet]))
+        return inlet, outlet
+
+
+def _pairs(shape: tuple[int, ...], d: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    lo = [slice(None)] * len(shape)
+    hi = [slice(None)] * len(shape)
+    lo[d] = slice(None, -1)
+    hi[d] = slice(1, None)
+    return tuple(lo), tuple(hi)
+
+
+def face_conductances(sigma: np.ndarray, d: int) -> np.ndarray:
+    """Harmonic-mean conductance of the interior faces normal to axis ``d`` (reduced units)."""
+    lo, hi = _pairs(sigma.shape, d)
+    a, b = sigma[lo], sigma[hi]
+    total = a + b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = np.where(total > 0, 2.0 * a * b / np.where(total > 0, total, 1.0), 0.0)
+    return g
+
+
+def assemble(sigma: np.ndarray, keep: np.ndarray, axis: int) -> LinearSystem:
+    """Assemble the reduced system on the cells in ``keep`` (vectorised, no pixel loops)."""
+    n = int(keep.sum())
+    itype = np.int32 if keep.size < 2**31 - 1 else np.int64
+    index = np.full(sigma.shape, -1, dtype=itype)
+    index[keep] = np.arange(n, dtype=itype)
+    s = np.where(keep, sigma, 0.0)
+    diag = np.zeros(n)
+    rows, cols, vals = [], [], []
+    for d in range(sigma.ndim):
+        lo, hi = _pairs(sigma.shape, d)
+        g = face_conductances(s, d)
+        m = g > 0
+        g = g[m]
+        i = index[lo][m]
+        j = index[hi][m]
+        diag += np.bincount(i, g, minlength=n)
+        diag += np.bincount(j, g, minlength=n)
+        rows += [i, j]
+        cols += [j, i]
+        vals += [-g, -g]
+    first = np.take(keep, 0, axis=axis)
+    last = np.take(keep, -1, axis=axis)
+    inlet = np.take(index, 0, axis=axis)[first]
+    outlet = np.take(index, -1, axis=axis)[last]
+    g_in = 2.0 * np.take(s, 0, axis=axis)[first]
+    g_out = 2.0 * np.take(s, -1, axis=axis)[last]
+    diag += np.bincount(inlet, g_in, minlength=n)
+    diag += np.bincount(outlet, g_out, minlength=n)
+    b = np.bincount(inlet, g_in, minlength=n).astype(np.float64)
+    ar = np.arange(n, dtype=itype)
+    A = sp.csr_matrix(
+        (np.concatenate(vals + [diag]), (np.concatenate(rows + [ar]), np.concatenate(cols + [ar]))),
+        shape=(n, n),
+    )
+    return LinearSystem(A, b, keep, inlet, g_in, outlet, g_out)
