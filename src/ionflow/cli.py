@@ -293,12 +293,244 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="output directory")
     p.set_defaults(func=cmd_generate)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    _add_ml_commands(sub)
     return parser
 
 
-_EXTRA_COMMANDS: list = []
+def _add_ml_commands(sub) -> None:
+    p = sub.add_parser("dataset", help="generate and label a dataset (HDF5, resumable)")
+    p.add_argument("out", help="output .h5 file (rerun the same command to resume)")
+    p.add_argument("--shape", type=int, nargs="+", default=[64, 64])
+    p.add_argument("--train", type=int, default=2500)
+    p.add_argument("--val", type=int, default=175)
+    p.add_argument("--test", type=int, default=175)
+    p.add_argument(
+        "--fractions",
+        type=float,
+        nargs="+",
+        default=[0.6, 0.7, 0.8, 0.9, 1.0],
+        help="electrolyte-fraction classes (the paper's by default)",
+    )
+    p.add_argument(
+        "--fraction-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="draw fractions uniformly from [LO, HI] instead of classes",
+    )
+    p.add_argument(
+        "--generators",
+        nargs="+",
+        default=["disks"],
+        choices=["disks", "nonoverlapping", "ellipses", "blobs"],
+    )
+    p.add_argument("--radius", type=float, nargs=2, default=[2.0, 7.0], metavar=("MIN", "MAX"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int)
+    p.add_argument("--plot", metavar="PNG", help="labels by fraction class (default: OUT.png)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_dataset)
+
+    p = sub.add_parser("train", help="train a CNN surrogate on a dataset")
+    p.add_argument("dataset")
+    p.add_argument("out", help="output model file (.safetensors); rerun to resume")
+    p.add_argument(
+        "--arch", default="ionnet", help="ionnet (default) or a timm name, e.g. efficientnetv2_s"
+    )
+    p.add_argument("--channels", type=int, nargs="+", help="ionnet stage widths")
+    p.add_argument("--stem-stride", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--members", type=int, default=1, help="ensemble size")
+    p.add_argument("--per-class", action="store_true", help="one model per fraction class")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget for the whole run")
+    p.add_argument(
+        "--pretrained", metavar="WEIGHTS", help="local .safetensors for transfer learning"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model on a dataset split, with baselines")
+    p.add_argument("model")
+    p.add_argument("dataset")
+    p.add_argument("--split", default="test")
+    p.add_argument("--plot", metavar="PNG", help="parity plot")
+    p.add_argument("--no-tta", action="store_true", help="no flip averaging")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict conduction with the CNN surrogate")
+    p.add_argument(
+        "paths", nargs="*", help="images, directories or globs (default: bundled examples)"
+    )
+    p.add_argument("--model", help="model file (default: the bundled model)")
+    p.add_argument("--axis", type=int, default=0)
+    p.add_argument("--voltage", type=float, default=1.0)
+    p.add_argument("--conductivity", type=float, default=1.0)
+    p.add_argument("--pixel-size", type=float)
+    p.add_argument("--no-tta", action="store_true", help="no flip averaging (faster)")
+    p.add_argument("--verify", action="store_true", help="also solve and report the error")
+    p.add_argument("--json", action="store_true")
+    _add_read_options(p)
+    p.set_defaults(func=cmd_predict, label_conductivity=None)
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .dataset import DatasetConfig, build_dataset, load_split
+
+    cfg = DatasetConfig(
+        shape=tuple(args.shape),
+        fractions=tuple(args.fractions),
+        fraction_range=tuple(args.fraction_range) if args.fraction_range else None,
+        generators=tuple(args.generators),
+        radius=tuple(args.radius),
+        splits=(("train", args.train), ("val", args.val), ("test", args.test)),
+        seed=args.seed,
+    )
+    progress = not args.no_progress and sys.stderr.isatty()
+    path = build_dataset(args.out, cfg, jobs=args.jobs, progress=progress)
+    every = load_split(path, "all")
+    rel = every.labels["relative_conductivity"]
+    plot = args.plot or str(Path(args.out).with_suffix(".png"))
+    from .plot import plot_labels_by_class
+
+    groups = every.fraction_target
+    groups = np.round(groups * 20) / 20 if cfg.fraction_range else np.round(groups, 3)
+    plot_labels_by_class(plot, rel, groups, title=str(path))
+    blocked = int((rel == 0).sum())
+    print(
+        f"{path}: {rel.size} images, relative conductivity {rel.min():.4f}..{rel.max():.4f}, "
+        f"{blocked} blocked; labels plot {plot}"
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .model import ModelConfig, TrainConfig, train
+
+    mc = ModelConfig(
+        arch=args.arch,
+        stem_stride=args.stem_stride,
+        **({"channels": tuple(args.channels)} if args.channels else {}),
+    )
+    tc = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        patience=args.patience,
+        seed=args.seed,
+        members=args.members,
+        per_class=args.per_class,
+        max_minutes=args.max_minutes,
+        pretrained=args.pretrained,
+    )
+    progress = not args.no_progress and sys.stderr.isatty()
+    path = train(args.dataset, args.out, model=mc, config=tc, progress=progress)
+    from .model import load_bundle
+
+    b = load_bundle(path)
+    print(f"{path}: {len(b.members)} member(s), validation MAPE {b.metrics['val_mape']:.3f}%")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .model import evaluate
+
+    res = evaluate(args.model, args.dataset, split=args.split, plot=args.plot, tta=not args.no_tta)
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"{args.dataset} [{res['split']}], {res['n']} images, model {args.model}")
+    classes = list(next(iter(res["table"].values()))["per_class_mape"])
+    head = f"{'predictor':28s} {'MAPE%':>7s} {'MAE':>8s} {'R2':>7s} {'med%':>6s} {'p95%':>6s} {'low10%':>7s} "
+    print(head + " ".join(f"{'f=' + c:>7s}" for c in classes))
+    for name, row in res["table"].items():
+        print(
+            f"{name[:28]:28s} {row['mape']:7.3f} {row['mae']:8.5f} {row['r2']:7.4f} "
+            f"{row['median_ape']:6.2f} {row['p95_ape']:6.2f} {row['lowest_decile_mape']:7.2f} "
+            + " ".join(f"{v:7.2f}" for v in row["per_class_mape"].values())
+        )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .io import expand_paths
+
+    files = expand_paths(args.paths or [str(examples_dir())])
+    reader = _reader(args)
+    images, names, failed = [], [], 0
+    for f in files:
+        try:
+            images.append(reader(f))
+            names.append(f)
+        except IonflowError as exc:
+            _err(str(exc))
+            failed += 1
+    from .model import Predictor, default_model_path
+
+    by_dim: dict[int, list[int]] = {}
+    for i, im in enumerate(images):
+        by_dim.setdefault(im.ndim, []).append(i)
+    rows: list[dict | None] = [None] * len(images)
+    for dim, idx in by_dim.items():
+        model = args.model or default_model_path(dim)
+        if not Path(model).exists() and not args.model:
+            for i in idx:
+                _err(f"{names[i]}: no bundled {dim}D model; pass --model")
+            failed += len(idx)
+            continue
+        predictor = Predictor(model, tta=not args.no_tta)
+        for i, row in zip(
+            idx,
+            predictor.predict(
+                [images[i] for i in idx],
+                axis=args.axis,
+                voltage=args.voltage,
+                conductivity=args.conductivity,
+                pixel_size=args.pixel_size,
+            ),
+        ):
+            rows[i] = row
+    if not args.json:
+        print(
+            f"{'file':32s} {'fraction':>8s} {'sigma_eff/s':>12s} {'+-':>7s} {'ood':>4s}"
+            + (f" {'solver':>12s} {'err%':>7s}" if args.verify else "")
+        )
+    for name, image, row in zip(names, images, rows):
+        if row is None:
+            continue
+        row = {"file": name, **row}
+        if args.verify:
+            from .solve import simulate
+
+            true = simulate(image, axis=args.axis).relative_conductivity
+            row["solver_relative_conductivity"] = true
+            row["error_percent"] = (
+                abs(row["relative_conductivity"] - true) / true * 100 if true > 0 else None
+            )
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            unc = row["uncertainty"]
+            line = (
+                f"{Path(name).name[:32]:32s} {row['electrolyte_fraction']:8.4f} "
+                f"{row['relative_conductivity']:12.6g} {(f'{unc:.1%}' if unc is not None else '-'):>7s} "
+                f"{('yes' if row['ood'] else 'no'):>4s}"
+            )
+            if args.verify:
+                err = row["error_percent"]
+                line += f" {row['solver_relative_conductivity']:12.6g} {(f'{err:.2f}' if err is not None else '-'):>7s}"
+            print(line, flush=True)
+    return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

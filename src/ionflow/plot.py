@@ -60,3 +60,53 @@ def plot_fields(
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_parity(
+    path: str | os.PathLike,
+    true: np.ndarray,
+    pred: np.ndarray,
+    groups: np.ndarray,
+    *,
+    title: str = "",
+) -> Path:
+    """Predicted against solver sigma_eff/sigma, coloured by electrolyte-fraction class."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5), constrained_layout=True)
+    for g in np.unique(groups):
+        m = groups == g
+        ax.scatter(true[m], pred[m], s=8, label=f"{g:g}", alpha=0.7)
+    lim = [0, max(float(np.max(true)), float(np.max(pred)), 1e-9) * 1.05]
+    ax.plot(lim, lim, "k--", lw=1)
+    ax.set_xlim(lim)
+    ax.set_ylim(lim)
+    ax.set_xlabel("solver sigma_eff / sigma")
+    ax.set_ylabel("surrogate sigma_eff / sigma")
+    ax.legend(title="fraction", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_labels_by_class(
+    path: str | os.PathLike, values: np.ndarray, groups: np.ndarray, *, title: str = ""
+) -> Path:
+    """The paper's Fig. 3: label of every image, in dataset order, coloured by fraction class."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.5), constrained_layout=True)
+    idx = np.arange(len(values))
+    for g in np.unique(groups):
+        m = groups == g
+        ax.scatter(idx[m], values[m], s=4, label=f"{g:g}")
+    ax.set_xlabel("image")
+    ax.set_ylabel("current (A) at V = 1, l = A = 1")
+    ax.legend(title="fraction", fontsize=8, markerscale=3)
+    ax.set_title(title, fontsize=9)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

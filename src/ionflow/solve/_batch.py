@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._pool import process_pool
 from ..errors import IonflowError
 from ._result import ConductionResult
 from ._simulate import simulate
@@ -123,7 +123,7 @@ def _run(tasks: list, *, jobs: int, scheduler: Any) -> Iterator[list[Outcome]]:
         for task in tasks:
             yield _chunk(task)
     else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+        with process_pool(min(jobs, len(tasks))) as pool:
             yield from pool.map(_chunk, tasks)
 
 

@@ -1,0 +1,30 @@
+"""The CNN surrogate (the only part of ionflow that imports torch)."""
+
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "ionflow.model needs PyTorch: pip install 'ionflow[ml]' (torch, timm, safetensors)"
+    ) from exc
+
+from ._checkpoint import Bundle, Member, from_target, load_bundle, save_bundle, to_target
+from ._evaluate import evaluate
+from ._nets import ModelConfig, create_model
+from ._predict import Predictor, default_model_path
+from ._train import TrainConfig, train
+
+__all__ = [
+    "Bundle",
+    "Member",
+    "ModelConfig",
+    "Predictor",
+    "TrainConfig",
+    "create_model",
+    "default_model_path",
+    "evaluate",
+    "from_target",
+    "load_bundle",
+    "save_bundle",
+    "to_target",
+    "train",
+]

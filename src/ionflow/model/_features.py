@@ -1,0 +1,51 @@
+"""Cheap image statistics: network input and the out-of-distribution check (no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["interface_density", "morphology_stats", "ood_reasons"]
+
+
+def interface_density(images: np.ndarray) -> np.ndarray:
+    """Fraction of face-neighbour pairs that cross a phase boundary, per image.
+
+    ``images``: (n, *shape) bool. Proportional to the specific surface area; it separates
+    coarse from fine microstructures at the same electrolyte fraction.
+    """
+    imgs = images.astype(bool)
+    total = np.zeros(len(imgs))
+    pairs = 0
+    for d in range(1, imgs.ndim):
+        a = np.take(imgs, range(imgs.shape[d] - 1), axis=d)
+        b = np.take(imgs, range(1, imgs.shape[d]), axis=d)
+        total += (a != b).reshape(len(imgs), -1).sum(1)
+        pairs += a[0].size
+    return total / max(pairs, 1)
+
+
+def morphology_stats(images: np.ndarray) -> dict:
+    """Ranges of the statistics the OOD check compares against (stored in the model)."""
+    frac = images.reshape(len(images), -1).mean(1)
+    iface = interface_density(images)
+    q = lambda v: [float(np.quantile(v, 0.005)), float(np.quantile(v, 0.995))]  # noqa: E731
+    return {
+        "shape": list(images.shape[1:]),
+        "fraction": [float(frac.min()), float(frac.max())],
+        "interface_density": q(iface),
+    }
+
+
+def ood_reasons(image: np.ndarray, stats: dict, *, fraction: float, iface: float) -> list[str]:
+    """Why an image lies outside the training data (empty list: inside)."""
+    reasons = []
+    if list(image.shape) != list(stats["shape"]):
+        reasons.append(f"size {list(image.shape)} differs from training {stats['shape']}")
+    lo, hi = stats["fraction"]
+    if not lo - 0.02 <= fraction <= hi + 0.02:
+        reasons.append(f"electrolyte fraction {fraction:.3f} outside training [{lo:.2f}, {hi:.2f}]")
+    lo, hi = stats["interface_density"]
+    span = hi - lo
+    if not lo - 0.1 * span <= iface <= hi + 0.1 * span:
+        reasons.append(f"interface density {iface:.3f} outside training [{lo:.3f}, {hi:.3f}]")
+    return reasons

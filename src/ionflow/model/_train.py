@@ -1,0 +1,329 @@
+"""Training: AdamW, warmup-cosine schedule, label-preserving flips, early stopping, resume.
+
+Members are trained one after another (an ensemble, or one per electrolyte-fraction class
+with ``per_class``). After every epoch the state of the member in training is saved next to
+the output (``<out>.partial/``, our own files), so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..dataset import load_split
+from ..errors import InputError
+from ._checkpoint import Bundle, Member, from_target, save_bundle, to_target
+from ._features import morphology_stats
+from ._nets import ModelConfig, create_model
+
+__all__ = ["TrainConfig", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (saved in the model file)."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    patience: int = 10
+    seed: int = 0
+    flips: bool = True
+    members: int = 1
+    per_class: bool = False
+    max_minutes: float | None = None
+    pretrained: str | None = None
+    threads: int | None = None
+
+
+def _batches(n: int, size: int, rng: np.random.Generator | None):
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for s in range(0, n, size):
+        yield order[s : s + size]
+
+
+def _to_input(images: np.ndarray) -> torch.Tensor:
+    """uint8/bool images (n, *shape) -> float tensor (n, 1, *shape) in {-1, 1}."""
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    return (x * 2.0 - 1.0).unsqueeze(1)
+
+
+def _flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Random flips along each spatial axis (along and across the flow): label-preserving.
+
+    (A 90-degree rotation is *not*: it swaps the flow axis.)
+    """
+    dims = [d for d in range(2, x.ndim) if rng.random() < 0.5]
+    return torch.flip(x, dims) if dims else x
+
+
+@torch.inference_mode()
+def predict_targets(
+    model: torch.nn.Module, images: np.ndarray, *, batch: int = 256, tta: bool = False
+) -> np.ndarray:
+    """Raw network outputs (log space) for images (n, *shape); ``tta`` averages the flips."""
+    model.eval()
+    out = []
+    ndim = images.ndim - 1
+    flips = [[]]
+    if tta:
+        flips = [[], [2], [3]] + ([[4]] if ndim == 3 else [[2, 3]])
+    for idx in _batches(len(images), batch, None):
+        x = _to_input(images[idx])
+        ys = [model(torch.flip(x, f) if f else x) for f in flips]
+        out.append(torch.stack(ys).mean(0).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _mape(pred: np.ndarray, true: np.ndarray) -> float:
+    m = true > 0
+    return float(np.mean(np.abs(pred[m] - true[m]) / true[m]) * 100) if m.any() else float("nan")
+
+
+def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def _train_member(
+    k: int,
+    images: np.ndarray,
+    y: np.ndarray,
+    val_images: np.ndarray,
+    val_rel: np.ndarray,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    dim: int,
+    state_file: Path,
+    deadline: float | None,
+    progress: bool,
+) -> tuple[dict, dict]:
+    torch.manual_seed(cfg.seed + 1000 * k)
+    rng = np.random.default_rng([cfg.seed, k])
+    model = create_model(model_cfg, dim=dim)
+    if cfg.pretrained:
+        _load_pretrained(model, cfg.pretrained)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(images) / cfg.batch_size))
+    total = cfg.epochs * steps_per_epoch
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    start_epoch, step, best, best_state, stale = 0, 0, float("inf"), None, 0
+    history: list[dict] = []
+    if state_file.exists():  # resume this member
+        saved = torch.load(state_file, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        start_epoch, step, best, stale = (
+            saved["epoch"],
+            saved["step"],
+            saved["best"],
+            saved["stale"],
+        )
+        best_state, history = saved["best_state"], saved["history"]
+        rng = np.random.default_rng([cfg.seed, k, start_epoch])
+        log.info("member %d: resuming at epoch %d", k, start_epoch)
+    yt = torch.from_numpy(y.astype(np.float32))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.epochs, initial=start_epoch, unit="epoch", desc=f"train m{k}")
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum = 0.0
+        for idx in _batches(len(images), cfg.batch_size, rng):
+            if len(idx) < 2:
+                continue
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(step, total, warmup, cfg.lr)
+            x = _to_input(images[idx])
+            if cfg.flips:
+                x = _flip(x, rng)
+            loss = torch.nn.functional.smooth_l1_loss(model(x), yt[idx], beta=0.05)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            loss_sum += float(loss.detach()) * len(idx)
+        val = _mape(from_target(predict_targets(model, val_images)), val_rel)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": loss_sum / len(images),
+                "val_mape": val,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        log.info(
+            "member %d epoch %d: loss %.4g, val MAPE %.3f%%", k, epoch + 1, history[-1]["loss"], val
+        )
+        if bar is not None:
+            bar.set_postfix(val_mape=f"{val:.2f}%")
+            bar.update(1)
+        if val < best:
+            best, stale = val, 0
+            best_state = {n: t.detach().clone() for n, t in model.state_dict().items()}
+        else:
+            stale += 1
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "epoch": epoch + 1,
+                "step": step,
+                "best": best,
+                "stale": stale,
+                "best_state": best_state,
+                "history": history,
+            },
+            state_file,
+        )
+        if stale >= cfg.patience:
+            log.info("member %d: early stop at epoch %d", k, epoch + 1)
+            break
+        if deadline is not None and time.time() > deadline:
+            log.info("member %d: time budget reached at epoch %d", k, epoch + 1)
+            break
+    if bar is not None:
+        bar.close()
+    return best_state or model.state_dict(), {
+        "val_mape": best,
+        "epochs": len(history),
+        "history": history,
+    }
+
+
+def _load_pretrained(model: torch.nn.Module, path: str) -> None:
+    """Transfer learning from a local weights file (safetensors); shapes that fit are loaded."""
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(path)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"cannot read pretrained weights ({exc})", source=path) from None
+    own = model.state_dict()
+    target = own
+    prefix = "backbone." if any(n.startswith("backbone.") for n in own) else ""
+    loaded = 0
+    for name, t in weights.items():
+        key = prefix + name
+        if key in target and target[key].shape == t.shape:
+            target[key] = t
+            loaded += 1
+        elif key in target and t.ndim == 4 and target[key].shape[1] == 1 and t.shape[1] == 3:
+            target[key] = t.sum(1, keepdim=True)  # RGB stem -> one channel
+            loaded += 1
+    if loaded == 0:
+        raise InputError("no weight in the file matches the architecture", source=path)
+    model.load_state_dict(target)
+    log.info("loaded %d pretrained tensors from %s", loaded, path)
+
+
+def train(
+    dataset: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    model: ModelConfig | None = None,
+    config: TrainConfig | None = None,
+    progress: bool = False,
+) -> Path:
+    """Train a surrogate on a dataset file and write the model bundle to ``out``.
+
+    Returns the path of the ``.safetensors`` bundle. Rerunning the same command after an
+    interruption resumes (finished members are kept, the member in training continues).
+    """
+    model_cfg = model or ModelConfig()
+    cfg = config or TrainConfig()
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    tr = load_split(dataset, "train")
+    va = load_split(dataset, "val")
+    dim = tr.images.ndim - 1
+    if dim == 3 and model_cfg.arch == "ionnet":
+        model_cfg = ModelConfig(**{**model_cfg.to_dict(), "arch": "ionnet3d"})
+    rel = tr.labels["relative_conductivity"]
+    val_rel = va.labels["relative_conductivity"]
+    # images with no percolating path are answered exactly (0) by the predictor without a
+    # network; training on them would only add outliers at log(eps)
+    keep_tr = np.flatnonzero(rel > 0)
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    signature = json.dumps(
+        {"model": model_cfg.to_dict(), "train": asdict(cfg), "data": str(dataset)}
+    )
+    sig_file = partial / "run.json"
+    if sig_file.exists() and sig_file.read_text() != signature:
+        raise InputError(
+            f"{partial} holds a different unfinished run; delete it or use another output name"
+        )
+    sig_file.write_text(signature)
+    if cfg.per_class:
+        classes = sorted(set(np.round(tr.fraction_target, 6).tolist()))
+        edges = [(a + b) / 2 for a, b in zip(classes[:-1], classes[1:])]
+        ranges = list(zip([-np.inf] + edges, edges + [np.inf]))
+        groups = [
+            (
+                np.flatnonzero((tr.fraction_target >= lo) & (tr.fraction_target < hi)),
+                np.flatnonzero((va.fraction_target >= lo) & (va.fraction_target < hi)),
+                (lo, hi),
+            )
+            for lo, hi in ranges
+        ]
+    else:
+        everything = (keep_tr, np.arange(len(val_rel)), None)
+        groups = [everything] * cfg.members
+    deadline = time.time() + cfg.max_minutes * 60 / len(groups) if cfg.max_minutes else None
+    members = []
+    for k, (ti, vi, frange) in enumerate(groups):
+        done_file = partial / f"member{k}.done.pt"
+        if done_file.exists():
+            saved = torch.load(done_file, weights_only=False)
+            state, info = saved["state"], saved["info"]
+        else:
+            start = time.time()
+            state, info = _train_member(
+                k,
+                tr.images[ti],
+                to_target(rel[ti]),
+                va.images[vi],
+                val_rel[vi],
+                model_cfg,
+                cfg,
+                dim,
+                partial / f"member{k}.state.pt",
+                None if deadline is None else start + (deadline - start),
+                progress,
+            )
+            torch.save({"state": state, "info": info}, done_file)
+        fr = None if frange is None else tuple(float(v) for v in frange)
+        members.append(Member(model_cfg.to_dict(), state, fr, info))
+    data = {
+        "dataset": str(dataset),
+        "config": json.loads(tr.config.to_json()),
+        "n_train": int(len(rel)),
+        "stats": morphology_stats(tr.images.astype(bool)),
+    }
+    bundle = Bundle(members, dim, data, asdict(cfg))
+    from ._predict import Predictor
+
+    val_pred = Predictor(bundle).predict_relative(va.images.astype(bool))[0]
+    bundle.metrics = {"val_mape": _mape(val_pred, val_rel)}
+    save_bundle(out, bundle)
+    shutil.rmtree(partial, ignore_errors=True)
+    return out
