@@ -53,12 +53,40 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
         metavar="L",
         help="label value(s) of the electrolyte; other labels insulate (repeatable)",
     )
+    _add_segment_options(g)
+
+
+def _crop_value(text: str) -> int | float:
+    """A --crop value: whole pixels ("60") or a fraction below 1 ("0.08")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0 or (value >= 1 and value != int(value)):
+        raise argparse.ArgumentTypeError(f"whole pixels or a fraction below 1, got {text!r}")
+    return value if 0 < value < 1 else int(value)
+
+
+def _add_segment_options(g) -> None:
     g.add_argument(
         "--crop",
-        type=int,
+        type=_crop_value,
         nargs=4,
         metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-        help="pixels to remove from each side of a 2D image (e.g. an SEM info bar)",
+        help="remove from each side, in pixels or as a fraction below 1 of the height/width "
+        "(e.g. 0 0.08 0 0 drops an SEM info bar); a volume: from every slice",
+    )
+    g.add_argument(
+        "--denoise",
+        choices=["median", "nlmeans"],
+        help="denoise a grayscale image before thresholding (median 3x3, non-local means)",
+    )
+    g.add_argument(
+        "--min-size",
+        type=int,
+        default=0,
+        metavar="PIXELS",
+        help="remove islands of either phase smaller than this (default 0: keep all)",
     )
 
 
@@ -89,6 +117,8 @@ def _reader(args: argparse.Namespace):
         labels=True if (args.labels or args.label_conductivity) else None,
         conductive_labels=args.conductive_label,
         crop=tuple(args.crop) if args.crop else None,
+        denoise=args.denoise,
+        min_size=args.min_size,
     )
 
 
@@ -134,18 +164,40 @@ def _done_files(path: Path | None) -> set[tuple[str, int]]:
     return done
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from .io import expand_paths
+def _pixel_sizes(files: list[str], given: float | None) -> dict[str, float | None]:
+    """--pixel-size for every file, else each TIFF's own (None: the l = 1 convention)."""
+    if given is not None:
+        return dict.fromkeys(files, given)
+    from .io import read_pixel_size
+
+    sizes = {f: read_pixel_size(f) for f in files}
+    for f, size in sizes.items():
+        if size is not None:
+            log.info("%s: pixel size %.6g m from the TIFF metadata", f, size)
+    return sizes
+
+
+def _simulate_grouped(files: list[str], sizes: dict[str, float | None], **options):
+    """simulate_many over runs of consecutive files with one pixel size, in input order."""
+    from itertools import groupby
+
     from .solve import simulate_many
 
+    for size, group in groupby(files, key=sizes.get):
+        yield from simulate_many(list(group), pixel_size=size, **options)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .io import expand_paths
+
     files = expand_paths(args.paths or [str(examples_dir())])
+    sizes = _pixel_sizes(files, args.pixel_size)
     axes = _axes(args.axis)
     options = dict(
         voltage=args.voltage,
         conductivity=args.conductivity,
         matrix_conductivity=args.matrix_conductivity,
         label_conductivities=_label_map(args.label_conductivity),
-        pixel_size=args.pixel_size,
         method=args.method,
         rtol=args.rtol,
         fields=args.fields is not None,
@@ -165,8 +217,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         by_file: dict[str, list[dict]] = {}
         for axis in axis_list:
             todo = [f for f in files if (f, axis) not in done]
-            outcomes = simulate_many(
+            outcomes = _simulate_grouped(
                 todo,
+                sizes,
                 loader=reader,
                 jobs=args.jobs,
                 scheduler=args.scheduler,
@@ -182,7 +235,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                     _err(outcome.error)
                     continue
                 res = outcome.result
-                row = {"file": outcome.source, **res.to_dict()}
+                size = sizes.get(outcome.source)
+                row = {"file": outcome.source, **res.to_dict(), "pixel_size": size}
                 by_file.setdefault(outcome.source, []).append(row)
                 if axes is None:
                     continue
@@ -233,6 +287,48 @@ def _write_fields(directory: str, source: str, reader, res) -> None:
     )
 
 
+def cmd_segment(args: argparse.Namespace) -> int:
+    from .io import expand_paths, read_gray, segment, write_image
+    from .plot import plot_segmentation
+
+    out = Path(args.out)
+    crop = tuple(args.crop) if args.crop else None
+    failed = 0
+    for f in expand_paths(args.paths):
+        try:
+            gray = read_gray(f, crop=crop)
+            binary, threshold = segment(
+                gray,
+                denoise=args.denoise,
+                threshold=args.threshold,
+                invert=args.invert,
+                min_size=args.min_size,
+                return_threshold=True,
+                source=f,
+            )
+            stem = Path(f).stem
+            suffix = "png" if binary.ndim == 2 else "tif"
+            binary_path = write_image(out / f"{stem}_binary.{suffix}", binary)
+            fraction = float(binary.mean())
+            preview = plot_segmentation(
+                out / f"{stem}_segmentation.png",
+                gray,
+                binary,
+                title=f"{Path(f).name}: electrolyte fraction {fraction:.4f}, "
+                f"threshold {threshold:.4g}",
+            )
+        except IonflowError as exc:
+            _err(str(exc))
+            failed += 1
+            continue
+        print(
+            f"{f}\telectrolyte_fraction={fraction:.6f}\tthreshold={threshold:.6g}"
+            f"\t{binary_path}\t{preview}",
+            flush=True,
+        )
+    return 1 if failed else 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -281,6 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask distributed cluster")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("segment", help="segment grayscale micrographs into binary images")
+    p.add_argument("paths", nargs="+", help="image files, directories or globs")
+    p.add_argument("--out", default=".", help="output directory (default: here)")
+    g = p.add_argument_group("segmentation")
+    g.add_argument("--threshold", type=float, help="gray level threshold (default: Otsu)")
+    g.add_argument("--invert", action="store_true", help="dark = electrolyte")
+    _add_segment_options(g)
+    p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("generate", help="write seeded synthetic microstructures")
     p.add_argument("kind", choices=["disks", "nonoverlapping", "ellipses", "blobs"])
@@ -352,6 +457,8 @@ def _add_ml_commands(sub) -> None:
         "--pretrained", metavar="WEIGHTS", help="local .safetensors for transfer learning"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch threads (default: the cores left free)")
+    p.add_argument("--verbose-epochs", action="store_true", help="log every epoch")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -432,7 +539,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         per_class=args.per_class,
         max_minutes=args.max_minutes,
         pretrained=args.pretrained,
+        threads=args.threads,
     )
+    if args.verbose_epochs:
+        logging.getLogger("ionflow").setLevel(logging.INFO)
     progress = not args.no_progress and sys.stderr.isatty()
     path = train(args.dataset, args.out, model=mc, config=tc, progress=progress)
     from .model import load_bundle

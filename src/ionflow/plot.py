@@ -110,3 +110,42 @@ def plot_labels_by_class(
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_segmentation(
+    path: str | os.PathLike, gray: np.ndarray, binary: np.ndarray, *, title: str = ""
+) -> Path:
+    """Original | original with the electrolyte tinted | binary, side by side.
+
+    ``gray`` and ``binary`` have the same shape; for a volume (z, y, x) the middle z slice is
+    shown.
+    """
+    from matplotlib.colors import ListedColormap
+
+    plt = _pyplot()
+    gray = np.asarray(gray, float)
+    binary = np.asarray(binary, bool)
+    if gray.ndim == 3:
+        gray, binary = gray[gray.shape[0] // 2], binary[binary.shape[0] // 2]
+    ny, nx = gray.shape
+    width = 12.0
+    fig, axes = plt.subplots(
+        1, 3, figsize=(width, max(2.5, width / 3 * ny / nx + 0.6)), constrained_layout=True
+    )
+    axes[0].imshow(gray, cmap="gray", interpolation="nearest")
+    axes[0].set_title("original")
+    axes[1].imshow(gray, cmap="gray", interpolation="nearest")
+    tint = ListedColormap(["tab:orange"])
+    axes[1].imshow(np.ma.masked_where(~binary, binary), cmap=tint, alpha=0.45, vmin=0, vmax=1)
+    axes[1].set_title("electrolyte (orange) on the original")
+    axes[2].imshow(binary, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[2].set_title(f"binary: electrolyte fraction {binary.mean():.3f}")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,6 +1,21 @@
-"""Read and write images, volumes and fields (no torch)."""
+"""Read and write images, volumes and fields; segment grayscale micrographs (no torch)."""
 
-from ._read import IMAGE_SUFFIXES, expand_paths, read_array, read_image, to_phases
+from ._read import IMAGE_SUFFIXES, expand_paths, read_array, read_gray, read_image, to_phases
+from ._segment import DENOISERS, crop_image, remove_specks, segment
+from ._units import read_pixel_size
 from ._write import write_image
 
-__all__ = ["IMAGE_SUFFIXES", "expand_paths", "read_array", "read_image", "to_phases", "write_image"]
+__all__ = [
+    "DENOISERS",
+    "IMAGE_SUFFIXES",
+    "crop_image",
+    "expand_paths",
+    "read_array",
+    "read_gray",
+    "read_image",
+    "read_pixel_size",
+    "remove_specks",
+    "segment",
+    "to_phases",
+    "write_image",
+]

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ._segment import Crop, _to_gray, crop_image, remove_specks, segment
 
-__all__ = ["IMAGE_SUFFIXES", "expand_paths", "read_array", "read_image", "to_phases"]
+__all__ = ["IMAGE_SUFFIXES", "expand_paths", "read_array", "read_gray", "read_image", "to_phases"]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".jpg", ".jpeg", ".gif")
 _MAX_LABELS = 8  # at most this many distinct integer values -> a label image, kept as is
@@ -72,18 +73,6 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(arr)
 
 
-def _to_gray(arr: np.ndarray, src: str) -> np.ndarray:
-    """Drop alpha and convert RGB(A) images to luminance."""
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4 and arr.shape[1] > 4:
-        rgb = arr[..., :3].astype(np.float64)
-        if np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]):
-            return arr[..., 0]
-        return rgb @ np.array([0.2125, 0.7154, 0.0721])
-    if arr.ndim == 4 and arr.shape[-1] in (3, 4):
-        return arr[..., :3].astype(np.float64) @ np.array([0.2125, 0.7154, 0.0721])
-    return arr
-
-
 def to_phases(
     arr: np.ndarray,
     *,
@@ -91,6 +80,8 @@ def to_phases(
     invert: bool = False,
     labels: bool | None = None,
     conductive_labels: list[float] | None = None,
+    denoise: str | None = None,
+    min_size: int = 0,
     source: str | None = None,
 ) -> np.ndarray:
     """Turn raw pixels into phases.
@@ -98,13 +89,16 @@ def to_phases(
     * ``conductive_labels`` given: binary, True where the pixel value is one of them.
     * two distinct values (a binary image): nonzero/bright = electrolyte (True).
     * few distinct integer values (a label image, at most 8) or ``labels=True``: kept as is.
-    * otherwise (grayscale): bright = electrolyte above ``threshold``, Otsu's threshold by
-      default.
-    ``invert`` swaps the phases of a binary or grayscale result.
+    * otherwise (grayscale): :func:`~ionflow.io.segment`, i.e. optionally ``denoise``d, bright =
+      electrolyte above ``threshold``, Otsu's threshold by default.
+    ``invert`` swaps the phases of a binary or grayscale result; ``min_size`` then removes
+    islands of either phase smaller than that many pixels.
     """
     src = source or "<array>"
     if arr.dtype == bool:
         out = arr
+        if denoise is not None:
+            out = segment(arr, denoise=denoise, source=src)
     else:
         if not (np.issubdtype(arr.dtype, np.number)):
             raise InputError(f"unsupported pixel type {arr.dtype}", source=src)
@@ -112,11 +106,13 @@ def to_phases(
             raise InputError("complex-valued pixels are not an image", source=src)
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             raise InputError("image contains NaN or infinite values", source=src)
-        arr = _to_gray(arr, src)
+        arr = _to_gray(arr)
         if conductive_labels is not None:
+            if denoise is not None:
+                raise InputError("--denoise does not apply to a label image", source=src)
             out = np.isin(arr, conductive_labels)
-        elif threshold is not None:
-            out = arr > threshold
+        elif threshold is not None or denoise is not None:
+            out = segment(arr, threshold=threshold, denoise=denoise, source=src)
         else:
             values = np.unique(arr)
             if values.size <= 2 and labels is not True:
@@ -124,16 +120,15 @@ def to_phases(
             elif labels or (
                 labels is None and values.size <= _MAX_LABELS and np.all(values == np.round(values))
             ):
-                if invert:
-                    raise InputError("--invert does not apply to a label image", source=src)
+                for flag, given in (("--invert", invert), ("--min-size", min_size > 1)):
+                    if given:
+                        raise InputError(f"{flag} does not apply to a label image", source=src)
                 return arr
             else:
-                from skimage.filters import threshold_otsu
-
-                out = arr > threshold_otsu(arr)
+                out = segment(arr, source=src)
     if invert:
         out = ~out
-    return out
+    return remove_specks(out, min_size)
 
 
 def read_image(
@@ -143,32 +138,52 @@ def read_image(
     invert: bool = False,
     labels: bool | None = None,
     conductive_labels: list[float] | None = None,
-    crop: tuple[int, int, int, int] | None = None,
+    crop: Crop | None = None,
+    denoise: str | None = None,
+    min_size: int = 0,
 ) -> np.ndarray:
     """Read an image or volume and return its phases (bool, or labels for a label image).
 
-    A multi-page TIFF or a 3D NPY array is a volume (z, y, x). See :func:`to_phases` for how
-    pixels become phases. ``crop`` = (top, bottom, left, right) pixels removed from a 2D image
-    (e.g. an SEM information bar) before segmentation.
+    A multi-page TIFF or a 3D NPY array is a volume (z, y, x). ``crop`` = (top, bottom, left,
+    right) is removed from a 2D image (e.g. an SEM information bar) or from every slice of a
+    volume before segmentation, in pixels or as fractions below 1 of the height/width. See
+    :func:`to_phases` for how pixels become phases (``denoise``, ``threshold``, ``min_size``).
     """
     src = str(path)
-    arr = read_array(path)
-    arr = np.squeeze(arr) if arr.ndim > 2 and 1 in arr.shape[:-1] else arr
-    if arr.size == 0:
-        raise InputError("image has no pixels", source=src)
+    arr = _read_squeezed(path)
     if crop is not None:
-        t, b, left, right = crop
-        arr = arr[t : arr.shape[0] - b, left : arr.shape[1] - right]
-        if arr.size == 0:
-            raise InputError(f"crop {crop} removes the whole image", source=src)
+        arr = crop_image(_to_gray(arr), crop, source=src)
     out = to_phases(
         arr,
         threshold=threshold,
         invert=invert,
         labels=labels,
         conductive_labels=conductive_labels,
+        denoise=denoise,
+        min_size=min_size,
         source=src,
     )
     if out.ndim not in (2, 3):
         raise InputError(f"expected a 2D image or a 3D volume, got shape {arr.shape}", source=src)
     return out
+
+
+def _read_squeezed(path: str | os.PathLike) -> np.ndarray:
+    arr = read_array(path)
+    arr = np.squeeze(arr) if arr.ndim > 2 and 1 in arr.shape[:-1] else arr
+    if arr.size == 0:
+        raise InputError("image has no pixels", source=str(path))
+    return arr
+
+
+def read_gray(path: str | os.PathLike, *, crop: Crop | None = None) -> np.ndarray:
+    """Read an image or volume as gray levels (colour -> luminance), optionally cropped.
+
+    The input of :func:`~ionflow.io.segment`; see :func:`~ionflow.io.crop_image` for ``crop``.
+    """
+    arr = _to_gray(_read_squeezed(path))
+    if arr.ndim not in (2, 3):
+        raise InputError(
+            f"expected a 2D image or a 3D volume, got shape {arr.shape}", source=str(path)
+        )
+    return crop_image(arr, crop, source=str(path))

@@ -1,0 +1,112 @@
+"""Physical pixel size from TIFF metadata (resolution tags, ImageJ, FEI/Thermo SEM)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+__all__ = ["read_pixel_size"]
+
+log = logging.getLogger(__name__)
+
+# TIFF ResolutionUnit: 2 inch, 3 centimetre (baseline TIFF); 4 mm and 5 um (tifffile's extension)
+_RESUNIT_M = {2: 0.0254, 3: 1e-2, 4: 1e-3, 5: 1e-6}
+_UNIT_M = {
+    "m": 1.0, "meter": 1.0, "metre": 1.0,
+    "cm": 1e-2, "centimeter": 1e-2, "centimetre": 1e-2,
+    "mm": 1e-3, "millimeter": 1e-3, "millimetre": 1e-3,
+    "um": 1e-6, "\u00b5m": 1e-6, "\u03bcm": 1e-6, "\\u00b5m": 1e-6, "micron": 1e-6,
+    "micrometer": 1e-6, "micrometre": 1e-6,
+    "nm": 1e-9, "nanometer": 1e-9, "nanometre": 1e-9,
+    "inch": 0.0254, "in": 0.0254,
+}  # fmt: skip
+# Screen/print defaults that image editors write to every file: not a measurement (a 72 dpi
+# "pixel" would be 0.35 mm), so they are ignored, as ImageJ does.
+_DISPLAY_DPI = (72.0, 96.0, 300.0)
+
+
+def _rational(value) -> float:
+    if isinstance(value, tuple):
+        num, den = value[:2]
+        return num / den if den else math.nan
+    return float(value)
+
+
+def _check_square(x: float, other: float | None, what: str, src: str) -> None:
+    if other and math.isfinite(other) and abs(other - x) > 0.01 * x:
+        log.warning(
+            "%s: %s %.4g m differs from the pixel width %.4g m; the solver uses cubic cells "
+            "of the pixel width",
+            src,
+            what,
+            other,
+            x,
+        )
+
+
+def read_pixel_size(path: str | os.PathLike) -> float | None:
+    """The edge of one pixel/voxel in metres, from a TIFF file's metadata, or None.
+
+    Looked up in this order:
+
+    1. FEI/Thermo Fisher SEM metadata, ``[Scan] PixelWidth`` (metres);
+    2. ImageJ metadata: ``unit`` (``micron``, ``nm``, ...) with the XResolution tag (pixels per
+       unit); ``spacing`` is the voxel depth of a stack;
+    3. XResolution with ResolutionUnit inch or centimetre (pixels per unit).
+
+    The common display defaults (72, 96 or 300 dots per inch) and ResolutionUnit "none" are no
+    measurement and give None, as do files that are not TIFF or cannot be read (reading the
+    pixels reports those). The solver's cells are square/cubic: when the pixel height or voxel
+    depth differs from the width by more than 1 %, a warning is logged and the width is used.
+    """
+    path = Path(path)
+    src = str(path)
+    if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
+        return None
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            tags = page.tags
+            xres = _rational(tags["XResolution"].value) if "XResolution" in tags else None
+            yres = _rational(tags["YResolution"].value) if "YResolution" in tags else None
+            unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+            fei = tif.fei_metadata if tif.is_fei else None
+            ij = tif.imagej_metadata if tif.is_imagej else None
+    except Exception as exc:  # noqa: BLE001 - unreadable here means "no metadata"
+        log.debug("%s: no pixel size (%s)", src, exc)
+        return None
+
+    scan = (fei or {}).get("Scan", {})
+    if isinstance(scan.get("PixelWidth"), (int, float)) and scan["PixelWidth"] > 0:
+        x = float(scan["PixelWidth"])
+        height = scan.get("PixelHeight")
+        _check_square(
+            x, float(height) if isinstance(height, (int, float)) else None, "pixel height", src
+        )
+        return x
+
+    def per_unit(res: float | None, metres: float) -> float | None:
+        return metres / res if res and math.isfinite(res) and res > 0 else None
+
+    if ij and isinstance(ij.get("unit"), str):
+        metres = _UNIT_M.get(ij["unit"].strip().lower())
+        x = per_unit(xres, metres) if metres else None
+        if x is not None:
+            _check_square(x, per_unit(yres, metres), "pixel height", src)
+            spacing = ij.get("spacing")
+            if isinstance(spacing, (int, float)) and spacing > 0:
+                _check_square(x, float(spacing) * metres, "voxel depth (ImageJ spacing)", src)
+            return x
+    if unit in (2, 3, 4, 5) and xres:
+        if unit == 2 and any(abs(xres - d) < 1e-6 for d in _DISPLAY_DPI):
+            log.info("%s: ignoring the display resolution %g dpi", src, xres)
+            return None
+        x = per_unit(xres, _RESUNIT_M[unit])
+        if x is not None:
+            _check_square(x, per_unit(yres, _RESUNIT_M[unit]), "pixel height", src)
+        return x
+    return None
