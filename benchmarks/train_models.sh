@@ -14,14 +14,14 @@ $IONFLOW dataset runs/blobs.h5 --train 0 --val 0 --test 500 --generators blobs -
 step() { local out=$1; shift; [ -f "$out" ] || "$@" --no-progress 2>&1 | tee "${out%.safetensors}.log"; }
 # 1. the default (shipped) model: compact IonNet on the big set
 step runs/ionnet-big.safetensors $IONFLOW train runs/big.h5 runs/ionnet-big.safetensors \
-  --epochs 30 --patience 8 --max-minutes 45 --seed 0
+  --epochs 30 --patience 8 --max-minutes 40 --seed 0 --verbose-epochs
 # 2. the same network on the paper-size training set (2500)
 step runs/ionnet-paper.safetensors $IONFLOW train runs/paper.h5 runs/ionnet-paper.safetensors \
-  --epochs 30 --patience 8 --max-minutes 12 --seed 0
+  --epochs 30 --patience 8 --max-minutes 10 --seed 0 --verbose-epochs
 # 3. the paper's architecture, EfficientNetV2-S + MLP head, trained the same way (no pretrained
 #    weights are available offline: from scratch)
 step runs/effnetv2s-paper.safetensors $IONFLOW train runs/paper.h5 runs/effnetv2s-paper.safetensors \
-  --arch efficientnetv2_s --lr 1e-3 --epochs 30 --patience 8 --max-minutes 20 --seed 0
+  --arch efficientnetv2_s --lr 1e-3 --epochs 30 --patience 8 --max-minutes 12 --seed 0 --verbose-epochs
 # 4. the paper's proposed improvement: one model per fraction class
 step runs/ionnet-perclass-paper.safetensors $IONFLOW train runs/paper.h5 \
-  runs/ionnet-perclass-paper.safetensors --per-class --epochs 30 --patience 8 --max-minutes 12 --seed 0
+  runs/ionnet-perclass-paper.safetensors --per-class --epochs 30 --patience 8 --max-minutes 10 --seed 0 --verbose-epochs

@@ -93,11 +93,23 @@ def _mape(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.mean(np.abs(pred[m] - true[m]) / true[m]) * 100) if m.any() else float("nan")
 
 
-def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
+def _lr_at(step: int, total: int, warmup: int, base: float, time_fraction: float = 0.0) -> float:
+    """Warmup, then cosine decay; with a time budget the decay follows whichever of steps and
+    wall-clock time is further along, so the schedule always anneals before the deadline."""
     if step < warmup:
         return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
+    t = max((step - warmup) / max(1, total - warmup), time_fraction)
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def _adapt_threads(fixed: int | None) -> None:
+    """Use the cores other processes leave free (oversubscribed OpenMP threads are 3x slower)."""
+    if fixed:
+        torch.set_num_threads(fixed)
+        return
+    cpus = os.cpu_count() or 1
+    others = os.getloadavg()[0] - torch.get_num_threads()
+    torch.set_num_threads(max(1, min(cpus, round(cpus - others))))
 
 
 def _train_member(
@@ -143,15 +155,19 @@ def _train_member(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.epochs, initial=start_epoch, unit="epoch", desc=f"train m{k}")
+    t_start = time.time()
+    budget = None if deadline is None else max(1.0, deadline - t_start)
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
+        _adapt_threads(cfg.threads)
         t0 = time.perf_counter()
         loss_sum = 0.0
         for idx in _batches(len(images), cfg.batch_size, rng):
             if len(idx) < 2:
                 continue
             for g in opt.param_groups:
-                g["lr"] = _lr_at(step, total, warmup, cfg.lr)
+                frac_time = 0.0 if budget is None else (time.time() - t_start) / budget
+                g["lr"] = _lr_at(step, total, warmup, cfg.lr, frac_time)
             x = _to_input(images[idx])
             if cfg.flips:
                 x = _flip(x, rng)
@@ -197,7 +213,7 @@ def _train_member(
         if stale >= cfg.patience:
             log.info("member %d: early stop at epoch %d", k, epoch + 1)
             break
-        if deadline is not None and time.time() > deadline:
+        if deadline is not None and time.time() > deadline - history[-1]["seconds"] * 0.5:
             log.info("member %d: time budget reached at epoch %d", k, epoch + 1)
             break
     if bar is not None:
@@ -250,7 +266,6 @@ def train(
     """
     model_cfg = model or ModelConfig()
     cfg = config or TrainConfig()
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     tr = load_split(dataset, "train")
     va = load_split(dataset, "val")
     dim = tr.images.ndim - 1
@@ -288,7 +303,7 @@ def train(
     else:
         everything = (keep_tr, np.arange(len(val_rel)), None)
         groups = [everything] * cfg.members
-    deadline = time.time() + cfg.max_minutes * 60 / len(groups) if cfg.max_minutes else None
+    per_member = cfg.max_minutes * 60 / len(groups) if cfg.max_minutes else None
     members = []
     for k, (ti, vi, frange) in enumerate(groups):
         done_file = partial / f"member{k}.done.pt"
@@ -307,7 +322,7 @@ def train(
                 cfg,
                 dim,
                 partial / f"member{k}.state.pt",
-                None if deadline is None else start + (deadline - start),
+                None if per_member is None else start + per_member,
                 progress,
             )
             torch.save({"state": state, "info": info}, done_file)

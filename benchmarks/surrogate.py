@@ -1,0 +1,182 @@
+"""Surrogate accuracy and speed, side by side (writes a Markdown table to stdout).
+
+    python benchmarks/surrogate.py                     # all models found in runs/
+    python benchmarks/surrogate.py --speed-only
+
+Needs the datasets and models made by ``bash benchmarks/train_models.sh``. Accuracy: every
+model on the paper-protocol test set (runs/paper.h5), with the power-law and Bruggeman
+baselines; the default model also on a generator left out of training (blobs), and on 64x64
+crops of 2D slices of the real volumes in ../shared/data/real (pore = electrolyte). Speed:
+whole `ionflow predict` / `ionflow simulate` processes on 2500 images of 64x64, start-up
+included, and in-process prediction against the solver at 64x64 and 400x400.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "runs"
+REAL = ROOT.parent / "shared" / "data" / "real"
+EXE = str(Path(sys.executable).with_name("ionflow"))
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def accuracy(models: list[Path]) -> None:
+    from ionflow.model import evaluate, load_bundle
+
+    print("\n### Accuracy on the paper-protocol test set (runs/paper.h5, 175 images, 64x64 disks)\n")
+    print("| model | train images | MAPE % | MAE | R^2 | median % | p95 % | lowest decile % | per class (0.6/0.7/0.8/0.9/1.0) % |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    baselines = None
+    for m in models:
+        b = load_bundle(m)
+        res = evaluate(m, RUNS / "paper.h5", plot=RUNS / f"parity-{m.stem}.png")
+        row = res["table"]["surrogate"]
+        _row(f"`{m.name}` ({len(b.members)} net{'s' if len(b.members) > 1 else ''})", b.data["n_train"], row)
+        baselines = {k: v for k, v in res["table"].items() if k != "surrogate"}
+    for name, row in (baselines or {}).items():
+        _row(name, "-", row)
+
+
+def _row(name, n, row) -> None:
+    pc = "/".join(f"{v:.2f}" for v in row["per_class_mape"].values())
+    print(f"| {name} | {n} | {row['mape']:.2f} | {row['mae']:.4f} | {row['r2']:.4f} | "
+          f"{row['median_ape']:.2f} | {row['p95_ape']:.2f} | {row['lowest_decile_mape']:.2f} | {pc} |")
+
+
+def generalisation(model: Path) -> None:
+    from ionflow.model import Predictor, evaluate
+
+    print(f"\n### Generalisation of `{model.name}`\n")
+    print("| test set | images | MAPE % | median % | p95 % | flagged out-of-distribution |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    predictor = Predictor(model)
+    for name, path in [("held-out generator: blobs (never in training)", RUNS / "blobs.h5"),
+                       ("training distribution: big.h5 test", RUNS / "big.h5")]:
+        if path.exists():
+            res = evaluate(predictor, path)
+            r = res["table"]["surrogate"]
+            from ionflow.dataset import load_split
+
+            imgs = load_split(path, "test").images.astype(bool)
+            ood = np.mean([row["ood"] for row in predictor.predict(list(imgs))])
+            print(f"| {name} | {r['n']} | {r['mape']:.2f} | {r['median_ape']:.2f} | {r['p95_ape']:.2f} | {ood:.0%} |")
+    real_slices(predictor)
+
+
+def real_slices(predictor, n_per_volume: int = 60, size: int = 64) -> None:
+    import tifffile
+
+    from ionflow import simulate
+
+    rng = np.random.default_rng(0)
+    for f in sorted(REAL.glob("*.tif*")):
+        vol = tifffile.imread(f) == 0  # pore = solid electrolyte
+        crops = []
+        while len(crops) < n_per_volume:
+            z = rng.integers(vol.shape[0])
+            y, x = rng.integers(0, vol.shape[1] - size), rng.integers(0, vol.shape[2] - size)
+            c = vol[z, y : y + size, x : x + size]
+            if c.any():
+                crops.append(c)
+        true = np.array([simulate(c).relative_conductivity for c in crops])
+        rows = predictor.predict(crops)
+        pred = np.array([r["relative_conductivity"] for r in rows])
+        ood = np.array([r["ood"] for r in rows])
+        m = true > 0
+        ape = np.abs(pred[m] - true[m]) / true[m] * 100
+        print(f"| real {f.name}: 64x64 crops of z-slices, fraction {np.mean([c.mean() for c in crops]):.2f} "
+              f"({(~m).sum()} blocked) | {len(crops)} | {ape.mean():.1f} | {np.median(ape):.1f} | "
+              f"{np.quantile(ape, 0.95):.1f} | {ood.mean():.0%} |")
+
+
+def speed(model: Path, n: int = 2500) -> None:
+    from ionflow import simulate
+    from ionflow.generate import disks
+    from ionflow.io import write_image
+    from ionflow.model import Predictor
+
+    print(f"\n### Speed ({n} images of 64x64, paper protocol fractions; whole processes include start-up)\n")
+    print("| task | seconds | per image ms |")
+    print("| --- | --- | --- |")
+    rng = np.random.default_rng(0)
+    fr = np.repeat([0.6, 0.7, 0.8, 0.9, 1.0], n // 5)
+    imgs = [disks((64, 64), electrolyte_fraction=f, rng=rng) for f in fr]
+    with tempfile.TemporaryDirectory() as d:
+        for i, im in enumerate(imgs):
+            write_image(Path(d) / f"img_{i:05d}.png", im)
+        for label, cmd in [
+            ("`ionflow predict DIR --json --no-tta` (surrogate, one pass)", [EXE, "predict", d, "--json", "--no-tta", "--model", str(model)]),
+            ("`ionflow predict DIR --json` (surrogate, 4-flip average)", [EXE, "predict", d, "--json", "--model", str(model)]),
+            ("`ionflow simulate DIR --json` (exact solver, 2 processes)", [EXE, "simulate", d, "--json", "--no-progress"]),
+        ]:
+            t = time.perf_counter()
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            dt = time.perf_counter() - t
+            ok = sum(1 for x in p.stdout.splitlines() if x.startswith("{"))
+            print(f"| {label} | {dt:.2f} | {dt / n * 1e3:.2f} |" + ("" if ok == n else f" (only {ok} results)"))
+    predictor = Predictor(model, tta=False)
+    stack = np.stack(imgs)
+    predictor.predict_relative(stack[:64])
+    t = time.perf_counter()
+    predictor.predict_relative(stack)
+    t_pred = time.perf_counter() - t
+    t = time.perf_counter()
+    for im in imgs[:500]:
+        if im.any():
+            simulate(im)
+    t_sol = (time.perf_counter() - t) / 500 * n
+    print(f"| in-process: surrogate, 64x64 | {t_pred:.2f} | {t_pred / n * 1e3:.2f} |")
+    print(f"| in-process: solver one by one, 64x64 (500 timed, scaled) | {t_sol:.2f} | {t_sol / n * 1e3:.2f} |")
+    print(f"| speed-up surrogate / solver, 64x64 | {t_sol / t_pred:.1f}x | |")
+    big = [disks((400, 400), electrolyte_fraction=0.7, rng=i) for i in range(5)]
+    t = time.perf_counter()
+    predictor.predict_relative(np.stack(big))
+    tp = (time.perf_counter() - t) / 5
+    t = time.perf_counter()
+    for im in big:
+        simulate(im)
+    ts = (time.perf_counter() - t) / 5
+    print(f"| 400x400 (out of the training size; speed only): surrogate / solver per image | {tp:.3f} / {ts:.3f} | speed-up {ts / tp:.1f}x |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="*", type=Path)
+    ap.add_argument("--default", type=Path, default=RUNS / "ionnet-big.safetensors")
+    ap.add_argument("--speed-only", action="store_true")
+    args = ap.parse_args()
+    print(f"Machine: {machine()}. Command: `python benchmarks/surrogate.py {' '.join(sys.argv[1:])}`, "
+          f"{time.strftime('%Y-%m-%d')}.")
+    models = args.models or sorted(RUNS.glob("*.safetensors"))
+    if not args.speed_only:
+        accuracy(models)
+        generalisation(args.default)
+    speed(args.default)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
