@@ -1,13 +1,12 @@
-"""Linear solvers for the conduction system.
-
-Two families:
+"""Linear solvers for the conduction system (the assembled, per-image-pattern system).
 
 * ``"direct"``: a sparse LU factorisation, exact to rounding. MKL PARDISO (``pypardiso``) when it
-  is installed (x86-64), SciPy's SuperLU otherwise. The default for 2D images.
+  is installed (x86-64), SciPy's SuperLU otherwise. The default for 2D images; images up to
+  512 x 512 first try the faster shared-pattern PARDISO solver in ``_pardiso_grid.py``.
 * ``"cg"``: conjugate gradients preconditioned with algebraic multigrid (``pyamg``), started from
-  the linear potential. The default for 3D volumes. It stops on the *current*, not only the
-  residual: when the inlet and outlet currents agree to ``rtol`` and the current changed by less
-  than ``rtol`` since the last check.
+  the linear potential. It stops on the *current*, not only the residual: when the inlet and
+  outlet currents agree to ``rtol`` and the current changed by less than ``rtol`` since the last
+  check. The 3D default is the geometric multigrid of ``_multigrid.py`` (``"mg"``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,183 @@
+"""Fast direct solves of many 2D images of one shape: MKL PARDISO on the full-grid pattern.
+
+The system of ``assemble`` has a different sparsity pattern for every image, so a sparse
+direct solver redoes its ordering and symbolic analysis each time, which dominates the cost
+for small images. Here the unknowns are *all* cells of the grid, in C order of the image: a
+missing edge is an explicit zero conductance and a removed cell (insulating, or in a cluster
+that does not join both electrodes) an identity row with right-hand side 0. Every image of one
+shape then shares one pattern, PARDISO analyses it once (phase 11; reordering with METIS), and
+each image costs only the numeric Cholesky factorisation and the solve (phases 22 and 33).
+The equations of the kept cells are exactly those of ``assemble``; removed cells decouple.
+
+The matrix is symmetric positive definite (every kept cluster touches an electrode), so PARDISO
+runs with mtype 2 on the upper triangle. MKL runs single-threaded here (a thread-local setting,
+restored afterwards): these systems are small and the batch runner already uses every core.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["grid_pardiso_solve", "MAX_CELLS"]
+
+MAX_CELLS = 512 * 512  # larger images: the general direct solver (factor memory is cached here)
+_CACHE_SIZE = 4  # analysed shapes kept per process
+_LOCK = threading.Lock()  # one PARDISO call at a time per process
+_CACHE: OrderedDict[tuple[int, int], _GridPardiso] = OrderedDict()
+_LIB: ctypes.CDLL | None | bool = None
+
+
+def _library() -> ctypes.CDLL | None:
+    """MKL as loaded by pypardiso (whose ``pardiso`` argtypes we reuse), or None."""
+    global _LIB
+    if _LIB is None:
+        try:
+            from pypardiso.scipy_aliases import pypardiso_solver
+
+            _LIB = pypardiso_solver.libmkl
+        except Exception:  # ImportError, or MKL failing to load
+            _LIB = False
+    return _LIB or None
+
+
+class _GridPardiso:
+    """PARDISO handle holding the analysis of the full 2D grid pattern of one shape."""
+
+    def __init__(self, lib: ctypes.CDLL, shape: tuple[int, int]) -> None:
+        self.lib = lib
+        self.shape = shape
+        n0, n1 = shape
+        n = n0 * n1
+        idx = np.arange(n, dtype=np.int64).reshape(shape)
+        # upper triangle in C order: per row, the diagonal, the +axis-1 neighbour, +axis-0 one
+        rows = np.concatenate([idx.ravel(), idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+        cols = np.concatenate([idx.ravel(), idx[:, 1:].ravel(), idx[1:, :].ravel()])
+        tag = np.arange(1, rows.size + 1, dtype=np.float64)
+        M = sp.csr_matrix((tag, (rows, cols)), shape=(n, n))
+        M.sort_indices()
+        # where entry t of (diag, right, down) sits in the CSR data
+        self.pos = np.empty(rows.size, dtype=np.int64)
+        self.pos[M.data.astype(np.int64) - 1] = np.arange(rows.size)
+        self.ia = (M.indptr + 1).astype(np.int32)  # one-based
+        self.ja = (M.indices + 1).astype(np.int32)
+        self.n = n
+        self.pt = np.zeros(64, dtype=np.int64)
+        self.iparm = np.zeros(64, dtype=np.int32)
+        self.iparm[0] = 1  # these settings, not the defaults
+        self.iparm[1] = 2  # METIS nested dissection
+        self.iparm[9] = 8  # pivot perturbation 1e-8 (SPD: not expected to trigger)
+        self.perm = np.zeros(n, dtype=np.int32)
+        self.data = np.empty(rows.size, dtype=np.float64)
+        ones = np.ones(shape)
+        self._fill(ones, ones.astype(bool), 0)
+        self._call(11)
+
+    def _fill(self, s: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
+        """Write the matrix values for conductivities ``s`` (0 off ``keep``); returns b."""
+        total = s[:, :-1] + s[:, 1:]
+        right = np.divide(
+            2.0 * s[:, :-1] * s[:, 1:], total, out=np.zeros_like(total), where=total > 0
+        )
+        total = s[:-1, :] + s[1:, :]
+        down = np.divide(
+            2.0 * s[:-1, :] * s[1:, :], total, out=np.zeros_like(total), where=total > 0
+        )
+        diag = np.zeros(self.shape)
+        diag[:, :-1] += right
+        diag[:, 1:] += right
+        diag[:-1, :] += down
+        diag[1:, :] += down
+        b = np.zeros(self.shape)
+        first = [slice(None), slice(None)]
+        last = [slice(None), slice(None)]
+        first[axis] = 0
+        last[axis] = -1
+        diag[tuple(first)] += 2.0 * s[tuple(first)]
+        diag[tuple(last)] += 2.0 * s[tuple(last)]
+        b[tuple(first)] = 2.0 * s[tuple(first)]
+        diag[~keep] = 1.0  # removed cells: identity rows, x = 0
+        values = np.concatenate([diag.ravel(), -right.ravel(), -down.ravel()])
+        self.data[self.pos] = values
+        return b.ravel()
+
+    def _call(self, phase: int, b: np.ndarray | None = None) -> np.ndarray:
+        rhs = np.zeros(self.n) if b is None else np.ascontiguousarray(b, dtype=np.float64)
+        x = np.zeros(self.n)
+        err = ctypes.c_int32(0)
+        c32 = ctypes.c_int32
+        self.lib.pardiso(
+            self.pt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+            ctypes.byref(c32(1)),  # maxfct
+            ctypes.byref(c32(1)),  # mnum
+            ctypes.byref(c32(2)),  # mtype: real symmetric positive definite
+            ctypes.byref(c32(phase)),
+            ctypes.byref(c32(self.n)),
+            self.data.ctypes.data_as(ctypes.c_void_p),
+            self.ia.ctypes.data_as(ctypes.POINTER(c32)),
+            self.ja.ctypes.data_as(ctypes.POINTER(c32)),
+            self.perm.ctypes.data_as(ctypes.POINTER(c32)),
+            ctypes.byref(c32(1)),  # nrhs
+            self.iparm.ctypes.data_as(ctypes.POINTER(c32)),
+            ctypes.byref(c32(0)),  # msglvl
+            rhs.ctypes.data_as(ctypes.c_void_p),
+            x.ctypes.data_as(ctypes.c_void_p),
+            ctypes.byref(err),
+        )
+        if err.value != 0:
+            raise RuntimeError(f"PARDISO phase {phase} failed with error {err.value}")
+        return x
+
+    def solve(self, sigma: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
+        """Potential on every cell (0 off ``keep``), C order."""
+        b = self._fill(np.where(keep, sigma, 0.0), keep, axis)
+        self._call(22)
+        return self._call(33, b)
+
+    def release(self) -> None:
+        self._call(-1)
+
+
+class _OneMklThread:
+    """MKL's thread-local thread count set to 1 for the duration (when MKL offers it)."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.fn = getattr(lib, "MKL_Set_Num_Threads_Local", None)
+        self.previous = 0
+
+    def __enter__(self) -> None:
+        if self.fn is not None:
+            self.previous = self.fn(1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fn is not None:
+            self.fn(self.previous)
+
+
+def grid_pardiso_solve(sigma: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray | None:
+    """Solve a 2D system on the full-grid pattern.
+
+    Returns the reduced potential on every cell, shape of ``sigma`` (0 off ``keep``), or None
+    when this path does not apply (no MKL, not 2D, too large). Raises RuntimeError when
+    PARDISO reports an error.
+    """
+    if sigma.ndim != 2 or sigma.size > MAX_CELLS:
+        return None
+    lib = _library()
+    if lib is None:
+        return None
+    shape = (int(sigma.shape[0]), int(sigma.shape[1]))
+    with _LOCK, _OneMklThread(lib):
+        solver = _CACHE.get(shape)
+        if solver is None:
+            solver = _CACHE[shape] = _GridPardiso(lib, shape)
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)[1].release()
+        else:
+            _CACHE.move_to_end(shape)
+        x = solver.solve(sigma, keep, axis)
+    return x.reshape(shape)

@@ -1,0 +1,183 @@
+"""Every fast solver path gives the plain path's answer: 3D multigrid, 2D full-grid PARDISO,
+batches; and a volume too large for the machine fails with a clear ResourceError."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import ionflow
+from ionflow import ResourceError, simulate, simulate_many
+from ionflow.generate import blobs, disks
+from ionflow.solve import _memory, _simulate
+from ionflow.solve._linear import has_pardiso
+
+
+def _maze_3d() -> np.ndarray:
+    vol = np.zeros((18, 16, 17), bool)
+    vol[:, 3, 4] = True  # a straight channel
+    vol[:, 8:10, 8] = True  # a wider one
+    vol[:6, 12, 12] = True  # a dead end from the inlet
+    vol[10:, 14, 2] = True  # a dead end from the outlet
+    vol[7:9, 5:7, 12:14] = True  # a floating island
+    vol[4, 3, 4:12] = True  # a side branch (dead end off the channel)
+    return vol
+
+
+def _cases_3d():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 3, (16, 18, 17))
+    return {
+        "blobs-axis0": (blobs((20, 17, 23), electrolyte_fraction=0.6, rng=1), {}),
+        "blobs-axis1": (blobs((20, 17, 23), electrolyte_fraction=0.6, rng=1), {"axis": 1}),
+        "blobs-axis2": (blobs((20, 17, 23), electrolyte_fraction=0.6, rng=1), {"axis": 2}),
+        "disks-32": (disks((32, 32, 32), electrolyte_fraction=0.55, rng=2), {}),
+        "flat-axis0": (blobs((1, 21, 19), electrolyte_fraction=0.6, rng=3), {}),
+        "flat-axis1": (blobs((19, 1, 21), electrolyte_fraction=0.6, rng=3), {"axis": 0}),
+        "flat-axis2": (blobs((19, 21, 1), electrolyte_fraction=0.75, rng=3), {"axis": 1}),
+        "column": (np.ones((25, 1, 1)), {}),
+        "maze": (_maze_3d(), {}),
+        "labels": (labels, {"label_conductivities": {0: 0.05, 1: 1.0, 2: 0.3}}),
+        "matrix": (
+            disks((18, 20, 16), electrolyte_fraction=0.4, rng=5),
+            {"matrix_conductivity": 0.02},
+        ),
+    }
+
+
+CASES_3D = _cases_3d()
+
+
+@pytest.mark.parametrize("name", sorted(CASES_3D))
+def test_multigrid_equals_direct_3d(name):
+    img, kw = CASES_3D[name]
+    ref = simulate(img, method="direct", **kw)
+    assert ref.percolating
+    mg = simulate(img, method="mg", rtol=1e-11, **kw)
+    assert mg.method == "multigrid-cg"
+    assert_allclose(mg.current, ref.current, rtol=1e-8)
+    assert_allclose(mg.outlet_current, mg.inlet_current, rtol=1e-8)
+    assert mg.flux_imbalance <= 1e-8
+    assert mg.accuracy < 1e-8
+    assert mg.percolating_fraction == ref.percolating_fraction
+
+
+def test_multigrid_is_the_3d_default_and_meets_the_balance_rule():
+    vol = blobs((24, 20, 22), electrolyte_fraction=0.55, rng=9)
+    res = simulate(vol)  # default rtol 1e-9, balance_tol 1e-8
+    assert res.method == "multigrid-cg" and res.iterations > 0
+    assert res.flux_imbalance <= 1e-8
+    loose = simulate(vol, rtol=1e-3, balance_tol=1e-3)
+    assert loose.iterations <= res.iterations
+    assert loose.flux_imbalance <= 1e-3
+
+
+def test_multigrid_fields_equal_direct_fields():
+    vol = _maze_3d()
+    ref = simulate(vol, method="direct", fields=True, axis=0)
+    mg = simulate(vol, method="mg", fields=True, axis=0, rtol=1e-12)
+    assert_allclose(mg.potential, ref.potential, rtol=0, atol=1e-9, equal_nan=True)
+    assert_allclose(mg.current_density, ref.current_density, rtol=0, atol=1e-8)
+
+
+def test_multigrid_blocked_volume_is_zero():
+    vol = np.ones((12, 10, 11), bool)
+    vol[6] = False
+    res = simulate(vol, method="mg")
+    assert res.current == 0.0 and not res.percolating
+
+
+@pytest.mark.parametrize("shape", [(17, 23), (1, 30), (30, 1)])
+def test_multigrid_in_2d_equals_direct(shape):
+    img = blobs(shape, electrolyte_fraction=0.7, rng=4) if min(shape) > 1 else np.ones(shape)
+    ref = simulate(img, method="direct")
+    assert_allclose(simulate(img, method="mg", rtol=1e-11).current, ref.current, rtol=1e-8)
+
+
+def _plain(img, **kw):
+    """The general direct path (per-image pattern), bypassing the full-grid PARDISO solver."""
+    saved = _simulate.grid_pardiso_solve
+    _simulate.grid_pardiso_solve = lambda *a: None
+    try:
+        return simulate(img, method="direct", **kw)
+    finally:
+        _simulate.grid_pardiso_solve = saved
+
+
+def _cases_2d():
+    maze = np.zeros((20, 22), bool)
+    maze[:, 3] = True
+    maze[:7, 10] = True  # dead end from the inlet
+    maze[8:11, 14:17] = True  # floating island
+    maze[5, 3:9] = True  # side branch
+    rng = np.random.default_rng(3)
+    return {
+        "disks": (disks((64, 64), electrolyte_fraction=0.7, rng=0), {}),
+        "odd-axis1": (blobs((17, 29), electrolyte_fraction=0.65, rng=1), {"axis": 1}),
+        "row": (np.ones((1, 16)), {}),
+        "row-axis1": (np.ones((1, 16)), {"axis": 1}),
+        "column": (np.ones((16, 1)), {}),
+        "maze": (maze, {"fields": True}),
+        "labels": (rng.integers(0, 3, (18, 21)), {"label_conductivities": {0: 0.1, 1: 1, 2: 0.4}}),
+        "matrix": (disks((24, 24), electrolyte_fraction=0.4, rng=2), {"matrix_conductivity": 0.05}),
+    }
+
+
+CASES_2D = _cases_2d()
+
+
+@pytest.mark.skipif(not has_pardiso(), reason="needs pypardiso (MKL)")
+@pytest.mark.parametrize("name", sorted(CASES_2D))
+def test_grid_pardiso_equals_general_direct(name):
+    img, kw = CASES_2D[name]
+    ref = _plain(img, **kw)
+    fast = simulate(img, **kw)
+    assert fast.method == "pardiso"
+    assert_allclose(fast.current, ref.current, rtol=1e-10)
+    assert_allclose(fast.outlet_current, ref.outlet_current, rtol=1e-10)
+    if kw.get("fields"):
+        assert_allclose(fast.potential, ref.potential, rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_batch_of_one_shape_equals_one_by_one():
+    imgs = [disks((32, 32), electrolyte_fraction=0.6 + 0.05 * (i % 5), rng=i) for i in range(12)]
+    imgs[3] = np.ones((32, 32), bool)
+    imgs[3][16] = False  # blocked
+    one = [_plain(im).current for im in imgs]
+    for jobs in (1, 2):
+        out = list(simulate_many(imgs, jobs=jobs, chunksize=4))
+        assert_allclose([o.result.current for o in out], one, rtol=1e-10, atol=0)
+
+
+def test_too_large_volume_raises_resource_error(monkeypatch):
+    monkeypatch.setattr(_memory, "available_memory", lambda: 1024)
+    vol = np.ones((16, 16, 16), bool)
+    with pytest.raises(
+        ResourceError, match=r"volume 16x16x16 needs about .* GiB .* available; crop"
+    ):
+        simulate(vol)
+    with pytest.raises(ResourceError):
+        simulate(vol, method="cg")
+    out = list(simulate_many([vol], jobs=1))  # one line in a batch, not a crash
+    assert out[0].result is None and "needs about" in out[0].error and "\n" not in out[0].error
+    assert simulate(np.ones((16, 16), bool)).current > 0  # 2D is not guarded
+
+
+def test_resource_error_is_one_line_in_the_cli(monkeypatch, tmp_path, capsys):
+    from ionflow.cli import main
+
+    monkeypatch.setattr(_memory, "available_memory", lambda: 1024)
+    path = tmp_path / "vol.npy"
+    np.save(path, np.ones((16, 16, 16), np.uint8))
+    code = main(["simulate", str(path), "--json", "--jobs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0
+    assert len(err) == 1 and "needs about" in err[0] and "vol.npy" in err[0]
+
+
+def test_memory_estimate_is_sane():
+    need = _memory.estimate_solve_bytes(1000**3, 1000**3, "mg") / 2**30
+    assert 100 < need < 300  # a 1000^3 volume needs ~180 GiB (calibrated, see _memory.py)
+    assert _memory.available_memory() is None or _memory.available_memory() > 0
+    assert issubclass(ResourceError, ionflow.IonflowError)
