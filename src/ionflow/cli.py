@@ -200,6 +200,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         label_conductivities=_label_map(args.label_conductivity),
         method=args.method,
         rtol=args.rtol,
+        balance_tol=args.balance_tol,
         fields=args.fields is not None,
     )
     output = Path(args.output) if args.output else None
@@ -368,7 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_physics_options(p)
     _add_read_options(p)
     g = p.add_argument_group("solver and output")
-    g.add_argument("--method", choices=["auto", "direct", "cg"], default="auto")
+    g.add_argument(
+        "--method",
+        choices=["auto", "direct", "mg", "cg"],
+        default="auto",
+        help="auto: direct in 2D, multigrid-CG in 3D; cg: pyamg-preconditioned CG",
+    )
+    g.add_argument(
+        "--balance-tol",
+        type=float,
+        default=1e-8,
+        help="iterative solves: required inlet/outlet current agreement (default 1e-8)",
+    )
     g.add_argument("--rtol", type=float, default=1e-9, help="accuracy of the iterative solver")
     g.add_argument("--json", action="store_true", help="one JSON object per input per line")
     g.add_argument("--output", metavar="FILE.jsonl", help="append results here; rerun resumes")
