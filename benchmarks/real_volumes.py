@@ -22,8 +22,6 @@ Prints a Markdown table (machine and command at the top). Runs one solve at a ti
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import sys
 import time
@@ -34,28 +32,14 @@ import numpy as np
 import ionflow
 from ionflow.plot import plot_fields
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = {
     "taufactor_electrode_256.tiff": "TauFactor electrode",
     "nrel_nmc_cbd_bridge.tif": "NREL NMC + CBD",
 }
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    threads = os.environ.get("OMP_NUM_THREADS", "default")
-    return (
-        f"{cpu}, {os.cpu_count()} logical cores (OMP/MKL threads: {threads}), "
-        f"Python {platform.python_version()}, NumPy {np.__version__}, ionflow "
-        f"{ionflow.__version__}"
-    )
 
 
 def slices(conductive: np.ndarray, axis: int, every: int):

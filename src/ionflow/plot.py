@@ -19,6 +19,15 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str | os.PathLike) -> Path:
+    """Write a figure as PNG (creating its folder) and free it."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    _pyplot().close(fig)
+    return out
+
+
 def _mid(a: np.ndarray, axis_perp: int = 2) -> np.ndarray:
     return a if a.ndim == 2 else np.take(a, a.shape[axis_perp] // 2, axis=axis_perp)
 
@@ -55,11 +64,7 @@ def plot_fields(
     if axis in (0, 1):
         axes[0].set_ylabel("flow: top -> bottom" if axis == 0 else "")
     fig.suptitle(title)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_parity(
@@ -84,11 +89,7 @@ def plot_parity(
     ax.set_ylabel("surrogate sigma_eff / sigma")
     ax.legend(title="fraction", fontsize=8)
     ax.set_title(title, fontsize=9)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_labels_by_class(
@@ -105,11 +106,7 @@ def plot_labels_by_class(
     ax.set_ylabel("current (A) at V = 1, l = A = 1")
     ax.legend(title="fraction", fontsize=8, markerscale=3)
     ax.set_title(title, fontsize=9)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_segmentation(
@@ -144,8 +141,4 @@ def plot_segmentation(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path)

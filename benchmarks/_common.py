@@ -1,0 +1,28 @@
+"""Shared helpers of the benchmark scripts."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+import ionflow
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores (OMP/MKL threads: {threads}), "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, ionflow "
+        f"{ionflow.__version__}"
+    )
