@@ -81,6 +81,7 @@ def save_bundle(path: str | os.PathLike, bundle: Bundle) -> Path:
             tensors[f"m{k}.{name}"] = t.detach().to("cpu").contiguous()
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"ionflow": json.dumps(bundle.meta())})
+    os.chmod(tmp, 0o644)  # a model file is meant to be shared
     os.replace(tmp, path)
     return path
 
