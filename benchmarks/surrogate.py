@@ -149,19 +149,73 @@ def speed(model: Path, n: int = 2500) -> None:
     print(f"| 400x400 (out of the training size; speed only): surrogate / solver per image | {tp:.3f} / {ts:.3f} | speed-up {ts / tp:.1f}x |")
 
 
+def surrogate3d(model: Path) -> None:
+    """3D surrogate: held-out generated volumes, real subvolumes, and speed against the solver."""
+    import tifffile
+
+    from ionflow import simulate
+    from ionflow.generate import disks
+    from ionflow.model import Predictor, evaluate
+
+    predictor = Predictor(model)
+    print(f"\n### 3D surrogate `{model.name}`\n")
+    if (RUNS / "vol32.h5").exists():
+        r = evaluate(predictor, RUNS / "vol32.h5")["table"]["surrogate"]
+        bands = ", ".join(f"{k}: {v:.1f}" for k, v in r["per_class_mape"].items())
+        print(f"Held-out generated 32^3 volumes (test split of runs/vol32.h5, {r['n']} volumes): "
+              f"MAPE {r['mape']:.2f} %, median {r['median_ape']:.2f} %, p95 {r['p95_ape']:.2f} %; "
+              f"MAPE % per electrolyte-fraction band ({bands}).\n")
+    print("| volumes | n | fraction | MAPE % | median % | flagged out-of-distribution |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    rng = np.random.default_rng(0)
+    for f in sorted(REAL.glob("*.tif*")):
+        vol = tifffile.imread(f) == 0
+        crops = []
+        while len(crops) < 20:
+            z, y, x = (rng.integers(0, n - 32) for n in vol.shape)
+            c = vol[z : z + 32, y : y + 32, x : x + 32]
+            if c.any():
+                crops.append(c)
+        true = np.array([simulate(c).relative_conductivity for c in crops])
+        rows = predictor.predict(crops)
+        pred = np.array([r["relative_conductivity"] for r in rows])
+        m = true > 0
+        ape = np.abs(pred[m] - true[m]) / true[m] * 100
+        print(f"| real {f.name}, 32^3 subvolumes ({(~m).sum()} blocked) | {len(crops)} | "
+              f"{np.mean([c.mean() for c in crops]):.2f} | {ape.mean():.1f} | {np.median(ape):.1f} | "
+              f"{np.mean([r['ood'] for r in rows]):.0%} |")
+    print("\n| volume (spheres r 2-5, fraction 0.6) | solver s | surrogate s | speed-up | surrogate error % | out-of-distribution |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    fast = Predictor(model, tta=False)
+    fast.predict_relative(np.ones((1, 32, 32, 32), bool) ^ (rng.random((1, 32, 32, 32)) < 0.3))
+    for n in (64, 128, 256):
+        vol = disks((n, n, n), electrolyte_fraction=0.6, radius=(2, 5), rng=n)
+        t = time.perf_counter()
+        true = simulate(vol).relative_conductivity
+        ts = time.perf_counter() - t
+        t = time.perf_counter()
+        row = fast.predict([vol])[0]
+        tp = time.perf_counter() - t
+        err = abs(row["relative_conductivity"] - true) / true * 100
+        print(f"| {n}^3 | {ts:.2f} | {tp:.2f} | {ts / tp:.1f}x | {err:.1f} | {'yes (size)' if row['ood'] else 'no'} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", type=Path)
     ap.add_argument("--default", type=Path, default=RUNS / "ionnet-big.safetensors")
     ap.add_argument("--speed-only", action="store_true")
+    ap.add_argument("--model3d", type=Path, default=RUNS / "ionnet3d.safetensors")
     args = ap.parse_args()
     print(f"Machine: {machine()}. Command: `python benchmarks/surrogate.py {' '.join(sys.argv[1:])}`, "
           f"{time.strftime('%Y-%m-%d')}.")
-    models = args.models or sorted(RUNS.glob("*.safetensors"))
+    models = args.models or [m for m in sorted(RUNS.glob("*.safetensors")) if "3d" not in m.name]
     if not args.speed_only:
         accuracy(models)
         generalisation(args.default)
     speed(args.default)
+    if args.model3d.exists():
+        surrogate3d(args.model3d)
     return 0
 
 

@@ -71,15 +71,12 @@ def evaluate(
     t0 = time.perf_counter()
     pred, _ = predictor.predict_relative(data.images.astype(bool))
     seconds = time.perf_counter() - t0
-    train = load_split(dataset, "train")
-    power, coeffs = _power_law(
-        train.labels["electrolyte_fraction"], train.labels["relative_conductivity"]
-    )
-    rows = {
-        "surrogate": pred,
-        f"power law {coeffs[0]:.3f} f^{coeffs[1]:.2f}": power(frac),
-        "Bruggeman f^1.5": frac**1.5,
-    }
+    rows = {"surrogate": pred}
+    fit = _baseline_data(dataset, predictor.bundle.data.get("dataset"))
+    if fit is not None:
+        power, coeffs = _power_law(*fit)
+        rows[f"power law {coeffs[0]:.3f} f^{coeffs[1]:.2f}"] = power(frac)
+    rows["Bruggeman f^1.5"] = frac**1.5
     classes = np.round(data.fraction_target, 3)
     if data.config.fraction_range is not None:  # continuous fractions: bands of 0.1
         classes = np.round(np.floor(data.fraction_target * 10) / 10, 1)

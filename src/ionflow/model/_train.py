@@ -294,7 +294,7 @@ def train(
         ranges = list(zip([-np.inf] + edges, edges + [np.inf]))
         groups = [
             (
-                np.flatnonzero((tr.fraction_target >= lo) & (tr.fraction_target < hi)),
+                np.flatnonzero((tr.fraction_target >= lo) & (tr.fraction_target < hi) & (rel > 0)),
                 np.flatnonzero((va.fraction_target >= lo) & (va.fraction_target < hi)),
                 (lo, hi),
             )
