@@ -38,6 +38,19 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[str]:
     return out
 
 
+def _read_pillow(path: Path) -> np.ndarray:
+    """PNG/BMP/JPEG/GIF via Pillow directly (imageio's plugin probing costs ~0.3 ms a file)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        if im.mode in ("P", "PA"):
+            im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+        elif im.mode == "I;16B":
+            im = im.convert("I;16")
+        return np.asarray(im)
+
+
 def read_array(path: str | os.PathLike) -> np.ndarray:
     """Read the raw pixel array of a file (no segmentation), with errors for people."""
     path = Path(path)
@@ -61,9 +74,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
 
             arr = tifffile.imread(path)
         else:
-            import imageio.v3 as iio
-
-            arr = iio.imread(path)
+            arr = _read_pillow(path)
     except PermissionError:
         raise InputError("permission denied", source=src) from None
     except Exception as exc:  # noqa: BLE001 - every decoder has its own error types

@@ -135,8 +135,7 @@ class _GridPardiso:
     def solve(self, sigma: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
         """Potential on every cell (0 off ``keep``), C order."""
         b = self._fill(np.where(keep, sigma, 0.0), keep, axis)
-        self._call(22)
-        return self._call(33, b)
+        return self._call(23, b)  # numeric factorisation + solve in one call
 
     def release(self) -> None:
         self._call(-1)
