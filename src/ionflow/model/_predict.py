@@ -13,7 +13,7 @@ from ..solve import geometry, percolating_mask
 from ._checkpoint import Bundle, from_target, load_bundle
 from ._features import interface_density, ood_reasons
 from ._nets import ModelConfig, create_model
-from ._train import predict_targets
+from ._train import flip_outputs, predict_targets
 
 __all__ = ["Predictor", "default_model_path"]
 
@@ -22,6 +22,11 @@ def default_model_path(dim: int = 2) -> Path:
     """The model shipped inside the package for 2D (or 3D) images."""
     name = "ionflow-2d.safetensors" if dim == 2 else "ionflow-3d.safetensors"
     return Path(__file__).resolve().parent.parent / "data" / "models" / name
+
+
+def percolating_fractions(images) -> np.ndarray:
+    """Fraction of each image (flow on axis 0) in electrolyte joining both faces."""
+    return np.array([percolating_mask(im, 0)[0].mean() for im in images], dtype=float)
 
 
 class Predictor:
@@ -45,11 +50,14 @@ class Predictor:
             self.nets.append((net, m.fraction_range))
         self.stats = self.bundle.data.get("stats", {})
 
-    def predict_relative(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_relative(
+        self, images: np.ndarray, *, percolating: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """sigma_eff / sigma and its relative uncertainty for images (n, *shape), flow on axis 0.
 
         Exact where physics says so without a network: 1 for an all-electrolyte image, 0 when no
-        electrolyte path joins the two faces.
+        electrolyte path joins the two faces. ``percolating`` (the percolating fraction of each
+        image, if the caller has it) saves recomputing the connectivity.
         """
         images = np.asarray(images).astype(bool)
         n = len(images)
@@ -58,11 +66,9 @@ class Predictor:
         unc = np.zeros(n)
         full = frac >= 1.0
         rel[full] = 1.0
-        blocked = (
-            np.array([not percolating_mask(im, 0)[0].any() for im in images])
-            if n
-            else np.zeros(0, bool)
-        )
+        if percolating is None:
+            percolating = percolating_fractions(images)
+        blocked = np.asarray(percolating) == 0
         todo = np.flatnonzero(~full & ~blocked)
         if todo.size == 0:
             return rel, unc
@@ -76,14 +82,7 @@ class Predictor:
             outs.append(y)
         else:
             for net, _ in self.nets:
-                if self.tta:
-                    for flips in (
-                        ([], [1], [2], [1, 2]) if images.ndim == 3 else ([], [1], [2], [3])
-                    ):
-                        x = np.flip(images[todo], flips) if flips else images[todo]
-                        outs.append(predict_targets(net, np.ascontiguousarray(x)))
-                else:
-                    outs.append(predict_targets(net, images[todo]))
+                outs.extend(flip_outputs(net, images[todo], tta=self.tta))
         stack = np.stack(outs)
         rel[todo] = from_target(stack.mean(0))
         unc[todo] = stack.std(0) if len(outs) > 1 else np.nan
@@ -105,19 +104,20 @@ class Predictor:
         for i, im in enumerate(moved):
             by_shape.setdefault(im.shape, []).append(i)
         for idx in by_shape.values():
-            rel, unc = self.predict_relative(np.stack([moved[i] for i in idx]))
+            perc = percolating_fractions([moved[i] for i in idx])
+            rel, unc = self.predict_relative(np.stack([moved[i] for i in idx]), percolating=perc)
             for j, i in enumerate(idx):
                 out[i] = self._record(
-                    moved[i], rel[j], unc[j], voltage, conductivity, pixel_size, axis
+                    moved[i], rel[j], unc[j], perc[j], voltage, conductivity, pixel_size, axis
                 )
         return out
 
-    def _record(self, im, rel, unc, voltage, conductivity, pixel_size, axis) -> dict:
+    def _record(self, im, rel, unc, perc, voltage, conductivity, pixel_size, axis) -> dict:
         fraction = float(im.mean())
         h, length, area = geometry(im.shape, 0, pixel_size)
         cond = float(rel) * conductivity
         current = cond * voltage * area / length
-        perc = float(percolating_mask(im, 0)[0].mean())
+        perc = float(perc)
         reasons = (
             ood_reasons(
                 im, self.stats, fraction=fraction, iface=float(interface_density(im[None])[0])

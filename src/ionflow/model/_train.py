@@ -71,21 +71,29 @@ def _flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 
 
 @torch.inference_mode()
+def flip_outputs(
+    model: torch.nn.Module, images: np.ndarray, *, batch: int = 256, tta: bool = False
+) -> np.ndarray:
+    """Raw network outputs (log space), shape (views, n), for images (n, *shape).
+
+    The views are the image alone, or with ``tta`` the label-preserving flips (along and
+    across the flow, and both in 2D).
+    """
+    model.eval()
+    ndim = images.ndim - 1
+    flips = ([[], [2], [3]] + ([[4]] if ndim == 3 else [[2, 3]])) if tta else [[]]
+    out = []
+    for idx in _batches(len(images), batch, None):
+        x = _to_input(images[idx])
+        out.append(torch.stack([model(torch.flip(x, f) if f else x) for f in flips]).numpy())
+    return np.concatenate(out, axis=1) if out else np.zeros((len(flips), 0))
+
+
 def predict_targets(
     model: torch.nn.Module, images: np.ndarray, *, batch: int = 256, tta: bool = False
 ) -> np.ndarray:
     """Raw network outputs (log space) for images (n, *shape); ``tta`` averages the flips."""
-    model.eval()
-    out = []
-    ndim = images.ndim - 1
-    flips = [[]]
-    if tta:
-        flips = [[], [2], [3]] + ([[4]] if ndim == 3 else [[2, 3]])
-    for idx in _batches(len(images), batch, None):
-        x = _to_input(images[idx])
-        ys = [model(torch.flip(x, f) if f else x) for f in flips]
-        out.append(torch.stack(ys).mean(0).numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+    return flip_outputs(model, images, batch=batch, tta=tta).mean(0)
 
 
 def _mape(pred: np.ndarray, true: np.ndarray) -> float:
