@@ -73,10 +73,22 @@ def generalisation(model: Path) -> None:
     real_slices(predictor)
 
 
+def _score_crops(predictor, crops: list[np.ndarray]) -> tuple[np.ndarray, int, float]:
+    """Solver against surrogate on crops: absolute % errors (percolating crops), the number of
+    blocked crops, and the fraction flagged out-of-distribution."""
+    from ionflow import simulate
+
+    true = np.array([simulate(c).relative_conductivity for c in crops])
+    rows = predictor.predict(crops)
+    pred = np.array([r["relative_conductivity"] for r in rows])
+    m = true > 0
+    ape = np.abs(pred[m] - true[m]) / true[m] * 100
+    return ape, int((~m).sum()), float(np.mean([r["ood"] for r in rows]))
+
+
 def real_slices(predictor, n_per_volume: int = 60, size: int = 64) -> None:
     import tifffile
 
-    from ionflow import simulate
 
     rng = np.random.default_rng(0)
     for f in sorted(REAL.glob("*.tif*")):
@@ -88,15 +100,10 @@ def real_slices(predictor, n_per_volume: int = 60, size: int = 64) -> None:
             c = vol[z, y : y + size, x : x + size]
             if c.any():
                 crops.append(c)
-        true = np.array([simulate(c).relative_conductivity for c in crops])
-        rows = predictor.predict(crops)
-        pred = np.array([r["relative_conductivity"] for r in rows])
-        ood = np.array([r["ood"] for r in rows])
-        m = true > 0
-        ape = np.abs(pred[m] - true[m]) / true[m] * 100
+        ape, blocked, ood = _score_crops(predictor, crops)
         print(f"| real {f.name}: 64x64 crops of z-slices, fraction {np.mean([c.mean() for c in crops]):.2f} "
-              f"({(~m).sum()} blocked) | {len(crops)} | {ape.mean():.1f} | {np.median(ape):.1f} | "
-              f"{np.quantile(ape, 0.95):.1f} | {ood.mean():.0%} |")
+              f"({blocked} blocked) | {len(crops)} | {ape.mean():.1f} | {np.median(ape):.1f} | "
+              f"{np.quantile(ape, 0.95):.1f} | {ood:.0%} |")
 
 
 def speed(model: Path, n: int = 2500) -> None:
@@ -176,14 +183,10 @@ def surrogate3d(model: Path) -> None:
             c = vol[z : z + 32, y : y + 32, x : x + 32]
             if c.any():
                 crops.append(c)
-        true = np.array([simulate(c).relative_conductivity for c in crops])
-        rows = predictor.predict(crops)
-        pred = np.array([r["relative_conductivity"] for r in rows])
-        m = true > 0
-        ape = np.abs(pred[m] - true[m]) / true[m] * 100
-        print(f"| real {f.name}, 32^3 subvolumes ({(~m).sum()} blocked) | {len(crops)} | "
+        ape, blocked, ood = _score_crops(predictor, crops)
+        print(f"| real {f.name}, 32^3 subvolumes ({blocked} blocked) | {len(crops)} | "
               f"{np.mean([c.mean() for c in crops]):.2f} | {ape.mean():.1f} | {np.median(ape):.1f} | "
-              f"{np.mean([r['ood'] for r in rows]):.0%} |")
+              f"{ood:.0%} |")
     print("\n| volume (spheres r 2-5, fraction 0.6) | solver s | surrogate s | speed-up | surrogate error % | out-of-distribution |")
     print("| --- | --- | --- | --- | --- | --- |")
     fast = Predictor(model, tta=False)
