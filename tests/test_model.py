@@ -177,3 +177,87 @@ def test_bundled_models_agree_with_the_solver():
             # measured: <= 6 % on these examples (README); 15 % leaves room for other BLAS builds
             assert abs(row["relative_conductivity"] - true) / true < 0.15
             assert row["ood"] is False
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_patch_code_is_the_block_bit_pattern(dim):
+    """The patch stem looks up 2x2(x2) blocks by their bits, pads odd sizes, and is channels-first."""
+    from ionflow.model._nets import PatchCode
+
+    stem = PatchCode(dim, 2 ** (2**dim))
+    with torch.no_grad():
+        stem.embed.weight.copy_(torch.eye(2 ** (2**dim)))  # output = one-hot of the code
+    rng = np.random.default_rng(dim)
+    shape = (5, 6, 7)[:dim]
+    image = rng.random(shape) < 0.5
+    out = stem(torch.from_numpy(image.astype(np.float32) * 2 - 1)[None, None])
+    assert out.shape[:2] == (1, 2 ** (2**dim)) and out.shape[2:] == tuple((s + 1) // 2 for s in shape)
+    padded = np.pad(image, [(0, s % 2) for s in shape], mode="edge")
+    code = out[0].argmax(0).numpy()
+    for idx in np.ndindex(code.shape):
+        block = padded[tuple(slice(2 * i, 2 * i + 2) for i in idx)]
+        bits = [block[tuple((k >> d) & 1 for d in range(dim))] for k in range(2**dim)]
+        assert code[idx] == sum(int(b) << k for k, b in enumerate(bits))
+
+
+def test_patch_stem_network_trains_and_handles_any_size(data, tmp_path):
+    cfg = ModelConfig(stem="patch", stem_channels=(8, 12), channels=(12, 16), head_hidden=16)
+    net = create_model(cfg)
+    for shape in [(16, 16), (17, 23), (64, 40)]:
+        assert net(torch.zeros(2, 1, *shape)).shape == (2,)
+    out = train(data, tmp_path / "p.safetensors", model=cfg, config=TrainConfig(epochs=2, batch_size=16, threads=1))
+    b = load_bundle(out)
+    assert ModelConfig.from_dict(b.members[0].model) == cfg
+    rel, _ = Predictor(out).predict_relative(load_bundle_images(data))
+    assert np.all((rel >= 0) & (rel <= 1.5))
+    net3 = create_model(ModelConfig(arch="ionnet3d", stem="patch", stem_channels=(4, 8), channels=(8,), head_hidden=8), dim=3)
+    assert net3(torch.zeros(2, 1, 9, 8, 10)).shape == (2,)
+
+
+def load_bundle_images(path):
+    from ionflow.dataset import load_split
+
+    return load_split(path, "test").images.astype(bool)
+
+
+def test_pretrained_from_an_ionflow_model(model, data, tmp_path):
+    """--pretrained takes an ionflow model file (member 0) as the starting point."""
+    from ionflow.model._train import _load_pretrained
+
+    net = create_model(SMALL)
+    _load_pretrained(net, str(model))
+    ref = load_bundle(model).members[0].state
+    for name, t in net.state_dict().items():
+        torch.testing.assert_close(t, ref[name])
+
+
+def test_fast_percolating_fraction_matches_the_solver_masks():
+    from ionflow.generate import disks
+    from ionflow.model._predict import percolating_fractions
+    from ionflow.solve import percolating_mask
+
+    rng = np.random.default_rng(0)
+    images = [rng.random((20, 20)) < f for f in (0.45, 0.55, 0.6, 0.7)]  # several clusters
+    images += [disks((16, 16, 16), electrolyte_fraction=f, rng=i) for i, f in enumerate((0.2, 0.5))]
+    images += [np.ones((8, 8), bool), np.zeros((8, 8), bool)]
+    expected = [percolating_mask(im, 0)[0].mean() for im in images]
+    np.testing.assert_allclose(percolating_fractions(images), expected, rtol=0, atol=1e-15)
+    assert any(0 < e < im.mean() for e, im in zip(expected, images))  # isolated clusters occur
+
+
+def test_predict_cli_reads_the_tiff_pixel_size(model, tmp_path, capsys):
+    import tifffile
+
+    from ionflow.generate import disks
+
+    image = disks((16, 16), electrolyte_fraction=0.8, rng=1).astype(np.uint8) * 255
+    tifffile.imwrite(tmp_path / "a.tif", image, resolution=(1e4, 1e4), resolutionunit="CENTIMETER")
+    write_image(tmp_path / "b.png", image > 0)
+    assert main(["predict", str(tmp_path), "--json", "--model", str(model)]) == 0
+    a, b = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert a["pixel_size"] == pytest.approx(1e-6) and b["pixel_size"] is None
+    assert a["length"] == pytest.approx(16e-6) and b["length"] == 1.0
+    assert a["conductivity"] == pytest.approx(b["conductivity"], rel=1e-12)  # intensive
+    assert a["current"] == pytest.approx(a["conductivity"] * 16e-6, rel=1e-12)  # I = sigma V A / l
+    assert main(["predict", str(tmp_path / "a.tif"), "--json", "--model", str(model), "--pixel-size", "2e-6"]) == 0
+    assert json.loads(capsys.readouterr().out)["pixel_size"] == 2e-6

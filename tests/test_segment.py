@@ -185,3 +185,13 @@ def test_simulate_uses_the_tiff_pixel_size(tmp_path, capsys):
     row = json.loads(capsys.readouterr().out)
     assert row["pixel_size"] == 2e-6
     assert_allclose(row["length"], 64e-6, rtol=1e-12)
+
+
+def test_cli_segment_rerun_skips_its_own_outputs(tmp_path, micrograph, capsys):
+    image, _ = micrograph
+    iio.imwrite(tmp_path / "sem.png", image)
+    for _ in range(2):  # outputs next to the inputs, then segment the same folder again
+        assert main(["segment", str(tmp_path), "--out", str(tmp_path)]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(str(tmp_path / "sem.png"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sem.png", "sem_binary.png", "sem_segmentation.png"]

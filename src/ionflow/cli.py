@@ -288,6 +288,14 @@ def _write_fields(directory: str, source: str, reader, res) -> None:
     )
 
 
+def _own_output(path: str, out: Path) -> bool:
+    """True for the files ``ionflow segment`` writes into ``out`` (so a rerun skips them)."""
+    p = Path(path)
+    return p.parent.resolve() == out.resolve() and (
+        p.stem.endswith("_binary") or p.stem.endswith("_segmentation")
+    )
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
     from .io import expand_paths, read_gray, segment, write_image
     from .plot import plot_segmentation
@@ -296,6 +304,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
     crop = tuple(args.crop) if args.crop else None
     failed = 0
     for f in expand_paths(args.paths):
+        if _own_output(f, out):
+            log.info("%s: skipped (an output of ionflow segment)", f)
+            continue
         try:
             gray = read_gray(f, crop=crop)
             binary, threshold = segment(
@@ -491,7 +502,7 @@ def _add_ml_commands(sub) -> None:
     p.add_argument("--axis", type=int, default=0)
     p.add_argument("--voltage", type=float, default=1.0)
     p.add_argument("--conductivity", type=float, default=1.0)
-    p.add_argument("--pixel-size", type=float)
+    p.add_argument("--pixel-size", type=float, help="voxel edge in metres (default: each TIFF's own, else l = 1)")
     p.add_argument("--no-tta", action="store_true", help="no flip averaging (faster)")
     p.add_argument("--verify", action="store_true", help="also solve and report the error")
     p.add_argument("--json", action="store_true")
@@ -611,6 +622,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failed += len(idx)
             continue
         predictor = Predictor(model, tta=not args.no_tta)
+        sizes = _pixel_sizes([names[i] for i in idx], args.pixel_size)
         for i, row in zip(
             idx,
             predictor.predict(
@@ -618,10 +630,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 axis=args.axis,
                 voltage=args.voltage,
                 conductivity=args.conductivity,
-                pixel_size=args.pixel_size,
+                pixel_size=[sizes[names[i]] for i in idx],
             ),
         ):
-            rows[i] = row
+            rows[i] = {**row, "pixel_size": sizes[names[i]]}
     if not args.json:
         print(
             f"{'file':32s} {'fraction':>8s} {'sigma_eff/s':>12s} {'+-':>7s} {'ood':>4s}"

@@ -7,6 +7,12 @@
   ``timm.create_model(name, in_chans=1, num_classes=0)`` with its classifier replaced by an MLP
   regression head.
 * 3D: ``"ionnet3d"``, the same compact design with 3D convolutions.
+
+``stem="patch"`` replaces the first convolution by an exact lookup for binary images
+(:class:`PatchCode`): every 2x2 (2x2x2) block of pixels is one of 16 (256) patterns, and each
+pattern indexes a learned vector. ``stem_channels`` then adds 2x2(x2) stride-2 convolutions, so
+the residual stages start at 1/2**len(stem_channels) of the resolution. That is the fast 3D
+design: about 0.1 s for a 256^3 volume on 2 CPU cores, against ~1 s for the convolution stem.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ class ModelConfig:
     channels: tuple[int, ...] = (32, 64, 128, 256)
     blocks: int = 1
     stem_stride: int = 2
+    stem: str = "conv"
+    stem_channels: tuple[int, ...] = ()
     in_chans: int = 1
     head_hidden: int = 128
     dropout: float = 0.0
@@ -38,6 +46,8 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
         d["channels"] = tuple(d["channels"])
+        if "stem_channels" in d:
+            d["stem_channels"] = tuple(d["stem_channels"])
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -70,6 +80,43 @@ class _Block(nn.Module):
         return self.act(self.body(x) + self.skip(x))
 
 
+class PatchCode(nn.Module):
+    """Stem for binary images: each 2x2 (2x2x2) block's bit pattern indexes a learned vector.
+
+    Exactly as expressive as any function of the block (a 2x2 stride-2 convolution followed by
+    a nonlinearity is a special case) and much cheaper on large volumes: a few byte operations
+    and one table lookup per block. Input (n, 1, *shape) with electrolyte > 0; odd sizes are
+    padded by repeating the last slice. Output (n, channels, *shape/2), channels-last in memory.
+    """
+
+    def __init__(self, dim: int, channels: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.embed = nn.Embedding(2 ** (2**dim), channels)
+        nn.init.normal_(self.embed.weight, std=1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = []
+        for size in reversed(x.shape[2:]):
+            pad += [0, size % 2]
+        if any(pad):
+            x = nn.functional.pad(x, pad, mode="replicate")
+        bits = (x[:, 0] > 0).to(torch.uint8)
+        code = torch.zeros_like(bits[(slice(None),) + (slice(None, None, 2),) * self.dim])
+        for k in range(2**self.dim):
+            offset = [(k >> d) & 1 for d in range(self.dim)]
+            view = bits[(slice(None),) + tuple(slice(o, None, 2) for o in offset)]
+            code |= view << k
+        out = self.embed(code.to(torch.int32))  # (n, *shape/2, channels)
+        return out.permute(0, self.dim + 1, *range(1, self.dim + 1))
+
+
+def _conv_bn_act(cin: int, cout: int, k: int, stride: int, dim: int) -> list[nn.Module]:
+    conv = nn.Conv2d if dim == 2 else nn.Conv3d
+    norm = nn.BatchNorm2d if dim == 2 else nn.BatchNorm3d
+    return [conv(cin, cout, k, stride, (k - 1) // 2, bias=False), norm(cout), nn.SiLU(True)]
+
+
 def _head(features: int, hidden: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(features, hidden),
@@ -84,14 +131,21 @@ class IonNet(nn.Module):
 
     def __init__(self, cfg: ModelConfig, dim: int = 2) -> None:
         super().__init__()
-        conv = nn.Conv2d if dim == 2 else nn.Conv3d
-        norm = nn.BatchNorm2d if dim == 2 else nn.BatchNorm3d
-        c0 = cfg.channels[0]
-        self.stem = nn.Sequential(
-            conv(cfg.in_chans, c0, 3, cfg.stem_stride, 1, bias=False), norm(c0), nn.SiLU(True)
-        )
+        if cfg.stem == "patch":
+            if cfg.in_chans != 1:
+                raise ValueError("the patch stem takes one binary channel")
+            widths = cfg.stem_channels or (cfg.channels[0],)
+            stem: list[nn.Module] = [PatchCode(dim, widths[0])]
+            for a, b in zip(widths[:-1], widths[1:]):
+                stem += _conv_bn_act(a, b, 2, 2, dim)
+            cin = widths[-1]
+        elif cfg.stem == "conv":
+            stem = _conv_bn_act(cfg.in_chans, cfg.channels[0], 3, cfg.stem_stride, dim)
+            cin = cfg.channels[0]
+        else:
+            raise ValueError(f"unknown stem {cfg.stem!r} (conv or patch)")
+        self.stem = nn.Sequential(*stem)
         layers = []
-        cin = c0
         for i, c in enumerate(cfg.channels):
             for j in range(cfg.blocks):
                 layers.append(_Block(cin, c, 2 if (i > 0 and j == 0) else 1, dim))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 
-from ..solve import geometry, percolating_mask
+from ..solve import geometry
 from ._checkpoint import Bundle, from_target, load_bundle
 from ._features import interface_density, ood_reasons
 from ._nets import ModelConfig, create_model
@@ -25,8 +27,27 @@ def default_model_path(dim: int = 2) -> Path:
 
 
 def percolating_fractions(images) -> np.ndarray:
-    """Fraction of each image (flow on axis 0) in electrolyte joining both faces."""
-    return np.array([percolating_mask(im, 0)[0].mean() for im in images], dtype=float)
+    """Fraction of each image (flow on axis 0) in electrolyte joining both faces.
+
+    The same clusters as the solver's :func:`~ionflow.solve.percolating_mask` (face
+    connectivity), counted without building the masks (a 256^3 volume: ~0.2 s, mostly labelling).
+    """
+    out = np.zeros(len(images))
+    for i, im in enumerate(images):
+        im = np.asarray(im, dtype=bool)
+        if im.all():
+            out[i] = 1.0
+            continue
+        labels, _ = ndimage.label(im, structure=ndimage.generate_binary_structure(im.ndim, 1))
+        both = np.intersect1d(labels[0], labels[-1])
+        both = both[both > 0]
+        if both.size == 1:
+            out[i] = np.count_nonzero(labels == both[0]) / im.size
+        elif both.size > 1:
+            lut = np.zeros(labels.max() + 1, bool)
+            lut[both] = True
+            out[i] = np.count_nonzero(lut[labels]) / im.size
+    return out
 
 
 class Predictor:
@@ -95,9 +116,19 @@ class Predictor:
         axis: int = 0,
         voltage: float = 1.0,
         conductivity: float = 1.0,
-        pixel_size: float | None = None,
+        pixel_size: float | Sequence[float | None] | None = None,
     ) -> list[dict]:
-        """Result dicts with the same keys as ``ionflow simulate --json`` (+ uncertainty, ood)."""
+        """Result dicts with the same keys as ``ionflow simulate --json`` (+ uncertainty, ood).
+
+        ``pixel_size`` (m) is one value for all images or one per image (None: l = A = 1).
+        """
+        sizes = (
+            list(pixel_size)
+            if isinstance(pixel_size, (list, tuple, np.ndarray))
+            else [pixel_size] * len(images)
+        )
+        if len(sizes) != len(images):
+            raise ValueError(f"{len(sizes)} pixel sizes for {len(images)} images")
         moved = [np.moveaxis(np.asarray(im).astype(bool), axis, 0) for im in images]
         out: list[dict] = [{} for _ in moved]
         by_shape: dict[tuple, list[int]] = {}
@@ -108,7 +139,7 @@ class Predictor:
             rel, unc = self.predict_relative(np.stack([moved[i] for i in idx]), percolating=perc)
             for j, i in enumerate(idx):
                 out[i] = self._record(
-                    moved[i], rel[j], unc[j], perc[j], voltage, conductivity, pixel_size, axis
+                    moved[i], rel[j], unc[j], perc[j], voltage, conductivity, sizes[i], axis
                 )
         return out
 
@@ -139,6 +170,8 @@ class Predictor:
             "ood_reasons": reasons,
             "axis": axis,
             "shape": list(im.shape),
+            "length": length,
+            "area": area,
             "voltage": voltage,
             "sigma": conductivity,
             "method": "surrogate",

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -241,6 +242,8 @@ def _load_pretrained(model: torch.nn.Module, path: str) -> None:
         weights = load_file(path)
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"cannot read pretrained weights ({exc})", source=path) from None
+    if weights and all(re.match(r"m\d+\.", n) for n in weights):  # an ionflow model: member 0
+        weights = {n[3:]: t for n, t in weights.items() if n.startswith("m0.")}
     own = model.state_dict()
     target = own
     prefix = "backbone." if any(n.startswith("backbone.") for n in own) else ""
