@@ -8,7 +8,9 @@ from numpy.testing import assert_allclose
 from ionflow import InputError, simulate
 from ionflow.dataset import DatasetConfig, build_dataset, load_split, open_dataset, sample
 
-TINY = DatasetConfig(shape=(16, 16), splits=(("train", 10), ("val", 5), ("test", 5)), radius=(1.5, 3.0))
+TINY = DatasetConfig(
+    shape=(16, 16), splits=(("train", 10), ("val", 5), ("test", 5)), radius=(1.5, 3.0)
+)
 
 
 def test_build_labels_match_solver(tmp_path):

@@ -31,7 +31,9 @@ SMALL = ModelConfig(channels=(8, 16), head_hidden=16)
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("ds")
-    cfg = DatasetConfig(shape=(16, 16), splits=(("train", 40), ("val", 10), ("test", 10)), radius=(1.5, 3.0))
+    cfg = DatasetConfig(
+        shape=(16, 16), splits=(("train", 40), ("val", 10), ("test", 10)), radius=(1.5, 3.0)
+    )
     return build_dataset(d / "tiny.h5", cfg, jobs=1)
 
 
@@ -57,7 +59,10 @@ def test_efficientnetv2_s_option_builds():
 def test_train_writes_safe_bundle_with_config(model, data):
     b = load_bundle(model)
     assert b.dim == 2 and len(b.members) == 1
-    assert b.members[0].model["channels"] == [8, 16] or tuple(b.members[0].model["channels"]) == (8, 16)
+    assert b.members[0].model["channels"] == [8, 16] or tuple(b.members[0].model["channels"]) == (
+        8,
+        16,
+    )
     assert b.data["n_train"] == 40 and b.data["stats"]["shape"] == [16, 16]
     assert len(b.members[0].metrics["history"]) == 5
     assert np.isfinite(b.metrics["val_mape"])
@@ -93,11 +98,19 @@ def test_resume_keeps_finished_members(data, tmp_path):
     partial = out.with_name(out.name + ".partial")
     partial.mkdir()
     # a finished member 0 from an "interrupted" run is picked up, not retrained
-    train(data, tmp_path / "one.safetensors", model=SMALL, config=TrainConfig(epochs=2, batch_size=16, threads=1))
+    train(
+        data,
+        tmp_path / "one.safetensors",
+        model=SMALL,
+        config=TrainConfig(epochs=2, batch_size=16, threads=1),
+    )
     b = load_bundle(tmp_path / "one.safetensors")
     from ionflow.model._train import TrainConfig as TC  # noqa: F401
 
-    torch.save({"state": b.members[0].state, "info": {"val_mape": 1.0, "marker": True}}, partial / "member0.done.pt")
+    torch.save(
+        {"state": b.members[0].state, "info": {"val_mape": 1.0, "marker": True}},
+        partial / "member0.done.pt",
+    )
     import dataclasses
 
     (partial / "run.json").write_text(
@@ -110,8 +123,12 @@ def test_resume_keeps_finished_members(data, tmp_path):
 
 
 def test_per_class_members(data, tmp_path):
-    out = train(data, tmp_path / "pc.safetensors", model=SMALL,
-                config=TrainConfig(epochs=1, batch_size=16, per_class=True, threads=1))
+    out = train(
+        data,
+        tmp_path / "pc.safetensors",
+        model=SMALL,
+        config=TrainConfig(epochs=1, batch_size=16, per_class=True, threads=1),
+    )
     b = load_bundle(out)
     assert len(b.members) == 5 and all(m.fraction_range is not None for m in b.members)
     rel, _ = Predictor(b).predict_relative(np.random.default_rng(1).random((3, 16, 16)) < 0.75)
@@ -137,12 +154,32 @@ def test_predict_cli_json_keys_and_ood(model, tmp_path, capsys):
     a = write_image(tmp_path / "a.png", rng.random((16, 16)) < 0.8)
     big = write_image(tmp_path / "big.png", rng.random((40, 40)) < 0.8)
     (tmp_path / "bad.png").write_bytes(b"nope")
-    code = main(["predict", str(a), str(big), str(tmp_path / "bad.png"), "--model", str(model), "--json", "--verify"])
+    code = main(
+        [
+            "predict",
+            str(a),
+            str(big),
+            str(tmp_path / "bad.png"),
+            "--model",
+            str(model),
+            "--json",
+            "--verify",
+        ]
+    )
     cap = capsys.readouterr()
     rows = [json.loads(x) for x in cap.out.splitlines() if x.startswith("{")]
     assert code == 1 and len(rows) == 2 and "bad.png" in cap.err
-    keys = {"file", "electrolyte_fraction", "current", "resistance", "conductivity",
-            "relative_conductivity", "tortuosity", "uncertainty", "ood"}
+    keys = {
+        "file",
+        "electrolyte_fraction",
+        "current",
+        "resistance",
+        "conductivity",
+        "relative_conductivity",
+        "tortuosity",
+        "uncertainty",
+        "ood",
+    }
     assert keys <= set(rows[0])
     by = {r["file"].split("/")[-1]: r for r in rows}
     assert by["big.png"]["ood"] is True and "size" in by["big.png"]["ood_reasons"][0]
@@ -151,8 +188,24 @@ def test_predict_cli_json_keys_and_ood(model, tmp_path, capsys):
 
 def test_train_cli_and_evaluate_cli(data, tmp_path, capsys):
     out = tmp_path / "cli.safetensors"
-    assert main(["train", str(data), str(out), "--channels", "8", "16", "--epochs", "1",
-                 "--batch-size", "16", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(data),
+                str(out),
+                "--channels",
+                "8",
+                "16",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert main(["evaluate", str(out), str(data)]) == 0
     text = capsys.readouterr().out
     assert "surrogate" in text and "Bruggeman" in text
@@ -191,7 +244,9 @@ def test_patch_code_is_the_block_bit_pattern(dim):
     shape = (5, 6, 7)[:dim]
     image = rng.random(shape) < 0.5
     out = stem(torch.from_numpy(image.astype(np.float32) * 2 - 1)[None, None])
-    assert out.shape[:2] == (1, 2 ** (2**dim)) and out.shape[2:] == tuple((s + 1) // 2 for s in shape)
+    assert out.shape[:2] == (1, 2 ** (2**dim)) and out.shape[2:] == tuple(
+        (s + 1) // 2 for s in shape
+    )
     padded = np.pad(image, [(0, s % 2) for s in shape], mode="edge")
     code = out[0].argmax(0).numpy()
     for idx in np.ndindex(code.shape):
@@ -205,12 +260,22 @@ def test_patch_stem_network_trains_and_handles_any_size(data, tmp_path):
     net = create_model(cfg)
     for shape in [(16, 16), (17, 23), (64, 40)]:
         assert net(torch.zeros(2, 1, *shape)).shape == (2,)
-    out = train(data, tmp_path / "p.safetensors", model=cfg, config=TrainConfig(epochs=2, batch_size=16, threads=1))
+    out = train(
+        data,
+        tmp_path / "p.safetensors",
+        model=cfg,
+        config=TrainConfig(epochs=2, batch_size=16, threads=1),
+    )
     b = load_bundle(out)
     assert ModelConfig.from_dict(b.members[0].model) == cfg
     rel, _ = Predictor(out).predict_relative(load_bundle_images(data))
     assert np.all((rel >= 0) & (rel <= 1.5))
-    net3 = create_model(ModelConfig(arch="ionnet3d", stem="patch", stem_channels=(4, 8), channels=(8,), head_hidden=8), dim=3)
+    net3 = create_model(
+        ModelConfig(
+            arch="ionnet3d", stem="patch", stem_channels=(4, 8), channels=(8,), head_hidden=8
+        ),
+        dim=3,
+    )
     assert net3(torch.zeros(2, 1, 9, 8, 10)).shape == (2,)
 
 
@@ -259,5 +324,18 @@ def test_predict_cli_reads_the_tiff_pixel_size(model, tmp_path, capsys):
     assert a["length"] == pytest.approx(16e-6) and b["length"] == 1.0
     assert a["conductivity"] == pytest.approx(b["conductivity"], rel=1e-12)  # intensive
     assert a["current"] == pytest.approx(a["conductivity"] * 16e-6, rel=1e-12)  # I = sigma V A / l
-    assert main(["predict", str(tmp_path / "a.tif"), "--json", "--model", str(model), "--pixel-size", "2e-6"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "a.tif"),
+                "--json",
+                "--model",
+                str(model),
+                "--pixel-size",
+                "2e-6",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["pixel_size"] == 2e-6

@@ -194,4 +194,8 @@ def test_cli_segment_rerun_skips_its_own_outputs(tmp_path, micrograph, capsys):
         assert main(["segment", str(tmp_path), "--out", str(tmp_path)]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(str(tmp_path / "sem.png"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sem.png", "sem_binary.png", "sem_segmentation.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "sem.png",
+        "sem_binary.png",
+        "sem_segmentation.png",
+    ]

@@ -502,7 +502,11 @@ def _add_ml_commands(sub) -> None:
     p.add_argument("--axis", type=int, default=0)
     p.add_argument("--voltage", type=float, default=1.0)
     p.add_argument("--conductivity", type=float, default=1.0)
-    p.add_argument("--pixel-size", type=float, help="voxel edge in metres (default: each TIFF's own, else l = 1)")
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        help="voxel edge in metres (default: each TIFF's own, else l = 1)",
+    )
     p.add_argument("--no-tta", action="store_true", help="no flip averaging (faster)")
     p.add_argument("--verify", action="store_true", help="also solve and report the error")
     p.add_argument("--json", action="store_true")
