@@ -33,15 +33,23 @@ from _common import machine  # noqa: E402
 def accuracy(models: list[Path]) -> None:
     from ionflow.model import evaluate, load_bundle
 
-    print("\n### Accuracy on the paper-protocol test set (runs/paper.h5, 175 images, 64x64 disks)\n")
-    print("| model | train images | MAPE % | MAE | R^2 | median % | p95 % | lowest decile % | per class (0.6/0.7/0.8/0.9/1.0) % |")
+    print(
+        "\n### Accuracy on the paper-protocol test set (runs/paper.h5, 175 images, 64x64 disks)\n"
+    )
+    print(
+        "| model | train images | MAPE % | MAE | R^2 | median % | p95 % | lowest decile % | per class (0.6/0.7/0.8/0.9/1.0) % |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     baselines = None
     for m in models:
         b = load_bundle(m)
         res = evaluate(m, RUNS / "paper.h5", plot=RUNS / f"parity-{m.stem}.png")
         row = res["table"]["surrogate"]
-        _row(f"`{m.name}` ({len(b.members)} net{'s' if len(b.members) > 1 else ''})", b.data["n_train"], row)
+        _row(
+            f"`{m.name}` ({len(b.members)} net{'s' if len(b.members) > 1 else ''})",
+            b.data["n_train"],
+            row,
+        )
         baselines = {k: v for k, v in res["table"].items() if k != "surrogate"}
     for name, row in (baselines or {}).items():
         _row(name, "-", row)
@@ -49,8 +57,10 @@ def accuracy(models: list[Path]) -> None:
 
 def _row(name, n, row) -> None:
     pc = "/".join(f"{v:.2f}" for v in row["per_class_mape"].values())
-    print(f"| {name} | {n} | {row['mape']:.2f} | {row['mae']:.4f} | {row['r2']:.4f} | "
-          f"{row['median_ape']:.2f} | {row['p95_ape']:.2f} | {row['lowest_decile_mape']:.2f} | {pc} |")
+    print(
+        f"| {name} | {n} | {row['mape']:.2f} | {row['mae']:.4f} | {row['r2']:.4f} | "
+        f"{row['median_ape']:.2f} | {row['p95_ape']:.2f} | {row['lowest_decile_mape']:.2f} | {pc} |"
+    )
 
 
 def generalisation(model: Path) -> None:
@@ -60,8 +70,10 @@ def generalisation(model: Path) -> None:
     print("| test set | images | MAPE % | median % | p95 % | flagged out-of-distribution |")
     print("| --- | --- | --- | --- | --- | --- |")
     predictor = Predictor(model)
-    for name, path in [("held-out generator: blobs (never in training)", RUNS / "blobs.h5"),
-                       ("training distribution: big.h5 test", RUNS / "big.h5")]:
+    for name, path in [
+        ("held-out generator: blobs (never in training)", RUNS / "blobs.h5"),
+        ("training distribution: big.h5 test", RUNS / "big.h5"),
+    ]:
         if path.exists():
             res = evaluate(predictor, path)
             r = res["table"]["surrogate"]
@@ -69,8 +81,33 @@ def generalisation(model: Path) -> None:
 
             imgs = load_split(path, "test").images.astype(bool)
             ood = np.mean([row["ood"] for row in predictor.predict(list(imgs))])
-            print(f"| {name} | {r['n']} | {r['mape']:.2f} | {r['median_ape']:.2f} | {r['p95_ape']:.2f} | {ood:.0%} |")
+            print(
+                f"| {name} | {r['n']} | {r['mape']:.2f} | {r['median_ape']:.2f} | {r['p95_ape']:.2f} | {ood:.0%} |"
+            )
     real_slices(predictor)
+
+
+def wide(model: Path, narrow: Path) -> None:
+    """The 2D model for the whole fraction range 0.3-1.0, per band, against the 0.55-1.0 model."""
+    from ionflow.model import Predictor, evaluate
+
+    print(f"\n### 2D over the whole electrolyte-fraction range: `{model.name}`\n")
+    print("| model | test set | n | MAPE % | median % | p95 % | MAPE % per fraction band |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for m in (model, narrow):
+        for name in ("wide.h5", "paper.h5"):
+            if (RUNS / name).exists():
+                r = evaluate(Predictor(m), RUNS / name)["table"]["surrogate"]
+                bands = ", ".join(f"{k}: {v:.1f}" for k, v in r["per_class_mape"].items())
+                print(
+                    f"| `{m.name}` | runs/{name} | {r['n']} | {r['mape']:.2f} | {r['median_ape']:.2f} | "
+                    f"{r['p95_ape']:.2f} | {bands} |"
+                )
+    print(
+        "\n| real slices (pore = electrolyte) | images | MAPE % | median % | p95 % | flagged out-of-distribution |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    real_slices(Predictor(model))
 
 
 def _score_crops(predictor, crops: list[np.ndarray]) -> tuple[np.ndarray, int, float]:
@@ -89,7 +126,6 @@ def _score_crops(predictor, crops: list[np.ndarray]) -> tuple[np.ndarray, int, f
 def real_slices(predictor, n_per_volume: int = 60, size: int = 64) -> None:
     import tifffile
 
-
     rng = np.random.default_rng(0)
     for f in sorted(REAL.glob("*.tif*")):
         vol = tifffile.imread(f) == 0  # pore = solid electrolyte
@@ -101,9 +137,11 @@ def real_slices(predictor, n_per_volume: int = 60, size: int = 64) -> None:
             if c.any():
                 crops.append(c)
         ape, blocked, ood = _score_crops(predictor, crops)
-        print(f"| real {f.name}: 64x64 crops of z-slices, fraction {np.mean([c.mean() for c in crops]):.2f} "
-              f"({blocked} blocked) | {len(crops)} | {ape.mean():.1f} | {np.median(ape):.1f} | "
-              f"{np.quantile(ape, 0.95):.1f} | {ood:.0%} |")
+        print(
+            f"| real {f.name}: 64x64 crops of z-slices, fraction {np.mean([c.mean() for c in crops]):.2f} "
+            f"({blocked} blocked) | {len(crops)} | {ape.mean():.1f} | {np.median(ape):.1f} | "
+            f"{np.quantile(ape, 0.95):.1f} | {ood:.0%} |"
+        )
 
 
 def speed(model: Path, n: int = 2500) -> None:
@@ -112,7 +150,9 @@ def speed(model: Path, n: int = 2500) -> None:
     from ionflow.io import write_image
     from ionflow.model import Predictor
 
-    print(f"\n### Speed ({n} images of 64x64, paper protocol fractions; whole processes include start-up)\n")
+    print(
+        f"\n### Speed ({n} images of 64x64, paper protocol fractions; whole processes include start-up)\n"
+    )
     print("| task | seconds | per image ms |")
     print("| --- | --- | --- |")
     rng = np.random.default_rng(0)
@@ -122,15 +162,27 @@ def speed(model: Path, n: int = 2500) -> None:
         for i, im in enumerate(imgs):
             write_image(Path(d) / f"img_{i:05d}.png", im)
         for label, cmd in [
-            ("`ionflow predict DIR --json --no-tta` (surrogate, one pass)", [EXE, "predict", d, "--json", "--no-tta", "--model", str(model)]),
-            ("`ionflow predict DIR --json` (surrogate, 4-flip average)", [EXE, "predict", d, "--json", "--model", str(model)]),
-            ("`ionflow simulate DIR --json` (exact solver, 2 processes)", [EXE, "simulate", d, "--json", "--no-progress"]),
+            (
+                "`ionflow predict DIR --json --no-tta` (surrogate, one pass)",
+                [EXE, "predict", d, "--json", "--no-tta", "--model", str(model)],
+            ),
+            (
+                "`ionflow predict DIR --json` (surrogate, 4-flip average)",
+                [EXE, "predict", d, "--json", "--model", str(model)],
+            ),
+            (
+                "`ionflow simulate DIR --json` (exact solver, 2 processes)",
+                [EXE, "simulate", d, "--json", "--no-progress"],
+            ),
         ]:
             t = time.perf_counter()
             p = subprocess.run(cmd, capture_output=True, text=True)
             dt = time.perf_counter() - t
             ok = sum(1 for x in p.stdout.splitlines() if x.startswith("{"))
-            print(f"| {label} | {dt:.2f} | {dt / n * 1e3:.2f} |" + ("" if ok == n else f" (only {ok} results)"))
+            print(
+                f"| {label} | {dt:.2f} | {dt / n * 1e3:.2f} |"
+                + ("" if ok == n else f" (only {ok} results)")
+            )
     predictor = Predictor(model, tta=False)
     stack = np.stack(imgs)
     predictor.predict_relative(stack[:64])
@@ -143,7 +195,9 @@ def speed(model: Path, n: int = 2500) -> None:
             simulate(im)
     t_sol = (time.perf_counter() - t) / 500 * n
     print(f"| in-process: surrogate, 64x64 | {t_pred:.2f} | {t_pred / n * 1e3:.2f} |")
-    print(f"| in-process: solver one by one, 64x64 (500 timed, scaled) | {t_sol:.2f} | {t_sol / n * 1e3:.2f} |")
+    print(
+        f"| in-process: solver one by one, 64x64 (500 timed, scaled) | {t_sol:.2f} | {t_sol / n * 1e3:.2f} |"
+    )
     print(f"| speed-up surrogate / solver, 64x64 | {t_sol / t_pred:.1f}x | |")
     big = [disks((400, 400), electrolyte_fraction=0.7, rng=i) for i in range(5)]
     t = time.perf_counter()
@@ -153,54 +207,104 @@ def speed(model: Path, n: int = 2500) -> None:
     for im in big:
         simulate(im)
     ts = (time.perf_counter() - t) / 5
-    print(f"| 400x400 (out of the training size; speed only): surrogate / solver per image | {tp:.3f} / {ts:.3f} | speed-up {ts / tp:.1f}x |")
+    print(
+        f"| 400x400 (out of the training size; speed only): surrogate / solver per image | {tp:.3f} / {ts:.3f} | speed-up {ts / tp:.1f}x |"
+    )
 
 
-def surrogate3d(model: Path) -> None:
-    """3D surrogate: held-out generated volumes, real subvolumes, and speed against the solver."""
+def _net_seconds(predictor, vol: np.ndarray, repeats: int = 3) -> float:
+    """Best-of time of the network alone (no connectivity or OOD checks) on one volume."""
+    from ionflow.model._train import flip_outputs
+
+    net = predictor.nets[0][0]
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        flip_outputs(net, vol[None], batch=1)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
+    """3D surrogate: held-out generated volumes per fraction band, real subvolumes, and speed
+    and accuracy against the solver at growing sizes (one run, same process)."""
     import tifffile
 
     from ionflow import simulate
-    from ionflow.generate import disks
-    from ionflow.model import Predictor, evaluate
+    from ionflow.generate import generate
+    from ionflow.model import Predictor, evaluate, load_bundle
 
     predictor = Predictor(model)
-    print(f"\n### 3D surrogate `{model.name}`\n")
-    if (RUNS / "vol32.h5").exists():
-        r = evaluate(predictor, RUNS / "vol32.h5")["table"]["surrogate"]
-        bands = ", ".join(f"{k}: {v:.1f}" for k, v in r["per_class_mape"].items())
-        print(f"Held-out generated 32^3 volumes (test split of runs/vol32.h5, {r['n']} volumes): "
-              f"MAPE {r['mape']:.2f} %, median {r['median_ape']:.2f} %, p95 {r['p95_ape']:.2f} %; "
-              f"MAPE % per electrolyte-fraction band ({bands}).\n")
-    print("| volumes | n | fraction | MAPE % | median % | flagged out-of-distribution |")
+    train_shape = load_bundle(model).data["stats"]["shape"]
+    print(
+        f"\n### 3D surrogate `{model.name}` (trained on {'x'.join(map(str, train_shape))} volumes)\n"
+    )
+    print(
+        "| held-out generated volumes (test split) | n | MAPE % | median % | p95 % | MAPE % per electrolyte-fraction band |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in ("vol64.h5", "vol32.h5"):
+        if (RUNS / name).exists():
+            r = evaluate(predictor, RUNS / name)["table"]["surrogate"]
+            bands = ", ".join(f"{k}: {v:.1f}" for k, v in r["per_class_mape"].items())
+            print(
+                f"| runs/{name} | {r['n']} | {r['mape']:.2f} | {r['median_ape']:.2f} | "
+                f"{r['p95_ape']:.2f} | {bands} |"
+            )
+    print(
+        "\n| real subvolumes (pore = electrolyte) | n | fraction | MAPE % | median % | flagged out-of-distribution |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     rng = np.random.default_rng(0)
-    for f in sorted(REAL.glob("*.tif*")):
-        vol = tifffile.imread(f) == 0
-        crops = []
-        while len(crops) < 20:
-            z, y, x = (rng.integers(0, n - 32) for n in vol.shape)
-            c = vol[z : z + 32, y : y + 32, x : x + 32]
-            if c.any():
-                crops.append(c)
-        ape, blocked, ood = _score_crops(predictor, crops)
-        print(f"| real {f.name}, 32^3 subvolumes ({blocked} blocked) | {len(crops)} | "
-              f"{np.mean([c.mean() for c in crops]):.2f} | {ape.mean():.1f} | {np.median(ape):.1f} | "
-              f"{ood:.0%} |")
-    print("\n| volume (spheres r 2-5, fraction 0.6) | solver s | surrogate s | speed-up | surrogate error % | out-of-distribution |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    for size in sorted({32, int(train_shape[0])}):
+        for f in sorted(REAL.glob("*.tif*")):
+            vol = tifffile.imread(f) == 0
+            crops = []
+            while len(crops) < 20:
+                z, y, x = (rng.integers(0, n - size) for n in vol.shape)
+                c = vol[z : z + size, y : y + size, x : x + size]
+                if c.any():
+                    crops.append(c)
+            ape, blocked, ood = _score_crops(predictor, crops)
+            print(
+                f"| {f.name}, {size}^3 ({blocked} blocked) | {len(crops)} | "
+                f"{np.mean([c.mean() for c in crops]):.2f} | {ape.mean():.1f} | {np.median(ape):.1f} | "
+                f"{ood:.0%} |"
+            )
+    print(
+        "\nSpeed and accuracy with size: generated volumes (spheres and blobs, radius 2-5 voxels, "
+        "fractions 0.4 / 0.6 / 0.8), one pass (no flip averaging). *surrogate s* is the whole "
+        "`Predictor.predict` call (connectivity check for the exact 0, OOD statistics, network); "
+        "*network s* the network alone.\n"
+    )
+    print(
+        "| size | volumes | solver s (mean) | surrogate s | network s | speed-up whole / network | error % (mean, max) | flagged out-of-distribution |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     fast = Predictor(model, tta=False)
-    fast.predict_relative(np.ones((1, 32, 32, 32), bool) ^ (rng.random((1, 32, 32, 32)) < 0.3))
-    for n in (64, 128, 256):
-        vol = disks((n, n, n), electrolyte_fraction=0.6, radius=(2, 5), rng=n)
-        t = time.perf_counter()
-        true = simulate(vol).relative_conductivity
-        ts = time.perf_counter() - t
-        t = time.perf_counter()
-        row = fast.predict([vol])[0]
-        tp = time.perf_counter() - t
-        err = abs(row["relative_conductivity"] - true) / true * 100
-        print(f"| {n}^3 | {ts:.2f} | {tp:.2f} | {ts / tp:.1f}x | {err:.1f} | {'yes (size)' if row['ood'] else 'no'} |")
+    fast.predict([generate("disks", (32,) * 3, electrolyte_fraction=0.6, rng=0)])  # warm-up
+    for n in sizes:
+        cases = [(k, f) for k in ("disks", "blobs") for f in (0.4, 0.6, 0.8)]
+        if n >= 256:
+            cases = [("disks", 0.6), ("blobs", 0.4)]
+        ts, tp, tn, errs, oods = [], [], [], [], []
+        for i, (kind, frac) in enumerate(cases):
+            options = {"radius": (2, 5)} if kind == "disks" else {}
+            vol = generate(kind, (n,) * 3, electrolyte_fraction=frac, rng=1000 * n + i, **options)
+            t = time.perf_counter()
+            true = simulate(vol).relative_conductivity
+            ts.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            row = fast.predict([vol])[0]
+            tp.append(time.perf_counter() - t)
+            tn.append(_net_seconds(fast, vol))
+            errs.append(abs(row["relative_conductivity"] - true) / true * 100)
+            oods.append(row["ood"])
+        s, p, q = np.mean(ts), np.mean(tp), np.mean(tn)
+        print(
+            f"| {n}^3 | {len(cases)} | {s:.2f} | {p:.3f} | {q:.3f} | {s / p:.0f}x / {s / q:.0f}x | "
+            f"{np.mean(errs):.1f}, {np.max(errs):.1f} | {np.mean(oods):.0%} |"
+        )
 
 
 def main() -> int:
@@ -208,17 +312,31 @@ def main() -> int:
     ap.add_argument("--models", nargs="*", type=Path)
     ap.add_argument("--default", type=Path, default=RUNS / "ionnet-big.safetensors")
     ap.add_argument("--speed-only", action="store_true")
-    ap.add_argument("--model3d", type=Path, default=RUNS / "ionnet3d.safetensors")
+    ap.add_argument("--model3d", type=Path, nargs="*", default=[RUNS / "ionnet3d-fast.safetensors"])
+    ap.add_argument(
+        "--wide",
+        type=Path,
+        default=RUNS / "ionnet-wide.safetensors",
+        help="the 2D model for fractions 0.3-1.0",
+    )
+    ap.add_argument("--only-3d", action="store_true")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     args = ap.parse_args()
-    print(f"Machine: {machine()}. Command: `python benchmarks/surrogate.py {' '.join(sys.argv[1:])}`, "
-          f"{time.strftime('%Y-%m-%d')}.")
+    print(
+        f"Machine: {machine()}. Command: `python benchmarks/surrogate.py {' '.join(sys.argv[1:])}`, "
+        f"{time.strftime('%Y-%m-%d')}."
+    )
     models = args.models or [m for m in sorted(RUNS.glob("*.safetensors")) if "3d" not in m.name]
-    if not args.speed_only:
-        accuracy(models)
-        generalisation(args.default)
-    speed(args.default)
-    if args.model3d.exists():
-        surrogate3d(args.model3d)
+    if not args.only_3d:
+        if not args.speed_only:
+            accuracy(models)
+            generalisation(args.default)
+            if args.wide.exists():
+                wide(args.wide, args.default)
+        speed(args.default)
+    for m in args.model3d:
+        if m.exists():
+            surrogate3d(m, tuple(args.sizes))
     return 0
 
 

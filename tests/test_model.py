@@ -339,3 +339,13 @@ def test_predict_cli_reads_the_tiff_pixel_size(model, tmp_path, capsys):
         == 0
     )
     assert json.loads(capsys.readouterr().out)["pixel_size"] == 2e-6
+
+
+@pytest.mark.parametrize("name", ["resnet10", "densenet121"])
+def test_monai_architectures_build_in_2d_and_3d(name):
+    pytest.importorskip("monai")
+    for dim, shape in ((3, (32, 32, 32)), (2, (32, 32))):
+        net = create_model(ModelConfig(arch=f"monai:{name}", head_hidden=8), dim=dim)
+        assert net(torch.zeros(2, 1, *shape)).shape == (2,)
+    with pytest.raises(ValueError, match="unknown MONAI"):
+        create_model(ModelConfig(arch="monai:nonsense"), dim=3)

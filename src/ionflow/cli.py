@@ -463,10 +463,22 @@ def _add_ml_commands(sub) -> None:
     p.add_argument("dataset")
     p.add_argument("out", help="output model file (.safetensors); rerun to resume")
     p.add_argument(
-        "--arch", default="ionnet", help="ionnet (default) or a timm name, e.g. efficientnetv2_s"
+        "--arch",
+        default="ionnet",
+        help="ionnet (default; 3D data: ionnet3d), a timm name (e.g. efficientnetv2_s, 2D) or "
+        "monai:resnet10 / monai:resnet18 / monai:densenet121 / monai:efficientnet-b0",
     )
     p.add_argument("--channels", type=int, nargs="+", help="ionnet stage widths")
     p.add_argument("--stem-stride", type=int, default=2)
+    p.add_argument(
+        "--stem",
+        choices=["conv", "patch"],
+        default="conv",
+        help="ionnet stem: a 3x3 convolution, or the fast lookup of 2x2(x2) blocks (for 3D)",
+    )
+    p.add_argument(
+        "--stem-channels", type=int, nargs="+", help="patch stem widths (each adds a stride 2)"
+    )
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -552,6 +564,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     mc = ModelConfig(
         arch=args.arch,
         stem_stride=args.stem_stride,
+        stem=args.stem,
+        **({"stem_channels": tuple(args.stem_channels)} if args.stem_channels else {}),
         **({"channels": tuple(args.channels)} if args.channels else {}),
     )
     tc = TrainConfig(

@@ -7,6 +7,10 @@
   ``timm.create_model(name, in_chans=1, num_classes=0)`` with its classifier replaced by an MLP
   regression head.
 * 3D: ``"ionnet3d"``, the same compact design with 3D convolutions.
+* ``"monai:resnet10"``, ``"monai:resnet18"``, ``"monai:densenet121"``,
+  ``"monai:efficientnet-b0"``: MONAI's 2D/3D networks (``pip install monai``), classifier output
+  widened to ``head_hidden`` and followed by SiLU and a linear layer. Never pretrained (no
+  downloads).
 
 ``stem="patch"`` replaces the first convolution by an exact lookup for binary images
 (:class:`PatchCode`): every 2x2 (2x2x2) block of pixels is one of 16 (256) patterns, and each
@@ -189,9 +193,52 @@ class TimmRegressor(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+MONAI_ARCHS = ("resnet10", "resnet18", "densenet121", "efficientnet-b0")
+
+
+class MonaiRegressor(nn.Module):
+    """A MONAI 2D/3D network (output ``head_hidden`` wide) with SiLU and a linear output."""
+
+    def __init__(self, cfg: ModelConfig, dim: int) -> None:
+        super().__init__()
+        try:
+            from monai.networks import nets
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("the monai architectures need `pip install monai`") from exc
+        name = cfg.arch.split(":", 1)[1]
+        width = cfg.head_hidden
+        if name in ("resnet10", "resnet18"):
+            self.backbone = getattr(nets, name)(
+                spatial_dims=dim, n_input_channels=cfg.in_chans, num_classes=width
+            )
+        elif name == "densenet121":
+            self.backbone = nets.DenseNet121(
+                spatial_dims=dim, in_channels=cfg.in_chans, out_channels=width
+            )
+        elif name == "efficientnet-b0":
+            self.backbone = nets.EfficientNetBN(
+                name,
+                pretrained=False,
+                spatial_dims=dim,
+                in_channels=cfg.in_chans,
+                num_classes=width,
+            )
+        else:
+            raise ValueError(
+                f"unknown MONAI architecture {name!r} (one of {', '.join(MONAI_ARCHS)})"
+            )
+        self.head = nn.Sequential(nn.SiLU(), nn.Dropout(cfg.dropout), nn.Linear(width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x)).squeeze(-1)
+
+
 def create_model(cfg: ModelConfig | None = None, *, dim: int = 2) -> nn.Module:
-    """Build the network named by ``cfg.arch`` (``"ionnet"``, ``"ionnet3d"`` or a timm name)."""
+    """Build the network named by ``cfg.arch``: ``"ionnet"``, ``"ionnet3d"``, ``"monai:NAME"``
+    (2D or 3D by ``dim``) or a timm name (2D)."""
     cfg = cfg or ModelConfig()
+    if cfg.arch.startswith("monai:"):
+        return MonaiRegressor(cfg, dim)
     if cfg.arch == "ionnet":
         return IonNet(cfg, dim=2)
     if cfg.arch == "ionnet3d":
