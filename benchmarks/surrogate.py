@@ -14,6 +14,7 @@ included, and in-process prediction against the solver at 64x64 and 400x400.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,47 @@ def _net_seconds(predictor, vol: np.ndarray, repeats: int = 3) -> float:
     return best
 
 
+def architectures3d(sizes=(64, 128, 256)) -> None:
+    """Forward time of candidate 3D networks (untrained weights; the cost does not depend on them)."""
+    import torch
+
+    from ionflow.model import ModelConfig, create_model
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    cands = [
+        ("IonNet3D, conv stem (old default)", ModelConfig(arch="ionnet3d", channels=(16, 32, 64, 128))),
+        ("IonNet3D, patch stem (new default)", ModelConfig(arch="ionnet3d", stem="patch",
+                                                           stem_channels=(16, 24, 32), channels=(32, 64, 128))),
+    ]
+    try:
+        import monai  # noqa: F401
+
+        cands += [(f"MONAI {n}", ModelConfig(arch=f"monai:{n}")) for n in ("resnet10", "densenet121", "efficientnet-b0")]
+    except ImportError:
+        pass
+    print("\n#### 3D network cost (forward pass, one volume, seconds; untrained weights)\n")
+    print("| network | parameters | " + " | ".join(f"{n}^3" for n in sizes) + " |")
+    print("| --- | --- | " + " | ".join("---" for _ in sizes) + " |")
+    for name, cfg in cands:
+        net = create_model(cfg, dim=3).eval()
+        npar = sum(p.numel() for p in net.parameters())
+        cells = []
+        for n in sizes:
+            x = torch.ones(1, 1, n, n, n)
+            with torch.inference_mode():
+                net(x)
+                best = float("inf")
+                for _ in range(2):
+                    t = time.perf_counter()
+                    net(x)
+                    best = min(best, time.perf_counter() - t)
+            cells.append(f"{best:.3f}")
+            if best > 20:
+                cells += ["-"] * (len(sizes) - len(cells))
+                break
+        print(f"| {name} | {npar / 1e6:.2f} M | " + " | ".join(cells) + " |")
+
+
 def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
     """3D surrogate: held-out generated volumes per fraction band, real subvolumes, and speed
     and accuracy against the solver at growing sizes (one run, same process)."""
@@ -271,6 +313,20 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
                 f"{np.mean([c.mean() for c in crops]):.2f} | {ape.mean():.1f} | {np.median(ape):.1f} | "
                 f"{ood:.0%} |"
             )
+    print("\n| whole real volume, flow on axis 0 | shape | fraction | solver | solver s | surrogate (+- spread) | surrogate s | error % | flagged out-of-distribution |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for f in sorted(REAL.glob("*.tif*")):
+        vol = tifffile.imread(f) == 0
+        t = time.perf_counter()
+        true = simulate(vol).relative_conductivity
+        ts = time.perf_counter() - t
+        t = time.perf_counter()
+        row = predictor.predict([vol])[0]
+        tp = time.perf_counter() - t
+        err = abs(row["relative_conductivity"] - true) / true * 100
+        print(f"| {f.name} | {'x'.join(map(str, vol.shape))} | {vol.mean():.3f} | {true:.4f} | {ts:.1f} | "
+              f"{row['relative_conductivity']:.4f} +- {row['uncertainty'] or 0:.3f} | {tp:.2f} | {err:.1f} | "
+              f"{'; '.join(row['ood_reasons']) or 'no'} |")
     print(
         "\nSpeed and accuracy with size: generated volumes (spheres and blobs, radius 2-5 voxels, "
         "fractions 0.4 / 0.6 / 0.8), one pass (no flip averaging). *surrogate s* is the whole "
@@ -337,6 +393,7 @@ def main() -> int:
     for m in args.model3d:
         if m.exists():
             surrogate3d(m, tuple(args.sizes))
+    architectures3d(tuple(args.sizes))
     return 0
 
 
