@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,10 @@ from ._nets import ModelConfig, create_model
 from ._train import flip_outputs, predict_targets
 
 __all__ = ["Predictor", "default_model_path"]
+
+
+OVERLAP_VOXELS = 2**21
+"""From this size (128^3) the connectivity check runs beside the network, not before it."""
 
 
 def default_model_path(dim: int = 2) -> Path:
@@ -135,8 +140,19 @@ class Predictor:
         for i, im in enumerate(moved):
             by_shape.setdefault(im.shape, []).append(i)
         for idx in by_shape.values():
-            perc = percolating_fractions([moved[i] for i in idx])
-            rel, unc = self.predict_relative(np.stack([moved[i] for i in idx]), percolating=perc)
+            batch = np.stack([moved[i] for i in idx])
+            if batch[0].size >= OVERLAP_VOXELS:
+                # large volumes: label the clusters on another thread while the network runs
+                # (both release the GIL), then zero the blocked ones
+                with ThreadPoolExecutor(1) as pool:
+                    job = pool.submit(percolating_fractions, batch)
+                    rel, unc = self.predict_relative(batch, percolating=np.ones(len(batch)))
+                    perc = job.result()
+                rel[perc == 0] = 0.0
+                unc[perc == 0] = 0.0
+            else:
+                perc = percolating_fractions(batch)
+                rel, unc = self.predict_relative(batch, percolating=perc)
             for j, i in enumerate(idx):
                 out[i] = self._record(
                     moved[i], rel[j], unc[j], perc[j], voltage, conductivity, sizes[i], axis
