@@ -61,3 +61,16 @@ def test_refuses_foreign_or_other_config(tmp_path):
 def test_config_roundtrip():
     cfg = DatasetConfig(shape=(8, 8, 8), fraction_range=(0.3, 1.0), generators=("blobs", "disks"))
     assert DatasetConfig.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize("n_classes", [5, 15])
+def test_labels_plot_for_classes_and_continuous_fractions(tmp_path, n_classes):
+    import imageio.v3 as iio
+
+    from ionflow.plot import plot_labels_by_class
+
+    rng = np.random.default_rng(0)
+    groups = np.round(rng.integers(0, n_classes, 200) / n_classes * 0.7 + 0.3, 2)
+    path = plot_labels_by_class(tmp_path / "labels.png", groups**2, groups)
+    image = iio.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0

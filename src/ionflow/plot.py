@@ -99,12 +99,17 @@ def plot_labels_by_class(
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5), constrained_layout=True)
     idx = np.arange(len(values))
-    for g in np.unique(groups):
-        m = groups == g
-        ax.scatter(idx[m], values[m], s=4, label=f"{g:g}")
+    classes = np.unique(groups)
+    if len(classes) <= 10:  # the paper's classes: one colour each
+        for g in classes:
+            m = groups == g
+            ax.scatter(idx[m], values[m], s=4, label=f"{g:g}")
+        ax.legend(title="fraction", fontsize=8, markerscale=3)
+    else:  # continuous fractions: one colour scale (a cycled palette would repeat colours)
+        points = ax.scatter(idx, values, s=4, c=groups, cmap="viridis")
+        fig.colorbar(points, ax=ax, label="electrolyte fraction")
     ax.set_xlabel("image")
     ax.set_ylabel("current (A) at V = 1, l = A = 1")
-    ax.legend(title="fraction", fontsize=8, markerscale=3)
     ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
