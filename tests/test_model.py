@@ -378,3 +378,21 @@ def test_large_volumes_overlap_the_connectivity_check(monkeypatch):
         assert a["relative_conductivity"] == pytest.approx(b["relative_conductivity"], rel=1e-6)
         assert a["percolating_fraction"] == b["percolating_fraction"]
     assert fast[2]["relative_conductivity"] == 0.0 and fast[2]["percolating"] is False
+
+
+def test_evaluate_with_blocked_images_reports_finite_metrics(model, tmp_path):
+    cfg = DatasetConfig(
+        shape=(16, 16),
+        splits=(("train", 0), ("val", 0), ("test", 30)),
+        fraction_range=(0.3, 0.5),
+        radius=(1.5, 3.0),
+    )
+    path = build_dataset(tmp_path / "low.h5", cfg, jobs=1)
+    res = evaluate(model, path)
+    from ionflow.dataset import load_split
+
+    assert (
+        load_split(path, "test").labels["relative_conductivity"] == 0
+    ).any()  # blocked images present
+    row = res["table"]["surrogate"]
+    assert np.isfinite(row["lowest_decile_mape"]) and np.isfinite(row["mape"])
