@@ -27,8 +27,5 @@ step runs/ionnet-wide.safetensors $IONFLOW train runs/wide.h5 runs/ionnet-wide.s
   --pretrained runs/ionnet-big.safetensors --lr 1e-3 --warmup-epochs 0.5 --epochs 30 \
   --patience 30 --max-minutes "${MINUTES:-40}" --threads 1 --seed 0 --verbose-epochs &
 wait
-# 3D, continued: 20 more epochs at a lower learning rate from the model above (10 minutes)
-step runs/ionnet3d-fast-ft.safetensors $IONFLOW train runs/vol64.h5 runs/ionnet3d-fast-ft.safetensors \
-  --stem patch --stem-channels 16 24 32 --channels 32 64 128 --batch-size 32 --epochs 20 \
-  --patience 20 --max-minutes 10 --threads 1 --seed 1 --lr 5e-4 --warmup-epochs 0.5 \
-  --pretrained runs/ionnet3d-fast.safetensors --verbose-epochs
+# (A further 20 epochs at learning rate 5e-4 from the 3D model did not lower its validation MAPE,
+# 2.45 % against 2.33 %, so the bundled 3D model is runs/ionnet3d-fast.safetensors as trained.)
