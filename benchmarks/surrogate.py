@@ -366,9 +366,11 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", type=Path)
-    ap.add_argument("--default", type=Path, default=RUNS / "ionnet-big.safetensors")
+    ap.add_argument("--default", type=Path, default=RUNS / "ionnet-wide.safetensors",
+                    help="the bundled 2D model (generalisation and speed rows)")
     ap.add_argument("--speed-only", action="store_true")
-    ap.add_argument("--model3d", type=Path, nargs="*", default=[RUNS / "ionnet3d-fast.safetensors"])
+    ap.add_argument("--model3d", type=Path, nargs="*",
+                    default=[RUNS / "ionnet3d-fast.safetensors", RUNS / "ionnet3d.safetensors"])
     ap.add_argument(
         "--wide",
         type=Path,
@@ -388,7 +390,7 @@ def main() -> int:
             accuracy(models)
             generalisation(args.default)
             if args.wide.exists():
-                wide(args.wide, args.default)
+                wide(args.wide, RUNS / "ionnet-big.safetensors")
         speed(args.default)
     for m in args.model3d:
         if m.exists():
