@@ -3,12 +3,17 @@
     python benchmarks/surrogate.py                     # all models found in runs/
     python benchmarks/surrogate.py --speed-only
 
-Needs the datasets and models made by ``bash benchmarks/train_models.sh``. Accuracy: every
+Needs the datasets and models made by ``bash benchmarks/train_models.sh``,
+``bash benchmarks/train_3d.sh`` and ``bash benchmarks/train_wide.sh``. Accuracy: every 2D
 model on the paper-protocol test set (runs/paper.h5), with the power-law and Bruggeman
-baselines; the default model also on a generator left out of training (blobs), and on 64x64
-crops of 2D slices of the real volumes in ../shared/data/real (pore = electrolyte). Speed:
+baselines; the default model (the bundled ``ionnet-wide``) also on a generator left out of
+training (blobs), on 64x64 crops of 2D slices of the real volumes in ../shared/data/real
+(pore = electrolyte), and per fraction band over 0.3-1.0 against the 0.55-1.0 model. Speed:
 whole `ionflow predict` / `ionflow simulate` processes on 2500 images of 64x64, start-up
-included, and in-process prediction against the solver at 64x64 and 400x400.
+included, and in-process prediction against the solver at 64x64 and 400x400. 3D (each model
+in ``--model3d``): held-out generated volumes per band, real subvolumes and whole real volumes,
+speed and accuracy against the solver at 64^3, 128^3 and 256^3, and the cost of candidate
+networks (ours and MONAI's).
 """
 
 from __future__ import annotations
