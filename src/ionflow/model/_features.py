@@ -37,11 +37,17 @@ def morphology_stats(images: np.ndarray) -> dict:
     }
 
 
-def ood_reasons(image: np.ndarray, stats: dict, *, fraction: float, iface: float) -> list[str]:
-    """Why an image lies outside the training data (empty list: inside)."""
+def ood_reasons(
+    image: np.ndarray, stats: dict, *, fraction: float, iface: float, larger_ok: bool = False
+) -> list[str]:
+    """Why an image lies outside the training data (empty list: inside).
+
+    ``larger_ok``: the image is predicted block by block, so only a smaller size counts.
+    """
     reasons = []
-    if list(image.shape) != list(stats["shape"]):
-        reasons.append(f"size {list(image.shape)} differs from training {stats['shape']}")
+    shape = list(stats["shape"])
+    if list(image.shape) != shape and not larger_ok:
+        reasons.append(f"size {list(image.shape)} differs from training {shape}")
     lo, hi = stats["fraction"]
     if not lo - 0.02 <= fraction <= hi + 0.02:
         reasons.append(f"electrolyte fraction {fraction:.3f} outside training [{lo:.2f}, {hi:.2f}]")

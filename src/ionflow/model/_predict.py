@@ -16,6 +16,7 @@ from ..solve import geometry
 from ._checkpoint import Bundle, from_target, load_bundle
 from ._features import interface_density, ood_reasons
 from ._nets import ModelConfig, create_model
+from ._tiles import block_grid, coarse_relative_conductivity, cut_blocks
 from ._train import flip_outputs, predict_targets
 
 __all__ = ["Predictor", "default_model_path"]
@@ -63,11 +64,19 @@ class Predictor:
     model : Bundle or path
     tta : bool
         Average over the label-preserving flips (along and across the flow).
+    blocks : bool
+        Images larger than the training size are cut into blocks of that size; the network
+        predicts every block along every axis and a coarse finite-volume solve on the block grid
+        combines them (see :mod:`ionflow.model._tiles`). False: the whole image goes through the
+        network at once (faster, but the networks do not extrapolate in size; flagged ``ood``).
     """
 
-    def __init__(self, model: Bundle | str | os.PathLike, *, tta: bool = True) -> None:
+    def __init__(
+        self, model: Bundle | str | os.PathLike, *, tta: bool = True, blocks: bool = True
+    ) -> None:
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self.tta = tta
+        self.blocks = blocks
         self.nets = []
         for m in self.bundle.members:
             net = create_model(ModelConfig.from_dict(m.model), dim=self.bundle.dim)
@@ -139,14 +148,18 @@ class Predictor:
         by_shape: dict[tuple, list[int]] = {}
         for i, im in enumerate(moved):
             by_shape.setdefault(im.shape, []).append(i)
-        for idx in by_shape.values():
+        for shape, idx in by_shape.items():
             batch = np.stack([moved[i] for i in idx])
-            if batch[0].size >= OVERLAP_VOXELS:
-                # large volumes: label the clusters on another thread while the network runs
+            grid = self._grid(shape)
+            if grid is not None or batch[0].size >= OVERLAP_VOXELS:
+                # large images: label the clusters on another thread while the network runs
                 # (both release the GIL), then zero the blocked ones
                 with ThreadPoolExecutor(1) as pool:
                     job = pool.submit(percolating_fractions, batch)
-                    rel, unc = self.predict_relative(batch, percolating=np.ones(len(batch)))
+                    if grid is not None:
+                        rel, unc = self._predict_blocks(batch, grid)
+                    else:
+                        rel, unc = self.predict_relative(batch, percolating=np.ones(len(batch)))
                     perc = job.result()
                 rel[perc == 0] = 0.0
                 unc[perc == 0] = 0.0
@@ -157,7 +170,37 @@ class Predictor:
                 out[i] = self._record(
                     moved[i], rel[j], unc[j], perc[j], voltage, conductivity, sizes[i], axis
                 )
+                out[i]["blocks"] = list(grid) if grid is not None else None
         return out
+
+    def _grid(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The block grid for an image of ``shape`` (None: predict it whole)."""
+        block = tuple(self.stats.get("shape", ()))
+        if not self.blocks or len(set(block)) != 1:  # square/cubic training images only
+            return None
+        return block_grid(shape, block)
+
+    def _predict_blocks(
+        self, images: np.ndarray, grid: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Relative conductivity of large images from their blocks (see ``blocks``)."""
+        block = tuple(self.stats["shape"])
+        dim = len(block)
+        spacing = [n / g for n, g in zip(images.shape[1:], grid)]
+        rel = np.zeros(len(images))
+        unc = np.full(len(images), np.nan)
+        for k, im in enumerate(images):
+            pieces = cut_blocks(im, block, grid)
+            conducting = pieces.reshape(len(pieces), -1).any(1).astype(float)
+            sigma = np.empty((dim, *grid))
+            for a in range(dim):  # every block along every axis: turn axis a into the flow axis
+                views = np.ascontiguousarray(np.moveaxis(pieces, 1 + a, 1)) if a else pieces
+                r, u = self.predict_relative(views, percolating=conducting)
+                sigma[a] = r.reshape(grid)
+                if a == 0 and np.isfinite(u).any():
+                    unc[k] = float(np.sqrt(np.nanmean(u**2)))  # RMS flip spread of the blocks
+            rel[k] = coarse_relative_conductivity(sigma, spacing)
+        return rel, unc
 
     def _record(self, im, rel, unc, perc, voltage, conductivity, pixel_size, axis) -> dict:
         fraction = float(im.mean())
@@ -167,7 +210,11 @@ class Predictor:
         perc = float(perc)
         reasons = (
             ood_reasons(
-                im, self.stats, fraction=fraction, iface=float(interface_density(im[None])[0])
+                im,
+                self.stats,
+                fraction=fraction,
+                iface=float(interface_density(im[None])[0]),
+                larger_ok=self._grid(im.shape) is not None,
             )
             if self.stats
             else []
