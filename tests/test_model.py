@@ -152,7 +152,7 @@ def test_bad_model_files(tmp_path):
 def test_predict_cli_json_keys_and_ood(model, tmp_path, capsys):
     rng = np.random.default_rng(2)
     a = write_image(tmp_path / "a.png", rng.random((16, 16)) < 0.8)
-    big = write_image(tmp_path / "big.png", rng.random((40, 40)) < 0.8)
+    big = write_image(tmp_path / "small.png", rng.random((10, 10)) < 0.8)
     (tmp_path / "bad.png").write_bytes(b"nope")
     code = main(
         [
@@ -182,7 +182,8 @@ def test_predict_cli_json_keys_and_ood(model, tmp_path, capsys):
     }
     assert keys <= set(rows[0])
     by = {r["file"].split("/")[-1]: r for r in rows}
-    assert by["big.png"]["ood"] is True and "size" in by["big.png"]["ood_reasons"][0]
+    # smaller than the training images: flagged (larger ones are predicted block by block)
+    assert by["small.png"]["ood"] is True and "size" in by["small.png"]["ood_reasons"][0]
     assert "solver_relative_conductivity" in by["a.png"]
 
 
@@ -399,3 +400,53 @@ def test_evaluate_with_blocked_images_reports_finite_metrics(model, tmp_path):
     ).any()  # blocked images present
     row = res["table"]["surrogate"]
     assert np.isfinite(row["lowest_decile_mape"]) and np.isfinite(row["mape"])
+
+
+def test_coarse_block_solve_is_exact_for_uniform_series_and_parallel_blocks():
+    from ionflow.model._tiles import coarse_relative_conductivity
+
+    assert coarse_relative_conductivity(np.full((3, 4, 4, 4), 0.3), (64, 64, 64)) == pytest.approx(
+        0.3, rel=1e-12
+    )
+    series = np.ones((3, 4, 3, 3))
+    series[:, 1] = 0.1  # a poor layer across the flow: harmonic mean
+    assert coarse_relative_conductivity(series, (8, 8, 8)) == pytest.approx(
+        1 / np.mean(1 / np.array([1, 0.1, 1, 1])), rel=1e-12
+    )
+    parallel = np.ones((2, 4, 5))
+    parallel[:, :, 2] = 0.1  # a poor channel along the flow: arithmetic mean
+    assert coarse_relative_conductivity(parallel, (10, 10)) == pytest.approx(
+        np.mean([1, 1, 0.1, 1, 1]), rel=1e-12
+    )
+    blocked = np.ones((2, 3, 3))
+    blocked[:, 1] = 0.0
+    assert coarse_relative_conductivity(blocked, (4, 4)) == 0.0
+    # anisotropic blocks: only the conductivity along the flow matters for a uniform grid
+    aniso = np.stack([np.full((3, 3), 0.5), np.full((3, 3), 0.01)])
+    assert coarse_relative_conductivity(aniso, (4, 4)) == pytest.approx(0.5, rel=1e-12)
+
+
+def test_blocks_cover_the_image_and_large_images_are_predicted_by_blocks(model):
+    from ionflow.model._tiles import block_grid, cut_blocks
+
+    image = np.arange(40 * 37).reshape(40, 37)
+    grid = block_grid(image.shape, (16, 16))
+    assert (
+        grid == (3, 3)
+        and block_grid((16, 16), (16, 16)) is None
+        and block_grid((15, 40), (16, 16)) is None
+    )
+    pieces = cut_blocks(image, (16, 16), grid)
+    assert pieces.shape == (9, 16, 16)
+    assert pieces[0, 0, 0] == 0 and pieces[-1, -1, -1] == image[-1, -1]  # corners included
+    assert set(np.unique(pieces)) == set(np.unique(image))  # every pixel in some block
+    from ionflow.generate import disks
+
+    big = disks((48, 48), electrolyte_fraction=0.8, rng=5)
+    row = Predictor(model).predict([big])[0]
+    whole = Predictor(model, blocks=False).predict([big])[0]
+    assert row["blocks"] == [3, 3] and not any("size" in r for r in row["ood_reasons"])
+    assert whole["blocks"] is None and any("size" in r for r in whole["ood_reasons"])
+    assert 0 < row["relative_conductivity"] < 1
+    uniform = Predictor(model).predict([np.ones((48, 48), bool)])[0]
+    assert uniform["relative_conductivity"] == 1.0  # all-electrolyte: exact, no network

@@ -163,6 +163,8 @@ class Predictor:
                     perc = job.result()
                 rel[perc == 0] = 0.0
                 unc[perc == 0] = 0.0
+                rel[perc == 1] = 1.0  # all electrolyte: exact
+                unc[perc == 1] = 0.0
             else:
                 perc = percolating_fractions(batch)
                 rel, unc = self.predict_relative(batch, percolating=perc)
