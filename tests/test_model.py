@@ -450,3 +450,14 @@ def test_blocks_cover_the_image_and_large_images_are_predicted_by_blocks(model):
     assert 0 < row["relative_conductivity"] < 1
     uniform = Predictor(model).predict([np.ones((48, 48), bool)])[0]
     assert uniform["relative_conductivity"] == 1.0  # all-electrolyte: exact, no network
+
+
+def test_block_axes_flow_agrees_with_all_on_isotropic_images(model):
+    from ionflow.generate import disks
+
+    big = disks((48, 48), electrolyte_fraction=0.85, rng=6)
+    a = Predictor(model, tta=False).predict([big])[0]["relative_conductivity"]
+    f = Predictor(model, tta=False, block_axes="flow").predict([big])[0]["relative_conductivity"]
+    assert f == pytest.approx(a, rel=0.2)  # same blocks, only the lateral values differ
+    with pytest.raises(ValueError, match="block_axes"):
+        Predictor(model, block_axes="diagonal")
