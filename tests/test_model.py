@@ -461,3 +461,24 @@ def test_block_axes_flow_agrees_with_all_on_isotropic_images(model):
     assert f == pytest.approx(a, rel=0.2)  # same blocks, only the lateral values differ
     with pytest.raises(ValueError, match="block_axes"):
         Predictor(model, block_axes="diagonal")
+
+
+def test_feature_distance_ood_check(model, data, tmp_path):
+    """Training stores feature statistics; unlike images sit further away than test images."""
+    from ionflow.dataset import load_split
+    from ionflow.model import calibrate_ood
+
+    stats = load_bundle(model).data["stats"]["features"]
+    assert stats["threshold"] > 0 and len(stats["mean"]) == len(stats["precision"])
+    predictor = Predictor(model)
+    test = list(load_split(data, "test").images.astype(bool))
+    rows = predictor.predict(test)
+    inside = np.array([r["feature_distance"] for r in rows if r["feature_distance"] is not None])
+    stripes = np.zeros((16, 16), bool)
+    stripes[:, ::2] = True  # straight channels: nothing like overlapping disks
+    odd = predictor.predict([stripes])[0]
+    assert odd["feature_distance"] > np.median(inside)
+    # calibrate_ood rewrites the statistics from a dataset, here into a copy
+    copy = calibrate_ood(model, data, out=tmp_path / "copy.safetensors")
+    again = load_bundle(copy).data["stats"]["features"]
+    np.testing.assert_allclose(again["threshold"], stats["threshold"], rtol=1e-5)

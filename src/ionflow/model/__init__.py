@@ -7,6 +7,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "ionflow.model needs PyTorch: pip install 'ionflow[ml]' (torch, timm, safetensors)"
     ) from exc
 
+from ._calibrate import calibrate_ood
 from ._checkpoint import Bundle, Member, from_target, load_bundle, save_bundle, to_target
 from ._evaluate import evaluate
 from ._nets import ModelConfig, create_model
@@ -14,6 +15,7 @@ from ._predict import Predictor, default_model_path
 from ._train import TrainConfig, train
 
 __all__ = [
+    "calibrate_ood",
     "Bundle",
     "Member",
     "ModelConfig",

@@ -13,6 +13,7 @@ import torch
 from scipy import ndimage
 
 from ..solve import geometry
+from ._calibrate import feature_distance
 from ._checkpoint import Bundle, from_target, load_bundle
 from ._features import interface_density, ood_reasons
 from ._nets import ModelConfig, create_model
@@ -20,6 +21,12 @@ from ._tiles import block_grid, coarse_relative_conductivity, cut_blocks
 from ._train import flip_outputs, predict_targets
 
 __all__ = ["Predictor", "default_model_path"]
+
+
+def _median_or_nan(values: np.ndarray | None) -> float:
+    if values is None or not np.isfinite(values).any():
+        return float("nan")
+    return float(np.nanmedian(values))
 
 
 OVERLAP_VOXELS = 2**21
@@ -96,6 +103,8 @@ class Predictor:
             net.eval()
             self.nets.append((net, m.fraction_range))
         self.stats = self.bundle.data.get("stats", {})
+        self.feature_stats = self.stats.get("features")
+        self._distance: np.ndarray | None = None
 
     def predict_relative(
         self, images: np.ndarray, *, percolating: np.ndarray | None = None
@@ -117,6 +126,7 @@ class Predictor:
             percolating = percolating_fractions(images)
         blocked = np.asarray(percolating) == 0
         todo = np.flatnonzero(~full & ~blocked)
+        self._distance = np.full(n, np.nan)  # feature distance of each image (NaN: no network)
         if todo.size == 0:
             return rel, unc
         outs = []
@@ -128,8 +138,13 @@ class Predictor:
                     y[sel] = predict_targets(net, images[todo[sel]], tta=self.tta)
             outs.append(y)
         else:
-            for net, _ in self.nets:
-                outs.extend(flip_outputs(net, images[todo], tta=self.tta))
+            for k, (net, _) in enumerate(self.nets):
+                if k == 0 and self.feature_stats:
+                    y, feats = flip_outputs(net, images[todo], tta=self.tta, features=True)
+                    self._distance[todo] = feature_distance(feats, self.feature_stats)
+                    outs.extend(y)
+                else:
+                    outs.extend(flip_outputs(net, images[todo], tta=self.tta))
         stack = np.stack(outs)
         rel[todo] = from_target(stack.mean(0))
         unc[todo] = stack.std(0) if len(outs) > 1 else np.nan
@@ -173,6 +188,7 @@ class Predictor:
                     else:
                         rel, unc = self.predict_relative(batch, percolating=np.ones(len(batch)))
                     perc = job.result()
+                distance = self._distance
                 rel[perc == 0] = 0.0
                 unc[perc == 0] = 0.0
                 rel[perc == 1] = 1.0  # all electrolyte: exact
@@ -180,12 +196,28 @@ class Predictor:
             else:
                 perc = percolating_fractions(batch)
                 rel, unc = self.predict_relative(batch, percolating=perc)
+                distance = self._distance
             for j, i in enumerate(idx):
                 out[i] = self._record(
                     moved[i], rel[j], unc[j], perc[j], voltage, conductivity, sizes[i], axis
                 )
                 out[i]["blocks"] = list(grid) if grid is not None else None
+                self._flag_features(out[i], distance[j] if distance is not None else np.nan)
         return out
+
+    def _flag_features(self, row: dict, distance: float) -> None:
+        """Add the feature-space distance (and an OOD reason beyond the threshold) to a row."""
+        if not self.feature_stats or not np.isfinite(distance):
+            row["feature_distance"] = None
+            return
+        row["feature_distance"] = float(distance)
+        limit = self.feature_stats["threshold"]
+        if distance > limit and row["percolating"] and row["relative_conductivity"] < 1:
+            row["ood_reasons"].append(
+                f"network features unlike training (distance {distance:.1f} > {limit:.1f}, the "
+                f"{self.feature_stats['quantile']:.1%} point of validation)"
+            )
+            row["ood"] = True
 
     def _grid(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
         """The block grid for an image of ``shape`` (None: predict it whole)."""
@@ -203,6 +235,7 @@ class Predictor:
         spacing = [n / g for n, g in zip(images.shape[1:], grid)]
         rel = np.zeros(len(images))
         unc = np.full(len(images), np.nan)
+        block_distance = np.full(len(images), np.nan)
         for k, im in enumerate(images):
             pieces = cut_blocks(im, block, grid)
             conducting = pieces.reshape(len(pieces), -1).any(1).astype(float)
@@ -212,11 +245,14 @@ class Predictor:
                 views = np.ascontiguousarray(np.moveaxis(pieces, 1 + a, 1)) if a else pieces
                 r, u = self.predict_relative(views, percolating=conducting)
                 sigma[a] = r.reshape(grid)
+                if a == 0:
+                    block_distance[k] = _median_or_nan(self._distance)
             if self.block_axes == "flow":
                 sigma[1:] = sigma[0]
                 if a == 0 and np.isfinite(u).any():
                     unc[k] = float(np.sqrt(np.nanmean(u**2)))  # RMS flip spread of the blocks
             rel[k] = coarse_relative_conductivity(sigma, spacing)
+        self._distance = block_distance
         return rel, unc
 
     def _record(self, im, rel, unc, perc, voltage, conductivity, pixel_size, axis) -> dict:

@@ -73,21 +73,39 @@ def _flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 
 @torch.inference_mode()
 def flip_outputs(
-    model: torch.nn.Module, images: np.ndarray, *, batch: int = 256, tta: bool = False
-) -> np.ndarray:
+    model: torch.nn.Module,
+    images: np.ndarray,
+    *,
+    batch: int = 256,
+    tta: bool = False,
+    features: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Raw network outputs (log space), shape (views, n), for images (n, *shape).
 
     The views are the image alone, or with ``tta`` the label-preserving flips (along and
-    across the flow, and both in 2D).
+    across the flow, and both in 2D). ``features``: also return the pooled features of the
+    unflipped view, (n, features), from the same forward pass (models with
+    ``forward_features``/``forward_head``).
     """
     model.eval()
     ndim = images.ndim - 1
     flips = ([[], [2], [3]] + ([[4]] if ndim == 3 else [[2, 3]])) if tta else [[]]
-    out = []
+    out, feats = [], []
     for idx in _batches(len(images), batch, None):
         x = _to_input(images[idx])
-        out.append(torch.stack([model(torch.flip(x, f) if f else x) for f in flips]).numpy())
-    return np.concatenate(out, axis=1) if out else np.zeros((len(flips), 0))
+        views = []
+        for f in flips:
+            if features and not f:
+                h = model.forward_features(x)
+                feats.append(h.numpy())
+                views.append(model.forward_head(h))
+            else:
+                views.append(model(torch.flip(x, f) if f else x))
+        out.append(torch.stack(views).numpy())
+    y = np.concatenate(out, axis=1) if out else np.zeros((len(flips), 0))
+    if features:
+        return y, (np.concatenate(feats) if feats else np.zeros((0, 0)))
+    return y
 
 
 def predict_targets(
@@ -350,6 +368,11 @@ def train(
 
     val_pred = Predictor(bundle).predict_relative(va.images.astype(bool))[0]
     bundle.metrics = {"val_mape": _mape(val_pred, val_rel)}
+    from ._calibrate import feature_stats
+
+    stats = feature_stats(bundle, tr.images[keep_tr], va.images[val_rel > 0])
+    if stats is not None:
+        bundle.data["stats"]["features"] = stats
     save_bundle(out, bundle)
     shutil.rmtree(partial, ignore_errors=True)
     return out
