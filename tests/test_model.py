@@ -482,3 +482,14 @@ def test_feature_distance_ood_check(model, data, tmp_path):
     copy = calibrate_ood(model, data, out=tmp_path / "copy.safetensors")
     again = load_bundle(copy).data["stats"]["features"]
     np.testing.assert_allclose(again["threshold"], stats["threshold"], rtol=1e-5)
+
+
+def test_block_prediction_reports_the_flip_spread(model):
+    from ionflow.generate import disks
+
+    big = disks((40, 40), electrolyte_fraction=0.75, rng=8)
+    row = Predictor(model).predict([big])[0]
+    assert row["blocks"] == [3, 3] and row["uncertainty"] is not None and row["uncertainty"] >= 0
+    assert (
+        Predictor(model, tta=False).predict([big])[0]["uncertainty"] is None
+    )  # one view: no spread

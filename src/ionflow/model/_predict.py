@@ -247,10 +247,10 @@ class Predictor:
                 sigma[a] = r.reshape(grid)
                 if a == 0:
                     block_distance[k] = _median_or_nan(self._distance)
+                    if np.isfinite(u).any():
+                        unc[k] = float(np.sqrt(np.nanmean(u**2)))  # RMS flip spread of blocks
             if self.block_axes == "flow":
                 sigma[1:] = sigma[0]
-                if a == 0 and np.isfinite(u).any():
-                    unc[k] = float(np.sqrt(np.nanmean(u**2)))  # RMS flip spread of the blocks
             rel[k] = coarse_relative_conductivity(sigma, spacing)
         self._distance = block_distance
         return rel, unc
