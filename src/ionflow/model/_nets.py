@@ -104,8 +104,11 @@ class PatchCode(nn.Module):
         for size in reversed(x.shape[2:]):
             pad += [0, size % 2]
         if any(pad):
-            x = nn.functional.pad(x, pad, mode="replicate")
-        bits = (x[:, 0] > 0).to(torch.uint8)
+            x = nn.functional.pad(x.to(torch.float32), pad, mode="replicate")
+        if x.dtype == torch.bool:  # the fast path: reinterpret, no copy
+            bits = x[:, 0].view(torch.uint8)
+        else:
+            bits = (x[:, 0] > 0).to(torch.uint8)
         code = torch.zeros_like(bits[(slice(None),) + (slice(None, None, 2),) * self.dim])
         for k in range(2**self.dim):
             offset = [(k >> d) & 1 for d in range(self.dim)]
@@ -149,6 +152,7 @@ class IonNet(nn.Module):
         else:
             raise ValueError(f"unknown stem {cfg.stem!r} (conv or patch)")
         self.stem = nn.Sequential(*stem)
+        self.binary_input = cfg.stem == "patch"  # takes bool tensors (see _train._to_input)
         layers = []
         for i, c in enumerate(cfg.channels):
             for j in range(cfg.blocks):

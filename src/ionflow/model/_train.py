@@ -56,8 +56,11 @@ def _batches(n: int, size: int, rng: np.random.Generator | None):
         yield order[s : s + size]
 
 
-def _to_input(images: np.ndarray) -> torch.Tensor:
-    """uint8/bool images (n, *shape) -> float tensor (n, 1, *shape) in {-1, 1}."""
+def _to_input(images: np.ndarray, binary: bool = False) -> torch.Tensor:
+    """uint8/bool images (n, *shape) -> float tensor (n, 1, *shape) in {-1, 1}, or with
+    ``binary`` (networks with the patch stem) a bool tensor, without a copy for bool input."""
+    if binary:
+        return torch.from_numpy(np.ascontiguousarray(images, dtype=bool)).unsqueeze(1)
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     return (x * 2.0 - 1.0).unsqueeze(1)
 
@@ -92,7 +95,7 @@ def flip_outputs(
     flips = ([[], [2], [3]] + ([[4]] if ndim == 3 else [[2, 3]])) if tta else [[]]
     out, feats = [], []
     for idx in _batches(len(images), batch, None):
-        x = _to_input(images[idx])
+        x = _to_input(images[idx], getattr(model, "binary_input", False))
         views = []
         for f in flips:
             if features and not f:
@@ -195,7 +198,7 @@ def _train_member(
             for g in opt.param_groups:
                 frac_time = 0.0 if budget is None else (time.time() - t_start) / budget
                 g["lr"] = _lr_at(step, total, warmup, cfg.lr, frac_time)
-            x = _to_input(images[idx])
+            x = _to_input(images[idx], getattr(model, "binary_input", False))
             if cfg.flips:
                 x = _flip(x, rng)
             loss = torch.nn.functional.smooth_l1_loss(model(x), yt[idx], beta=0.05)
