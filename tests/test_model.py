@@ -493,3 +493,21 @@ def test_block_prediction_reports_the_flip_spread(model):
     assert (
         Predictor(model, tta=False).predict([big])[0]["uncertainty"] is None
     )  # one view: no spread
+
+
+def test_patch_stem_takes_bool_or_float_input_alike():
+    from ionflow.model._train import _to_input
+
+    torch.manual_seed(0)
+    net = create_model(
+        ModelConfig(
+            arch="ionnet3d", stem="patch", stem_channels=(4, 8), channels=(8,), head_hidden=8
+        ),
+        dim=3,
+    ).eval()
+    assert net.binary_input
+    vols = np.random.default_rng(0).random((3, 10, 12, 9)) < 0.6  # one odd size: padded
+    with torch.no_grad():
+        a = net(_to_input(vols, binary=True))
+        b = net(_to_input(vols))
+    torch.testing.assert_close(a, b)
