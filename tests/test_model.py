@@ -445,7 +445,8 @@ def test_blocks_cover_the_image_and_large_images_are_predicted_by_blocks(model):
     big = disks((48, 48), electrolyte_fraction=0.8, rng=5)
     row = Predictor(model).predict([big])[0]
     whole = Predictor(model, blocks=False).predict([big])[0]
-    assert row["blocks"] == [3, 3] and not any("size" in r for r in row["ood_reasons"])
+    assert row["blocks"] == [3, 3] and not any(r.startswith("size") for r in row["ood_reasons"])
+    assert row["ood"] and any("block prediction is unreliable in 2D" in r for r in row["ood_reasons"])
     assert whole["blocks"] is None and any("size" in r for r in whole["ood_reasons"])
     assert 0 < row["relative_conductivity"] < 1
     uniform = Predictor(model).predict([np.ones((48, 48), bool)])[0]

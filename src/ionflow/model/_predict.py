@@ -202,6 +202,14 @@ class Predictor:
                     moved[i], rel[j], unc[j], perc[j], voltage, conductivity, sizes[i], axis
                 )
                 out[i]["blocks"] = list(grid) if grid is not None else None
+                if grid is not None and len(grid) == 2:
+                    # measured 13-60 % off on 128-400 px images (BENCHMARKS.md): in 2D, blocks
+                    # near the percolation threshold block paths that go round them
+                    out[i]["ood_reasons"].append(
+                        "2D image larger than the training size: block prediction is unreliable "
+                        "in 2D; use `ionflow simulate` (fast in 2D)"
+                    )
+                    out[i]["ood"] = True
                 self._flag_features(out[i], distance[j] if distance is not None else np.nan)
         return out
 
