@@ -259,21 +259,42 @@ def architectures3d(sizes=(64, 128, 256)) -> None:
         print(f"| {name} | {npar / 1e6:.2f} M | " + " | ".join(cells) + " |")
 
 
+def _variants(model: Path) -> dict:
+    """One-pass predictors: blocks along all axes, along the flow only, and the whole image."""
+    from ionflow.model import Predictor
+
+    return {
+        "all": Predictor(model, tta=False),
+        "flow": Predictor(model, tta=False, block_axes="flow"),
+        "whole": Predictor(model, tta=False, blocks=False),
+    }
+
+
+def _score_variants(variants: dict, image: np.ndarray, true: float, tp: dict, errs: dict, oods: list) -> None:
+    """Time every variant on one image and record its error and (for *all*) its OOD flag."""
+    for k, p in variants.items():
+        t = time.perf_counter()
+        row = p.predict([image])[0]
+        tp[k].append(time.perf_counter() - t)
+        errs[k].append(abs(row["relative_conductivity"] - true) / true * 100)
+        if k == "all":
+            oods.append(row["ood"])
+
+
+def _cells(values: dict, fmt: str) -> str:
+    return " / ".join(fmt.format(np.mean(v), np.max(v)) for v in values.values())
+
+
 def large2d(model: Path, sizes=(128, 256, 400), n: int = 6) -> None:
     """2D images larger than the training size: by blocks and whole, against the solver."""
     from ionflow import simulate
     from ionflow.generate import generate
-    from ionflow.model import Predictor
 
     print(f"\n### 2D images larger than the training size (`{model.name}`, one pass)\n")
     print("| size | images | solver s | surrogate s: blocks all / flow / whole | "
           "error % mean (max): all / flow / whole | flagged out-of-distribution (all) |")
     print("| --- | --- | --- | --- | --- | --- |")
-    variants = {
-        "all": Predictor(model, tta=False),
-        "flow": Predictor(model, tta=False, block_axes="flow"),
-        "whole": Predictor(model, tta=False, blocks=False),
-    }
+    variants = _variants(model)
     for size in sizes:
         ts, tp, errs, oods = [], {k: [] for k in variants}, {k: [] for k in variants}, []
         for i in range(n):
@@ -282,18 +303,10 @@ def large2d(model: Path, sizes=(128, 256, 400), n: int = 6) -> None:
             t = time.perf_counter()
             true = simulate(im).relative_conductivity
             ts.append(time.perf_counter() - t)
-            if true == 0:
-                continue
-            for k, p in variants.items():
-                t = time.perf_counter()
-                row = p.predict([im])[0]
-                tp[k].append(time.perf_counter() - t)
-                errs[k].append(abs(row["relative_conductivity"] - true) / true * 100)
-                if k == "all":
-                    oods.append(row["ood"])
-        times = " / ".join(f"{np.mean(tp[k]):.3f}" for k in variants)
-        err = " / ".join(f"{np.mean(errs[k]):.1f} ({np.max(errs[k]):.1f})" for k in variants)
-        print(f"| {size}x{size} | {len(errs['all'])} | {np.mean(ts):.3f} | {times} | {err} | {np.mean(oods):.0%} |")
+            if true > 0:
+                _score_variants(variants, im, true, tp, errs, oods)
+        print(f"| {size}x{size} | {len(errs['all'])} | {np.mean(ts):.3f} | {_cells(tp, '{0:.3f}')} | "
+              f"{_cells(errs, '{0:.1f} ({1:.1f})')} | {np.mean(oods):.0%} |")
 
 
 def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
@@ -366,11 +379,7 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
     print("| size | volumes | solver s | surrogate s: all / flow / whole | speed-up: all / flow / whole "
           "| error % mean (max): all / flow / whole | flagged out-of-distribution (all) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    variants = {
-        "all": Predictor(model, tta=False),
-        "flow": Predictor(model, tta=False, block_axes="flow"),
-        "whole": Predictor(model, tta=False, blocks=False),
-    }
+    variants = _variants(model)
     for p in variants.values():  # warm-up
         p.predict([generate("disks", (train_shape[0] * 2,) * 3, electrolyte_fraction=0.6, rng=0)])
     for n in sizes:
@@ -384,18 +393,11 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
             t = time.perf_counter()
             true = simulate(vol).relative_conductivity
             ts.append(time.perf_counter() - t)
-            for k, p in variants.items():
-                t = time.perf_counter()
-                row = p.predict([vol])[0]
-                tp[k].append(time.perf_counter() - t)
-                errs[k].append(abs(row["relative_conductivity"] - true) / true * 100)
-                if k == "all":
-                    oods.append(row["ood"])
+            _score_variants(variants, vol, true, tp, errs, oods)
         s = np.mean(ts)
-        times = " / ".join(f"{np.mean(tp[k]):.3f}" for k in variants)
-        ups = " / ".join(f"{s / np.mean(tp[k]):.0f}x" for k in variants)
-        err = " / ".join(f"{np.mean(errs[k]):.1f} ({np.max(errs[k]):.1f})" for k in variants)
-        print(f"| {n}^3 | {len(cases)} | {s:.2f} | {times} | {ups} | {err} | {np.mean(oods):.0%} |")
+        ups = " / ".join(f"{s / np.mean(v):.0f}x" for v in tp.values())
+        print(f"| {n}^3 | {len(cases)} | {s:.2f} | {_cells(tp, '{0:.3f}')} | {ups} | "
+              f"{_cells(errs, '{0:.1f} ({1:.1f})')} | {np.mean(oods):.0%} |")
 
 
 def main() -> int:
