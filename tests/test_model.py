@@ -446,7 +446,9 @@ def test_blocks_cover_the_image_and_large_images_are_predicted_by_blocks(model):
     row = Predictor(model).predict([big])[0]
     whole = Predictor(model, blocks=False).predict([big])[0]
     assert row["blocks"] == [3, 3] and not any(r.startswith("size") for r in row["ood_reasons"])
-    assert row["ood"] and any("block prediction is unreliable in 2D" in r for r in row["ood_reasons"])
+    assert row["ood"] and any(
+        "block prediction is unreliable in 2D" in r for r in row["ood_reasons"]
+    )
     assert whole["blocks"] is None and any("size" in r for r in whole["ood_reasons"])
     assert 0 < row["relative_conductivity"] < 1
     uniform = Predictor(model).predict([np.ones((48, 48), bool)])[0]
@@ -512,3 +514,13 @@ def test_patch_stem_takes_bool_or_float_input_alike():
         a = net(_to_input(vols, binary=True))
         b = net(_to_input(vols))
     torch.testing.assert_close(a, b)
+
+
+def test_predict_table_says_why_an_image_is_out_of_distribution(model, tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    write_image(tmp_path / "small.png", rng.random((10, 10)) < 0.8)
+    assert main(["predict", str(tmp_path / "small.png"), "--model", str(model)]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert (
+        "small.png" in line and " yes " in line and "(size [10, 10] differs from training" in line
+    )

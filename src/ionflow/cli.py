@@ -695,6 +695,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if args.verify:
                 err = row["error_percent"]
                 line += f" {row['solver_relative_conductivity']:12.6g} {(f'{err:.2f}' if err is not None else '-'):>7s}"
+            if row["ood_reasons"]:
+                line += "  (" + "; ".join(row["ood_reasons"]) + ")"
             print(line, flush=True)
     return 1 if failed else 0
 
