@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 
-from ..solve import geometry
+from ..solve import electrode_clusters, geometry
 from ._calibrate import feature_distance
 from ._checkpoint import Bundle, from_target, load_bundle
 from ._features import interface_density, ood_reasons
@@ -42,8 +41,9 @@ def default_model_path(dim: int = 2) -> Path:
 def percolating_fractions(images) -> np.ndarray:
     """Fraction of each image (flow on axis 0) in electrolyte joining both faces.
 
-    The same clusters as the solver's :func:`~ionflow.solve.percolating_mask` (face
-    connectivity), counted without building the masks (a 256^3 volume: ~0.2 s, mostly labelling).
+    The solver's clusters (:func:`~ionflow.solve.electrode_clusters`), counted without building
+    the masks of :func:`~ionflow.solve.percolating_mask` (a 256^3 volume: ~0.2 s, mostly
+    labelling).
     """
     out = np.zeros(len(images))
     for i, im in enumerate(images):
@@ -51,15 +51,12 @@ def percolating_fractions(images) -> np.ndarray:
         if im.all():
             out[i] = 1.0
             continue
-        labels, _ = ndimage.label(im, structure=ndimage.generate_binary_structure(im.ndim, 1))
-        both = np.intersect1d(labels[0], labels[-1])
-        both = both[both > 0]
-        if both.size == 1:
+        labels, first, last = electrode_clusters(im, 0)
+        both = np.flatnonzero(first & last)
+        if both.size == 1:  # the usual case: one comparison instead of a table lookup
             out[i] = np.count_nonzero(labels == both[0]) / im.size
         elif both.size > 1:
-            lut = np.zeros(labels.max() + 1, bool)
-            lut[both] = True
-            out[i] = np.count_nonzero(lut[labels]) / im.size
+            out[i] = np.count_nonzero((first & last)[labels]) / im.size
     return out
 
 

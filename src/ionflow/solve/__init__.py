@@ -3,7 +3,13 @@
 Importing this package never imports torch.
 """
 
-from ._assemble import LinearSystem, assemble, conductivity_map, percolating_mask
+from ._assemble import (
+    LinearSystem,
+    assemble,
+    conductivity_map,
+    electrode_clusters,
+    percolating_mask,
+)
 from ._batch import simulate_many
 from ._result import ConductionResult
 from ._simulate import geometry, simulate, validate_image
@@ -14,6 +20,7 @@ __all__ = [
     "assemble",
     "conductivity_map",
     "geometry",
+    "electrode_clusters",
     "percolating_mask",
     "simulate",
     "simulate_many",

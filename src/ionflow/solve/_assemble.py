@@ -28,7 +28,13 @@ from scipy import ndimage
 
 from ..errors import InputError
 
-__all__ = ["LinearSystem", "assemble", "conductivity_map", "percolating_mask"]
+__all__ = [
+    "LinearSystem",
+    "assemble",
+    "conductivity_map",
+    "electrode_clusters",
+    "percolating_mask",
+]
 
 
 def conductivity_map(
@@ -109,17 +115,26 @@ def percolating_mask(
     if conductive.all():
         empty = np.zeros_like(conductive)
         return conductive.copy(), empty, empty
+    labels, first, last = electrode_clusters(conductive, axis)
+    return (first & last)[labels], (first & ~last)[labels], (last & ~first)[labels]
+
+
+def electrode_clusters(
+    conductive: np.ndarray, axis: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Face-connected cluster labels and, per label, whether it touches each electrode.
+
+    Returns ``labels`` (0 = not conductive) and boolean lookup tables ``first`` and ``last``
+    indexed by label: the cluster touches the first / last slice along ``axis``.
+    """
     structure = ndimage.generate_binary_structure(conductive.ndim, 1)
     labels, count = ndimage.label(conductive, structure=structure)
-    if count == 0:
-        empty = np.zeros_like(conductive)
-        return empty, empty, empty
     first = np.zeros(count + 1, bool)
     last = np.zeros(count + 1, bool)
     first[np.take(labels, 0, axis=axis)] = True
     last[np.take(labels, -1, axis=axis)] = True
     first[0] = last[0] = False
-    return (first & last)[labels], (first & ~last)[labels], (last & ~first)[labels]
+    return labels, first, last
 
 
 @dataclass(frozen=True)
