@@ -22,12 +22,6 @@ from ._train import flip_outputs, predict_targets
 __all__ = ["Predictor", "default_model_path"]
 
 
-def _median_or_nan(values: np.ndarray | None) -> float:
-    if values is None or not np.isfinite(values).any():
-        return float("nan")
-    return float(np.nanmedian(values))
-
-
 OVERLAP_VOXELS = 2**21
 """From this size (128^3) the connectivity check runs beside the network, not before it."""
 
@@ -101,7 +95,6 @@ class Predictor:
             self.nets.append((net, m.fraction_range))
         self.stats = self.bundle.data.get("stats", {})
         self.feature_stats = self.stats.get("features")
-        self._distance: np.ndarray | None = None
 
     def predict_relative(
         self, images: np.ndarray, *, percolating: np.ndarray | None = None
@@ -112,6 +105,12 @@ class Predictor:
         electrolyte path joins the two faces. ``percolating`` (the percolating fraction of each
         image, if the caller has it) saves recomputing the connectivity.
         """
+        return self._infer(images, percolating)[:2]
+
+    def _infer(
+        self, images: np.ndarray, percolating: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`predict_relative` plus each image's feature distance (NaN: no network pass)."""
         images = np.asarray(images).astype(bool)
         n = len(images)
         frac = images.reshape(n, -1).mean(1)
@@ -123,9 +122,9 @@ class Predictor:
             percolating = percolating_fractions(images)
         blocked = np.asarray(percolating) == 0
         todo = np.flatnonzero(~full & ~blocked)
-        self._distance = np.full(n, np.nan)  # feature distance of each image (NaN: no network)
+        distance = np.full(n, np.nan)
         if todo.size == 0:
-            return rel, unc
+            return rel, unc, distance
         outs = []
         if any(r is not None for _, r in self.nets):  # one member per fraction class
             y = np.zeros(todo.size)
@@ -138,14 +137,14 @@ class Predictor:
             for k, (net, _) in enumerate(self.nets):
                 if k == 0 and self.feature_stats:
                     y, feats = flip_outputs(net, images[todo], tta=self.tta, features=True)
-                    self._distance[todo] = feature_distance(feats, self.feature_stats)
+                    distance[todo] = feature_distance(feats, self.feature_stats)
                     outs.extend(y)
                 else:
                     outs.extend(flip_outputs(net, images[todo], tta=self.tta))
         stack = np.stack(outs)
         rel[todo] = from_target(stack.mean(0))
         unc[todo] = stack.std(0) if len(outs) > 1 else np.nan
-        return rel, unc
+        return rel, unc, distance
 
     def predict(
         self,
@@ -181,48 +180,41 @@ class Predictor:
                 with ThreadPoolExecutor(1) as pool:
                     job = pool.submit(percolating_fractions, batch)
                     if grid is not None:
-                        rel, unc = self._predict_blocks(batch, grid)
+                        rel, unc, distance = self._predict_blocks(batch, grid)
                     else:
-                        rel, unc = self.predict_relative(batch, percolating=np.ones(len(batch)))
+                        rel, unc, distance = self._infer(batch, np.ones(len(batch)))
                     perc = job.result()
-                distance = self._distance
                 rel[perc == 0] = 0.0
                 unc[perc == 0] = 0.0
                 rel[perc == 1] = 1.0  # all electrolyte: exact
                 unc[perc == 1] = 0.0
             else:
                 perc = percolating_fractions(batch)
-                rel, unc = self.predict_relative(batch, percolating=perc)
-                distance = self._distance
+                rel, unc, distance = self._infer(batch, perc)
             for j, i in enumerate(idx):
                 out[i] = self._record(
-                    moved[i], rel[j], unc[j], perc[j], voltage, conductivity, sizes[i], axis
+                    moved[i],
+                    rel[j],
+                    unc[j],
+                    perc[j],
+                    distance[j],
+                    grid,
+                    voltage,
+                    conductivity,
+                    sizes[i],
+                    axis,
                 )
-                out[i]["blocks"] = list(grid) if grid is not None else None
-                if grid is not None and len(grid) == 2:
-                    # measured 13-60 % off on 128-400 px images (BENCHMARKS.md): in 2D, blocks
-                    # near the percolation threshold block paths that go round them
-                    out[i]["ood_reasons"].append(
-                        "2D image larger than the training size: block prediction is unreliable "
-                        "in 2D; use `ionflow simulate` (fast in 2D)"
-                    )
-                    out[i]["ood"] = True
-                self._flag_features(out[i], distance[j] if distance is not None else np.nan)
         return out
 
-    def _flag_features(self, row: dict, distance: float) -> None:
-        """Add the feature-space distance (and an OOD reason beyond the threshold) to a row."""
-        if not self.feature_stats or not np.isfinite(distance):
-            row["feature_distance"] = None
-            return
-        row["feature_distance"] = float(distance)
-        limit = self.feature_stats["threshold"]
-        if distance > limit and row["percolating"] and row["relative_conductivity"] < 1:
-            row["ood_reasons"].append(
-                f"network features unlike training (distance {distance:.1f} > {limit:.1f}, the "
-                f"{self.feature_stats['quantile']:.1%} point of validation)"
-            )
-            row["ood"] = True
+    def _feature_reasons(self, distance: float, rel: float, perc: float) -> list[str]:
+        """The OOD reason of a feature distance beyond the threshold (for a network answer)."""
+        limit = self.feature_stats["threshold"] if self.feature_stats else np.inf
+        if not distance > limit or perc == 0 or rel >= 1:
+            return []
+        return [
+            f"network features unlike training (distance {distance:.1f} > {limit:.1f}, the "
+            f"{self.feature_stats['quantile']:.1%} point of validation)"
+        ]
 
     def _grid(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
         """The block grid for an image of ``shape`` (None: predict it whole)."""
@@ -233,8 +225,9 @@ class Predictor:
 
     def _predict_blocks(
         self, images: np.ndarray, grid: tuple[int, ...]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Relative conductivity of large images from their blocks (see ``blocks``)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Relative conductivity, uncertainty and median block feature distance of large images
+        from their blocks (see ``blocks``)."""
         block = tuple(self.stats["shape"])
         dim = len(block)
         spacing = [n / g for n, g in zip(images.shape[1:], grid)]
@@ -248,19 +241,20 @@ class Predictor:
             for a in range(dim if self.block_axes == "all" else 1):
                 # turn axis a of every block into its flow axis
                 views = np.ascontiguousarray(np.moveaxis(pieces, 1 + a, 1)) if a else pieces
-                r, u = self.predict_relative(views, percolating=conducting)
+                r, u, d = self._infer(views, conducting)
                 sigma[a] = r.reshape(grid)
                 if a == 0:
-                    block_distance[k] = _median_or_nan(self._distance)
+                    block_distance[k] = np.nanmedian(d) if np.isfinite(d).any() else np.nan
                     if np.isfinite(u).any():
                         unc[k] = float(np.sqrt(np.nanmean(u**2)))  # RMS flip spread of blocks
             if self.block_axes == "flow":
                 sigma[1:] = sigma[0]
             rel[k] = coarse_relative_conductivity(sigma, spacing)
-        self._distance = block_distance
-        return rel, unc
+        return rel, unc, block_distance
 
-    def _record(self, im, rel, unc, perc, voltage, conductivity, pixel_size, axis) -> dict:
+    def _record(
+        self, im, rel, unc, perc, distance, grid, voltage, conductivity, pixel_size, axis
+    ) -> dict:
         fraction = float(im.mean())
         h, length, area = geometry(im.shape, 0, pixel_size)
         cond = float(rel) * conductivity
@@ -272,11 +266,12 @@ class Predictor:
                 self.stats,
                 fraction=fraction,
                 iface=float(interface_density(im[None])[0]),
-                larger_ok=self._grid(im.shape) is not None,
+                blocks=grid is not None,
             )
             if self.stats
             else []
         )
+        reasons += self._feature_reasons(distance, float(rel), perc)
         return {
             "current": current,
             "resistance": voltage / current if current > 0 else None,
@@ -293,6 +288,10 @@ class Predictor:
             "shape": list(im.shape),
             "length": length,
             "area": area,
+            "blocks": list(grid) if grid is not None else None,
+            "feature_distance": float(distance)
+            if self.feature_stats and np.isfinite(distance)
+            else None,
             "voltage": voltage,
             "sigma": conductivity,
             "method": "surrogate",
