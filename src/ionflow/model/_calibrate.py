@@ -22,15 +22,21 @@ __all__ = ["calibrate_ood", "feature_distance", "feature_stats"]
 QUANTILE = 0.995
 
 
-def _features(bundle: Bundle, images: np.ndarray) -> np.ndarray | None:
+def _feature_net(bundle: Bundle):
+    """The bundle's network if it exposes pooled features (None: MONAI, per-class bundles)."""
     from ._nets import ModelConfig, create_model
-    from ._train import flip_outputs
 
     member = bundle.members[0]
     net = create_model(ModelConfig.from_dict(member.model), dim=bundle.dim)
     if not hasattr(net, "forward_features") or len(bundle.members) > 1:
-        return None  # MONAI networks and per-class bundles: not supported
+        return None
     net.load_state_dict(member.state)
+    return net
+
+
+def _features(net, images: np.ndarray) -> np.ndarray:
+    from ._train import flip_outputs
+
     return flip_outputs(net, images.astype(bool), batch=32, features=True)[1]
 
 
@@ -46,16 +52,17 @@ def feature_stats(
     rng = np.random.default_rng(seed)
     if len(train_images) > limit:
         train_images = train_images[np.sort(rng.choice(len(train_images), limit, replace=False))]
-    f_tr = _features(bundle, train_images)
-    if f_tr is None or len(f_tr) < 2 or len(val_images) == 0:
+    net = _feature_net(bundle)
+    if net is None or len(train_images) < 2 or len(val_images) == 0:
         return None
+    f_tr = _features(net, train_images)
     mean = f_tr.mean(0)
     cov = np.cov(f_tr, rowvar=False)
     d = cov.shape[0]
     cov = cov + 0.01 * np.trace(cov) / d * np.eye(d)  # shrinkage: fewer images than we would like
     precision = np.linalg.inv(cov)
     stats = {"mean": _rounded(mean), "precision": _rounded(precision), "quantile": QUANTILE}
-    dist = feature_distance(_features(bundle, val_images), stats)
+    dist = feature_distance(_features(net, val_images), stats)
     stats["threshold"] = float(np.quantile(dist, QUANTILE))
     return stats
 
