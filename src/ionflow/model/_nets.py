@@ -59,17 +59,24 @@ class ModelConfig:
         return cls(**d)
 
 
+def _conv_norm(dim: int) -> tuple[type[nn.Module], type[nn.Module]]:
+    """Convolution and batch-norm classes for 2D or 3D."""
+    return (nn.Conv2d, nn.BatchNorm2d) if dim == 2 else (nn.Conv3d, nn.BatchNorm3d)
+
+
+def _conv_bn_act(cin: int, cout: int, k: int, stride: int, dim: int) -> list[nn.Module]:
+    conv, norm = _conv_norm(dim)
+    return [conv(cin, cout, k, stride, (k - 1) // 2, bias=False), norm(cout), nn.SiLU(True)]
+
+
 class _Block(nn.Module):
     """Residual basic block (two 3x3 convolutions), optionally strided."""
 
     def __init__(self, cin: int, cout: int, stride: int, dim: int) -> None:
         super().__init__()
-        conv = nn.Conv2d if dim == 2 else nn.Conv3d
-        norm = nn.BatchNorm2d if dim == 2 else nn.BatchNorm3d
+        conv, norm = _conv_norm(dim)
         self.body = nn.Sequential(
-            conv(cin, cout, 3, stride, 1, bias=False),
-            norm(cout),
-            nn.SiLU(inplace=True),
+            *_conv_bn_act(cin, cout, 3, stride, dim),
             conv(cout, cout, 3, 1, 1, bias=False),
             norm(cout),
         )
@@ -116,12 +123,6 @@ class PatchCode(nn.Module):
             code |= view << k
         out = self.embed(code.to(torch.int32))  # (n, *shape/2, channels)
         return out.permute(0, self.dim + 1, *range(1, self.dim + 1))
-
-
-def _conv_bn_act(cin: int, cout: int, k: int, stride: int, dim: int) -> list[nn.Module]:
-    conv = nn.Conv2d if dim == 2 else nn.Conv3d
-    norm = nn.BatchNorm2d if dim == 2 else nn.BatchNorm3d
-    return [conv(cin, cout, k, stride, (k - 1) // 2, bias=False), norm(cout), nn.SiLU(True)]
 
 
 def _head(features: int, hidden: int, dropout: float) -> nn.Sequential:
