@@ -129,19 +129,26 @@ def _score_crops(predictor, crops: list[np.ndarray]) -> tuple[np.ndarray, int, f
     return ape, int((~m).sum()), float(np.mean([r["ood"] for r in rows]))
 
 
+def _random_crops(vol: np.ndarray, rng, n: int, window: tuple[int, ...], highs: tuple[int, ...]) -> list:
+    """``n`` crops of ``window`` (1 along an axis: that axis is dropped) containing electrolyte;
+    origins drawn from [0, high) per axis."""
+    crops = []
+    while len(crops) < n:
+        origin = [rng.integers(0, h) for h in highs]
+        c = vol[tuple(o if w == 1 else slice(o, o + w) for o, w in zip(origin, window))]
+        if c.any():
+            crops.append(c)
+    return crops
+
+
 def real_slices(predictor, n_per_volume: int = 60, size: int = 64) -> None:
     import tifffile
 
     rng = np.random.default_rng(0)
     for f in sorted(REAL.glob("*.tif*")):
         vol = tifffile.imread(f) == 0  # pore = solid electrolyte
-        crops = []
-        while len(crops) < n_per_volume:
-            z = rng.integers(vol.shape[0])
-            y, x = rng.integers(0, vol.shape[1] - size), rng.integers(0, vol.shape[2] - size)
-            c = vol[z, y : y + size, x : x + size]
-            if c.any():
-                crops.append(c)
+        highs = (vol.shape[0], vol.shape[1] - size, vol.shape[2] - size)
+        crops = _random_crops(vol, rng, n_per_volume, (1, size, size), highs)
         ape, blocked, ood = _score_crops(predictor, crops)
         print(
             f"| real {f.name}: 64x64 crops of z-slices, fraction {np.mean([c.mean() for c in crops]):.2f} "
@@ -343,12 +350,7 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
     for size in sorted({32, int(train_shape[0])}):
         for f in sorted(REAL.glob("*.tif*")):
             vol = tifffile.imread(f) == 0
-            crops = []
-            while len(crops) < 20:
-                z, y, x = (rng.integers(0, n - size) for n in vol.shape)
-                c = vol[z : z + size, y : y + size, x : x + size]
-                if c.any():
-                    crops.append(c)
+            crops = _random_crops(vol, rng, 20, (size,) * 3, tuple(n - size for n in vol.shape))
             ape, blocked, ood = _score_crops(predictor, crops)
             print(
                 f"| {f.name}, {size}^3 ({blocked} blocked) | {len(crops)} | "
