@@ -719,24 +719,16 @@ def run_workloads(
             record(w, "ionflow", "simulate()", m, 1, reference=True)
         if not w.get("peers", True):
             continue
-        if "taufactor" in tools:
-            m = run_child(
-                dict(kind="case", tool="taufactor", input=inp, axis=axis),
-                work,
-                f"{w['key']}_tf",
-                p["peer_timeout"],
-                mem_limit,
-            )
-            record(w, "taufactor", "Solver", m, 1)
-        if "porespy" in tools:
-            m = run_child(
-                dict(kind="case", tool="porespy", input=inp, axis=axis),
-                work,
-                f"{w['key']}_ps",
-                p["peer_timeout"],
-                mem_limit,
-            )
-            record(w, "porespy", "tortuosity_fd", m, 1)
+        for tool, api, tag in (("taufactor", "Solver", "tf"), ("porespy", "tortuosity_fd", "ps")):
+            if tool in tools:
+                m = run_child(
+                    dict(kind="case", tool=tool, input=inp, axis=axis),
+                    work,
+                    f"{w['key']}_{tag}",
+                    p["peer_timeout"],
+                    mem_limit,
+                )
+                record(w, tool, api, m, 1)
     return rows
 
 
