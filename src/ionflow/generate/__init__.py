@@ -4,7 +4,9 @@ Every generator takes ``shape``, a keyword-only ``electrolyte_fraction`` and ``r
 a boolean array with True = electrolyte, exact to within one cell of the target fraction.
 """
 
+from ._families import agglomerates, anisotropic, binder, binder_labels, fibres, grf, lognormal
 from ._fields import blobs
+from ._fit import fit_statistics, fitted, mean_chord_lengths
 from ._particles import disks, ellipses, nonoverlapping_disks
 
 GENERATORS = {
@@ -12,9 +14,33 @@ GENERATORS = {
     "nonoverlapping": nonoverlapping_disks,
     "ellipses": ellipses,
     "blobs": blobs,
+    "lognormal": lognormal,
+    "anisotropic": anisotropic,
+    "fibres": fibres,
+    "agglomerates": agglomerates,
+    "binder": binder,
+    "grf": grf,
+    "fitted": fitted,
 }
 
-__all__ = ["GENERATORS", "blobs", "disks", "ellipses", "generate", "nonoverlapping_disks"]
+__all__ = [
+    "GENERATORS",
+    "agglomerates",
+    "anisotropic",
+    "binder",
+    "binder_labels",
+    "blobs",
+    "disks",
+    "ellipses",
+    "fibres",
+    "fit_statistics",
+    "fitted",
+    "generate",
+    "grf",
+    "lognormal",
+    "mean_chord_lengths",
+    "nonoverlapping_disks",
+]
 
 
 def generate(kind: str, shape, *, electrolyte_fraction: float, rng=None, **options):
