@@ -71,7 +71,7 @@ def test_train_writes_safe_bundle_with_config(model, data):
 
 
 def test_predictor_exact_limits_and_flip_invariance(model):
-    p = Predictor(model)
+    p = Predictor(model, tta=True)
     full = np.ones((16, 16), bool)
     blocked = np.ones((16, 16), bool)
     blocked[8] = False
@@ -232,8 +232,8 @@ def test_bundled_models_agree_with_the_solver():
             # the 2D percolation threshold, where the 2D model's test MAPE is 5-6 % and its
             # flip spread flags it with 10 %); the bounds leave room for other BLAS builds
             bound = 0.25 if im.mean() < 0.55 and dim == 2 else 0.10
-            assert abs(row["relative_conductivity"] - true) / true < bound
-            assert row["ood"] is False
+            assert abs(row.relative_conductivity - true) / true < bound
+            assert row.ood is False
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -302,8 +302,8 @@ def test_pretrained_from_an_ionflow_model(model, data, tmp_path):
 
 def test_fast_percolating_fraction_matches_the_solver_masks():
     from ionflow.generate import disks
-    from ionflow.model._predict import percolating_fractions
     from ionflow.solve import percolating_mask
+    from ionflow.surrogate import percolating_fractions
 
     rng = np.random.default_rng(0)
     images = [rng.random((20, 20)) < f for f in (0.45, 0.55, 0.6, 0.7)]  # several clusters
@@ -357,7 +357,7 @@ def test_monai_architectures_build_in_2d_and_3d(name):
 
 def test_large_volumes_overlap_the_connectivity_check(monkeypatch):
     """The threaded path for large volumes gives the same answers, exact 0 for blocked ones."""
-    import ionflow.model._predict as pr
+    import ionflow.surrogate._predictor as pr
     from ionflow.generate import disks
 
     net = ModelConfig(
@@ -379,9 +379,9 @@ def test_large_volumes_overlap_the_connectivity_check(monkeypatch):
     monkeypatch.setattr(pr, "OVERLAP_VOXELS", 1)
     fast = predictor.predict(vols)
     for a, b in zip(slow, fast):
-        assert a["relative_conductivity"] == pytest.approx(b["relative_conductivity"], rel=1e-6)
-        assert a["percolating_fraction"] == b["percolating_fraction"]
-    assert fast[2]["relative_conductivity"] == 0.0 and fast[2]["percolating"] is False
+        assert a.relative_conductivity == pytest.approx(b.relative_conductivity, rel=1e-6)
+        assert a.percolating_fraction == b.percolating_fraction
+    assert fast[2].relative_conductivity == 0.0 and fast[2].percolating is False
 
 
 def test_evaluate_with_blocked_images_reports_finite_metrics(model, tmp_path):
@@ -403,7 +403,7 @@ def test_evaluate_with_blocked_images_reports_finite_metrics(model, tmp_path):
 
 
 def test_coarse_block_solve_is_exact_for_uniform_series_and_parallel_blocks():
-    from ionflow.model._tiles import coarse_relative_conductivity
+    from ionflow.surrogate._tiles import coarse_relative_conductivity
 
     assert coarse_relative_conductivity(np.full((3, 4, 4, 4), 0.3), (64, 64, 64)) == pytest.approx(
         0.3, rel=1e-12
@@ -427,7 +427,7 @@ def test_coarse_block_solve_is_exact_for_uniform_series_and_parallel_blocks():
 
 
 def test_blocks_cover_the_image_and_large_images_are_predicted_by_blocks(model):
-    from ionflow.model._tiles import block_grid, cut_blocks
+    from ionflow.surrogate._tiles import block_grid, cut_blocks
 
     image = np.arange(40 * 37).reshape(40, 37)
     grid = block_grid(image.shape, (16, 16))
@@ -445,22 +445,22 @@ def test_blocks_cover_the_image_and_large_images_are_predicted_by_blocks(model):
     big = disks((48, 48), electrolyte_fraction=0.8, rng=5)
     row = Predictor(model).predict([big])[0]
     whole = Predictor(model, blocks=False).predict([big])[0]
-    assert row["blocks"] == [3, 3] and not any(r.startswith("size") for r in row["ood_reasons"])
-    assert row["ood"] and any(
-        "block prediction is unreliable in 2D" in r for r in row["ood_reasons"]
+    assert row.blocks == (3, 3) and not any(r.startswith("size") for r in row.ood_reasons)
+    assert row.ood and any(
+        "block prediction is unreliable in 2D" in r for r in row.ood_reasons
     )
-    assert whole["blocks"] is None and any("size" in r for r in whole["ood_reasons"])
-    assert 0 < row["relative_conductivity"] < 1
+    assert whole.blocks is None and any("size" in r for r in whole.ood_reasons)
+    assert 0 < row.relative_conductivity < 1
     uniform = Predictor(model).predict([np.ones((48, 48), bool)])[0]
-    assert uniform["relative_conductivity"] == 1.0  # all-electrolyte: exact, no network
+    assert uniform.relative_conductivity == 1.0  # all-electrolyte: exact, no network
 
 
 def test_block_axes_flow_agrees_with_all_on_isotropic_images(model):
     from ionflow.generate import disks
 
     big = disks((48, 48), electrolyte_fraction=0.85, rng=6)
-    a = Predictor(model, tta=False).predict([big])[0]["relative_conductivity"]
-    f = Predictor(model, tta=False, block_axes="flow").predict([big])[0]["relative_conductivity"]
+    a = Predictor(model, tta=False).predict([big])[0].relative_conductivity
+    f = Predictor(model, tta=False, block_axes="flow").predict([big])[0].relative_conductivity
     assert f == pytest.approx(a, rel=0.2)  # same blocks, only the lateral values differ
     with pytest.raises(ValueError, match="block_axes"):
         Predictor(model, block_axes="diagonal")
@@ -476,11 +476,11 @@ def test_feature_distance_ood_check(model, data, tmp_path):
     predictor = Predictor(model)
     test = list(load_split(data, "test").images.astype(bool))
     rows = predictor.predict(test)
-    inside = np.array([r["feature_distance"] for r in rows if r["feature_distance"] is not None])
+    inside = np.array([r.feature_distance for r in rows if r.feature_distance is not None])
     stripes = np.zeros((16, 16), bool)
     stripes[:, ::2] = True  # straight channels: nothing like overlapping disks
     odd = predictor.predict([stripes])[0]
-    assert odd["feature_distance"] > np.median(inside)
+    assert odd.feature_distance > np.median(inside)
     # calibrate_ood rewrites the statistics from a dataset, here into a copy
     copy = calibrate_ood(model, data, out=tmp_path / "copy.safetensors")
     again = load_bundle(copy).data["stats"]["features"]
@@ -491,10 +491,10 @@ def test_block_prediction_reports_the_flip_spread(model):
     from ionflow.generate import disks
 
     big = disks((40, 40), electrolyte_fraction=0.75, rng=8)
-    row = Predictor(model).predict([big])[0]
-    assert row["blocks"] == [3, 3] and row["uncertainty"] is not None and row["uncertainty"] >= 0
+    row = Predictor(model, tta=True).predict([big])[0]
+    assert row.blocks == (3, 3) and row.uncertainty is not None and row.uncertainty >= 0
     assert (
-        Predictor(model, tta=False).predict([big])[0]["uncertainty"] is None
+        Predictor(model, tta=False).predict([big])[0].uncertainty is None
     )  # one view: no spread
 
 

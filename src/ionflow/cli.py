@@ -506,36 +506,61 @@ def _add_ml_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="predict conduction with the CNN surrogate")
+    p = sub.add_parser(
+        "predict",
+        help="predict conduction with the CNN surrogate (ONNX Runtime; no torch needed)",
+    )
     p.add_argument(
         "paths", nargs="*", help="images, directories or globs (default: bundled examples)"
     )
-    p.add_argument("--model", help="model file (default: the bundled model)")
-    p.add_argument("--axis", type=int, default=0)
-    p.add_argument("--voltage", type=float, default=1.0)
-    p.add_argument("--conductivity", type=float, default=1.0)
+    p.add_argument("--model", help="model file (default: the bundled 2D / 3D model)")
+    p.add_argument("--axis", default="0", help="flow axis 0, 1, 2 or 'all' (default: 0)")
+    p.add_argument("--voltage", type=float, default=1.0, help="applied voltage in V (default: 1)")
     p.add_argument(
-        "--pixel-size",
+        "--conductivity",
         type=float,
-        help="voxel edge in metres (default: each TIFF's own, else l = 1)",
+        default=1.0,
+        help="electrolyte conductivity in S/m (default: 1)",
     )
-    p.add_argument("--no-tta", action="store_true", help="no flip averaging (faster)")
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="average the 4 label-preserving flips (4x the network work; default: off)",
+    )
+    p.add_argument("--no-tta", dest="tta", action="store_false", help=argparse.SUPPRESS)
     p.add_argument(
         "--block-axes",
-        choices=["all", "flow"],
-        default="all",
-        help="images larger than the model's: predict each block along every axis (default) "
-        "or along the flow only (3x faster; exact for isotropic blocks)",
+        choices=["flow", "all"],
+        default="flow",
+        help="images larger than the model's: predict each block along the flow only "
+        "(default; exact for isotropic blocks) or along every axis (3x the work)",
     )
     p.add_argument(
         "--no-blocks",
         action="store_true",
         help="feed larger images whole to the network (fast, inaccurate, flagged ood)",
     )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "onnx", "torch"],
+        default="auto",
+        help="network runtime (default auto: the model's ONNX export, else torch)",
+    )
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        help="voxel edge in metres (default: each TIFF's own, else l = 1)",
+    )
     p.add_argument("--verify", action="store_true", help="also solve and report the error")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_read_options(p)
     p.set_defaults(func=cmd_predict, label_conductivity=None)
+
+    p = sub.add_parser(
+        "export", help="write the ONNX export of models (MODEL.onnx), checked against torch"
+    )
+    p.add_argument("models", nargs="+", help=".safetensors model files")
+    p.set_defaults(func=cmd_export)
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
@@ -627,78 +652,91 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .io import expand_paths
+    from .surrogate import predict_files
 
     files = expand_paths(args.paths or [str(examples_dir())])
-    reader = _reader(args)
-    images, names, failed = [], [], 0
-    for f in files:
-        try:
-            images.append(reader(f))
-            names.append(f)
-        except IonflowError as exc:
-            _err(str(exc))
+    outcomes = predict_files(
+        files,
+        axes=_axes(args.axis),
+        read=_reader(args),
+        pixel_size=args.pixel_size,
+        model=args.model,
+        voltage=args.voltage,
+        conductivity=args.conductivity,
+        tta=args.tta,
+        blocks=not args.no_blocks,
+        block_axes=args.block_axes,
+        backend=args.backend,
+    )
+    failed = 0
+    rows = []
+    for out in outcomes:
+        if out.error is not None:
+            _err(out.error)
             failed += 1
-    from .model import Predictor, default_model_path
+        else:
+            rows.append(out.to_dict())
+    if args.axis == "all":  # the ratio of the largest to the smallest, as simulate --axis all
+        by_file: dict[str, list[dict]] = {}
+        for row in rows:
+            by_file.setdefault(row["file"], []).append(row)
+        for group in by_file.values():
+            values = [r["relative_conductivity"] for r in group]
+            ratio = max(values) / min(values) if min(values) > 0 else None
+            for r in group:
+                r["anisotropy"] = ratio
+    if args.verify:
+        from .solve import simulate
 
-    by_dim: dict[int, list[int]] = {}
-    for i, im in enumerate(images):
-        by_dim.setdefault(im.ndim, []).append(i)
-    rows: list[dict | None] = [None] * len(images)
-    for dim, idx in by_dim.items():
-        model = args.model or default_model_path(dim)
-        if not Path(model).exists() and not args.model:
-            for i in idx:
-                _err(f"{names[i]}: no bundled {dim}D model; pass --model")
-            failed += len(idx)
-            continue
-        predictor = Predictor(
-            model, tta=not args.no_tta, blocks=not args.no_blocks, block_axes=args.block_axes
-        )
-        sizes = _pixel_sizes([names[i] for i in idx], args.pixel_size)
-        for i, row in zip(
-            idx,
-            predictor.predict(
-                [images[i] for i in idx],
-                axis=args.axis,
-                voltage=args.voltage,
-                conductivity=args.conductivity,
-                pixel_size=[sizes[names[i]] for i in idx],
-            ),
-        ):
-            rows[i] = {**row, "pixel_size": sizes[names[i]]}
-    if not args.json:
-        print(
-            f"{'file':32s} {'fraction':>8s} {'sigma_eff/s':>12s} {'+-':>7s} {'ood':>4s}"
-            + (f" {'solver':>12s} {'err%':>7s}" if args.verify else "")
-        )
-    for name, image, row in zip(names, images, rows):
-        if row is None:
-            continue
-        row = {"file": name, **row}
-        if args.verify:
-            from .solve import simulate
-
-            true = simulate(image, axis=args.axis).relative_conductivity
+        reader = _reader(args)
+        for row in rows:
+            true = simulate(reader(row["file"]), axis=row["axis"]).relative_conductivity
             row["solver_relative_conductivity"] = true
             row["error_percent"] = (
                 abs(row["relative_conductivity"] - true) / true * 100 if true > 0 else None
             )
+            lo, hi = row["interval"] or (None, None)
+            row["in_interval"] = None if lo is None else bool(lo <= true <= hi)
+    if not args.json:
+        print(
+            f"{'file':40s} {'axis':>4s} {'fraction':>8s} {'sigma_eff/s':>12s} "
+            f"{'90% interval':>19s} {'ood':>4s}"
+            + (f" {'solver':>12s} {'err%':>7s}" if args.verify else "")
+        )
+    for row in rows:
         if args.json:
             print(json.dumps(row), flush=True)
-        else:
-            unc = row["uncertainty"]
-            line = (
-                f"{Path(name).name[:32]:32s} {row['electrolyte_fraction']:8.4f} "
-                f"{row['relative_conductivity']:12.6g} {(f'{unc:.1%}' if unc is not None else '-'):>7s} "
-                f"{('yes' if row['ood'] else 'no'):>4s}"
+            continue
+        lo, hi = row["interval"] or (None, None)
+        band = f"{lo:.4g}..{hi:.4g}" if lo is not None else "-"
+        line = (
+            f"{_short(row['file'], 40):40s} {row['axis']:>4d} "
+            f"{row['electrolyte_fraction']:8.4f} {row['relative_conductivity']:12.6g} "
+            f"{band:>19s} {('yes' if row['ood'] else 'no'):>4s}"
+        )
+        if args.verify:
+            err = row["error_percent"]
+            line += (
+                f" {row['solver_relative_conductivity']:12.6g} "
+                f"{(f'{err:.2f}' if err is not None else '-'):>7s}"
             )
-            if args.verify:
-                err = row["error_percent"]
-                line += f" {row['solver_relative_conductivity']:12.6g} {(f'{err:.2f}' if err is not None else '-'):>7s}"
-            if row["ood_reasons"]:
-                line += "  (" + "; ".join(row["ood_reasons"]) + ")"
-            print(line, flush=True)
+        if row["ood_reasons"]:
+            line += "  (" + "; ".join(row["ood_reasons"]) + ")"
+        print(line, flush=True)
     return 1 if failed else 0
+
+
+def _short(path: str, width: int) -> str:
+    """The end of a path, enough to tell two files of the same name apart."""
+    return path if len(path) <= width else "..." + path[-(width - 3) :]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .model import export_onnx
+
+    for model in args.models:
+        print(export_onnx(model, check=True))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

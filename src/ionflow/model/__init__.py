@@ -7,11 +7,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "ionflow.model needs PyTorch: pip install 'ionflow[ml]' (torch, timm, safetensors)"
     ) from exc
 
+from ..surrogate import Predictor, default_model_path
 from ._calibrate import calibrate_ood
 from ._checkpoint import Bundle, Member, from_target, load_bundle, save_bundle, to_target
 from ._evaluate import evaluate
+from ._export import export_onnx
 from ._nets import ModelConfig, create_model
-from ._predict import Predictor, default_model_path
 from ._train import TrainConfig, train
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "create_model",
     "default_model_path",
     "evaluate",
+    "export_onnx",
     "from_target",
     "load_bundle",
     "save_bundle",

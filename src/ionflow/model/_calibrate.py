@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..surrogate._features import feature_distance
 from ._checkpoint import Bundle, load_bundle, save_bundle
 
 __all__ = ["calibrate_ood", "feature_distance", "feature_stats"]
@@ -70,14 +71,6 @@ def feature_stats(
 def _rounded(a: np.ndarray) -> list:
     """Nested lists of 7-significant-digit floats (the JSON metadata stays small)."""
     return np.vectorize(lambda x: float(f"{x:.7g}"))(a).tolist()
-
-
-def feature_distance(features: np.ndarray, stats: dict) -> np.ndarray:
-    """Mahalanobis distance of feature rows to the training features."""
-    diff = np.asarray(features, float) - np.asarray(stats["mean"])
-    return np.sqrt(
-        np.maximum(np.einsum("ij,jk,ik->i", diff, np.asarray(stats["precision"]), diff), 0)
-    )
 
 
 def calibrate_ood(

@@ -62,7 +62,7 @@ def evaluate(
     (f^1.5). Columns: :func:`error_metrics`, plus MAPE per fraction class and on the decile of
     lowest-conductivity images.
     """
-    from ._predict import Predictor
+    from ..surrogate import Predictor
 
     predictor = model if isinstance(model, Predictor) else Predictor(model, tta=tta)
     data = load_split(dataset, split)
@@ -72,7 +72,7 @@ def evaluate(
     pred, _ = predictor.predict_relative(data.images.astype(bool))
     seconds = time.perf_counter() - t0
     rows = {"surrogate": pred}
-    fit = _baseline_data(dataset, predictor.bundle.data.get("dataset"))
+    fit = _baseline_data(dataset, predictor.info.data.get("dataset"))
     if fit is not None:
         power, coeffs = _power_law(*fit)
         rows[f"power law {coeffs[0]:.3f} f^{coeffs[1]:.2f}"] = power(frac)

@@ -112,15 +112,21 @@ class PatchCode(nn.Module):
             pad += [0, size % 2]
         if any(pad):
             x = nn.functional.pad(x.to(torch.float32), pad, mode="replicate")
-        if x.dtype == torch.bool:  # the fast path: reinterpret, no copy
-            bits = x[:, 0].view(torch.uint8)
+        exporting = torch.onnx.is_in_onnx_export()
+        if exporting:  # ONNX has no in-place bitwise OR: the same code by integer arithmetic
+            bits = (x[:, 0] > 0).to(torch.int32)
+        elif x.dtype == torch.bool:
+            bits = x[:, 0].view(torch.uint8)  # the fast path: reinterpret, no copy
         else:
             bits = (x[:, 0] > 0).to(torch.uint8)
         code = torch.zeros_like(bits[(slice(None),) + (slice(None, None, 2),) * self.dim])
         for k in range(2**self.dim):
             offset = [(k >> d) & 1 for d in range(self.dim)]
             view = bits[(slice(None),) + tuple(slice(o, None, 2) for o in offset)]
-            code |= view << k
+            if exporting:
+                code = code + view * (1 << k)
+            else:
+                code |= view << k
         out = self.embed(code.to(torch.int32))  # (n, *shape/2, channels)
         return out.permute(0, self.dim + 1, *range(1, self.dim + 1))
 

@@ -22,8 +22,8 @@ import torch
 
 from ..dataset import load_split
 from ..errors import InputError
+from ..surrogate._features import morphology_stats
 from ._checkpoint import Bundle, Member, from_target, save_bundle, to_target
-from ._features import morphology_stats
 from ._nets import ModelConfig, create_model
 
 __all__ = ["TrainConfig", "train"]
@@ -367,7 +367,7 @@ def train(
         "stats": morphology_stats(tr.images.astype(bool)),
     }
     bundle = Bundle(members, dim, data, asdict(cfg))
-    from ._predict import Predictor
+    from ..surrogate import Predictor
 
     val_pred = Predictor(bundle).predict_relative(va.images.astype(bool))[0]
     bundle.metrics = {"val_mape": _mape(val_pred, val_rel)}

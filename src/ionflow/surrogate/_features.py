@@ -1,10 +1,10 @@
-"""Cheap image statistics: network input and the out-of-distribution check (no torch)."""
+"""Cheap image statistics and feature distances for the out-of-distribution check (no torch)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["interface_density", "morphology_stats", "ood_reasons"]
+__all__ = ["feature_distance", "interface_density", "morphology_stats", "ood_reasons"]
 
 
 def interface_density(images: np.ndarray) -> np.ndarray:
@@ -63,3 +63,10 @@ def ood_reasons(
     if not lo - 0.1 * span <= iface <= hi + 0.1 * span:
         reasons.append(f"interface density {iface:.3f} outside training [{lo:.3f}, {hi:.3f}]")
     return reasons
+
+
+def feature_distance(features: np.ndarray, stats: dict) -> np.ndarray:
+    """Mahalanobis distance of feature rows (n, F) to the training features (``stats``: the
+    ``mean`` and ``precision`` stored in the model by ``ionflow.model.calibrate_ood``)."""
+    diff = np.asarray(features, float) - np.asarray(stats["mean"])
+    return np.sqrt(np.maximum(((diff @ np.asarray(stats["precision"])) * diff).sum(1), 0))

@@ -1,0 +1,113 @@
+"""Model files without torch: the JSON description inside a ``.safetensors`` file.
+
+A safetensors file starts with an 8-byte little-endian header length and a JSON header; the
+ionflow description (format, dimension, members, training data statistics, metrics) is the
+``"ionflow"`` entry of its ``__metadata__``. Reading it needs neither torch nor the weights, and
+runs no code from the file. The network itself runs from the ONNX export beside it
+(``<model>.onnx``, :mod:`ionflow.surrogate._runtime`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = ["ModelInfo", "default_model_path", "file_sha256", "read_model_info"]
+
+FORMAT = "ionflow-model/1"
+MAX_HEADER = 64 * 2**20  # a model header is a few hundred kB; refuse absurd lengths
+
+
+def default_model_path(dim: int = 2) -> Path:
+    """The model shipped inside the package for 2D (or 3D) images."""
+    name = "ionflow-2d.safetensors" if dim == 2 else "ionflow-3d.safetensors"
+    return Path(__file__).resolve().parent.parent / "data" / "models" / name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What prediction needs to know about a model, besides its network.
+
+    Attributes
+    ----------
+    dim : int
+        2 or 3 (image dimension).
+    members : list of dict
+        Per member network: ``model`` (architecture config), ``fraction_range`` (None, or the
+        electrolyte-fraction class where a per-class member applies), ``metrics``.
+    data : dict
+        Training data description; ``data["stats"]`` holds the training shape, fraction range,
+        interface-density range and the feature statistics of the OOD check.
+    metrics : dict
+        Validation metrics; ``metrics["conformal"]`` holds the interval calibration, if any.
+    path : Path or None
+        The file it was read from.
+    """
+
+    dim: int
+    members: list[dict]
+    data: dict
+    metrics: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def stats(self) -> dict:
+        return self.data.get("stats", {})
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], path: Path | None = None) -> ModelInfo:
+        return cls(
+            int(meta["dim"]),
+            list(meta["members"]),
+            dict(meta["data"]),
+            dict(meta.get("metrics", {})),
+            path,
+        )
+
+
+def read_model_info(path: str | os.PathLike) -> ModelInfo:
+    """The description of an ionflow ``.safetensors`` model, without loading its weights.
+
+    A missing, truncated, corrupt or foreign file raises :class:`~ionflow.InputError`.
+    """
+    path = Path(path)
+    src = str(path)
+    if not path.is_file():
+        raise InputError("model file not found", source=src)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise InputError("not a safetensors model file (too short)", source=src)
+            (n,) = struct.unpack("<Q", head)
+            if n > min(MAX_HEADER, path.stat().st_size - 8):
+                raise InputError("not a safetensors model file (bad header length)", source=src)
+            header = json.loads(f.read(n))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a readable safetensors model file ({exc})", source=src) from None
+    raw = (header.get("__metadata__") or {}).get("ionflow") if isinstance(header, dict) else None
+    if raw is None:
+        raise InputError("a safetensors file, but not an ionflow model (no metadata)", source=src)
+    try:
+        meta = json.loads(raw)
+        if meta.get("format") != FORMAT:
+            raise InputError(f"unsupported model format {meta.get('format')!r}", source=src)
+        return ModelInfo.from_meta(meta, path)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        raise InputError("model metadata is corrupt", source=src) from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (ties an ONNX export to the weights it came from)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,100 @@
+"""Running a model's networks without torch: its ONNX export, with ONNX Runtime.
+
+``ionflow.model.export_onnx`` writes ``<model>.onnx`` beside ``<model>.safetensors`` (the
+safetensors file stays the source of truth). The graph takes the binary images as they are,
+``image``: bool (n, *shape), True = electrolyte, and returns ``y``: (members, n) float32, the
+raw outputs (log space, see ``ionflow.model.from_target``) of every member network, and
+``features``: (n, F) float32, the pooled features of member 0 (F = 0 when the architecture has
+none). Its metadata records the SHA-256 of the safetensors file it came from: a stale export
+is not used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ._meta import file_sha256
+
+__all__ = ["OnnxRunner", "onnx_path"]
+
+log = logging.getLogger(__name__)
+
+ONNX_FORMAT = "ionflow-onnx/1"
+BATCH_VOXELS = 2**21  # images per network call: about 2M voxels (512 of 64^2, 8 of 64^3)
+
+
+def onnx_path(model: str | os.PathLike) -> Path:
+    """Where the ONNX export of a ``.safetensors`` model lives."""
+    return Path(model).with_suffix(".onnx")
+
+
+class OnnxRunner:
+    """The networks of one model under ONNX Runtime (CPU).
+
+    Parameters
+    ----------
+    path : path
+        The ``.onnx`` export.
+    source : path, optional
+        The ``.safetensors`` model it must have been exported from (checked by SHA-256).
+    threads : int, optional
+        Intra-op threads (default: ONNX Runtime's, one per physical core).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        source: str | os.PathLike | None = None,
+        threads: int | None = None,
+    ) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise InputError("prediction needs onnxruntime: pip install onnxruntime") from exc
+        path = Path(path)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        # other work (the connectivity labelling) runs beside the network: do not spin
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
+            raise InputError(f"not a readable ONNX model ({exc})", source=str(path)) from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if props.get("ionflow_format") != ONNX_FORMAT:
+            raise InputError("an ONNX file, but not an ionflow export", source=str(path))
+        if source is not None and props.get("ionflow_source_sha256") != file_sha256(source):
+            raise InputError(
+                f"stale ONNX export: it does not match {Path(source).name} "
+                "(re-export with `ionflow export MODEL`)",
+                source=str(path),
+            )
+        self.members = int(props.get("ionflow_members", "1"))
+        self.even = props.get("ionflow_even_sizes") == "1"
+        self.path = path
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw outputs (members, n) and member-0 features (n, F) for images (n, *shape)."""
+        images = np.ascontiguousarray(images, dtype=bool)
+        n = len(images)
+        if self.even and any(s % 2 for s in images.shape[1:]):
+            # the patch stem reads 2x2(x2) blocks: repeat the last slice of odd sizes
+            pad = [(0, 0)] + [(0, s % 2) for s in images.shape[1:]]
+            images = np.pad(images, pad, mode="edge")
+        per = max(1, BATCH_VOXELS // max(1, int(np.prod(images.shape[1:]))))
+        ys, fs = [], []
+        for start in range(0, n, per):
+            y, f = self.session.run(None, {"image": images[start : start + per]})
+            ys.append(np.asarray(y, np.float64).reshape(self.members, -1))
+            fs.append(np.asarray(f, np.float64).reshape(len(ys[-1][0]), -1))
+        if not ys:
+            return np.zeros((self.members, 0)), np.zeros((0, 0))
+        return np.concatenate(ys, axis=1), np.concatenate(fs)

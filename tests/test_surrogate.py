@@ -1,0 +1,174 @@
+"""The torch-free prediction path: ONNX export, ONNX Runtime, typed results, hostile files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ionflow import InputError, simulate
+from ionflow.generate import disks
+from ionflow.surrogate import (
+    OnnxRunner,
+    PredictionResult,
+    Predictor,
+    default_model_path,
+    fit_conformal,
+    interval,
+    onnx_path,
+    read_model_info,
+)
+
+pytest.importorskip("onnxruntime")
+
+
+def test_predict_runs_without_torch():
+    """`ionflow predict` (and the library predictor) never import torch."""
+    code = (
+        "import sys, numpy as np\n"
+        "from ionflow.surrogate import Predictor, default_model_path\n"
+        "from ionflow.cli import main\n"
+        "assert main(['predict', '--json']) == 0\n"
+        "p = Predictor(default_model_path(3))\n"
+        "p.predict([np.ones((64, 64, 64), bool)])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_bundled_exports_are_current(dim):
+    """The bundled ONNX files were exported from the bundled weights (SHA-256 recorded)."""
+    path = default_model_path(dim)
+    runner = OnnxRunner(onnx_path(path), source=path)  # raises on a stale export
+    assert runner.members == 1
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_onnx_and_torch_agree(dim):
+    pytest.importorskip("torch")
+    shape = (64,) * dim
+    images = np.stack(
+        [disks(shape, electrolyte_fraction=f, rng=i) for i, f in enumerate((0.5, 0.8))]
+    )
+    path = default_model_path(dim)
+    fast = Predictor(path, backend="onnx").predict_relative(images)[0]
+    slow = Predictor(path, backend="torch").predict_relative(images)[0]
+    np.testing.assert_allclose(fast, slow, rtol=1e-4)  # float32 kernels differ in rounding
+
+
+def test_prediction_has_every_key_of_simulate():
+    img = disks((64, 64), electrolyte_fraction=0.7, rng=3)
+    exact = simulate(img).to_dict()
+    row = Predictor(default_model_path(2)).predict([img])[0]
+    assert isinstance(row, PredictionResult)
+    got = row.to_dict()
+    assert set(exact) <= set(got)
+    assert {"uncertainty", "interval", "ood", "ood_reasons", "feature_distance"} <= set(got)
+    json.dumps(got)  # JSON-ready
+    # units follow the same conventions: l = A = 1, V = 1, sigma = 1
+    assert got["current"] == pytest.approx(got["relative_conductivity"])
+    assert got["resistance"] == pytest.approx(1 / got["current"])
+
+
+def test_exact_answers_need_no_network():
+    p = Predictor(default_model_path(2))
+    blocked = np.ones((64, 64), bool)
+    blocked[30] = False
+    full, none = p.predict([np.ones((64, 64), bool), blocked])
+    assert full.relative_conductivity == 1.0 and full.interval == (1.0, 1.0) and not full.ood
+    assert none.relative_conductivity == 0.0 and not none.percolating
+    assert none.to_dict()["resistance"] is None and none.to_dict()["tortuosity"] is None
+
+
+def test_axis_moves_the_flow():
+    """Predicting along axis 1 equals predicting the transposed image along axis 0."""
+    img = disks((64, 64), electrolyte_fraction=0.75, rng=5)
+    p = Predictor(default_model_path(2))
+    a = p.predict([img], axis=1)[0]
+    b = p.predict([img.T], axis=0)[0]
+    assert a.relative_conductivity == pytest.approx(b.relative_conductivity, rel=1e-6)
+    assert a.axis == 1
+
+
+def test_stale_or_missing_export(tmp_path):
+    pytest.importorskip("torch")
+    src = default_model_path(2)
+    model = tmp_path / "m.safetensors"
+    shutil.copy(src, model)
+    with pytest.raises(InputError, match="no ONNX export"):
+        Predictor(model, backend="onnx")
+    shutil.copy(onnx_path(src), onnx_path(model))
+    Predictor(model, backend="onnx")  # same weights: accepted
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 1  # a different weight: the export is stale
+    model.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="stale ONNX export"):
+        Predictor(model, backend="onnx")
+    Predictor(model)  # auto: falls back to torch (with a warning in the log)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "too short"),
+        (b"\xff" * 8 + b"{}", "bad header length"),
+        (b"\x02\x00\x00\x00\x00\x00\x00\x00{}", "not an ionflow model"),
+        (b"\x05\x00\x00\x00\x00\x00\x00\x00{oops", "not a readable"),
+    ],
+)
+def test_hostile_model_headers(tmp_path, content, message):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        read_model_info(bad)
+
+
+def test_corrupt_onnx_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage")
+    with pytest.raises(InputError, match="not a readable ONNX model"):
+        OnnxRunner(bad)
+
+
+def test_conformal_interval_covers_exchangeable_cases():
+    """Split-conformal: on new cases drawn like the calibration cases, 90 % intervals cover
+    about 90 % (a heteroscedastic toy problem where one descriptor sets the error scale)."""
+    rng = np.random.default_rng(0)
+
+    def draw(n):
+        z = np.column_stack([np.ones(n), rng.uniform(-2, 2, (n, 5))])
+        scale = 0.02 * np.exp(0.8 * z[:, 1])
+        return z, rng.normal(0, scale)
+
+    z, r = draw(2000)
+    cal = fit_conformal(r, z, coverage=0.9)
+    z2, r2 = draw(4000)
+    pred = np.full(4000, 0.5)
+    lo, hi = interval(pred, z2, cal)
+    inside = (pred * np.exp(-r2) >= lo) & (pred * np.exp(-r2) <= hi)
+    assert 0.87 < inside.mean() < 0.93
+    assert cal["weights"][1] == pytest.approx(0.8, abs=0.15)  # the scale was learned
+    with pytest.raises(ValueError, match="at least 10"):
+        fit_conformal(r[:5], z[:5])
+
+
+def test_cli_predict_axis_all_and_bad_files(tmp_path, capsys):
+    from ionflow.cli import main
+    from ionflow.io import write_image
+
+    write_image(tmp_path / "a.png", disks((64, 64), electrolyte_fraction=0.8, rng=1))
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    code = main(
+        ["predict", str(tmp_path / "a.png"), str(tmp_path / "bad.png"), "--axis", "all", "--json"]
+    )
+    cap = capsys.readouterr()
+    rows = [json.loads(x) for x in cap.out.splitlines()]
+    assert code == 1 and "bad.png" in cap.err and len(cap.err.strip().splitlines()) == 1
+    assert [r["axis"] for r in rows] == [0, 1]
+    assert rows[0]["anisotropy"] == rows[1]["anisotropy"] >= 1.0
