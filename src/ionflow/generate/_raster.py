@@ -178,13 +178,13 @@ def _coefficients(metric: np.ndarray, frac: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=512)
 def _group(half: tuple[int, ...], ball: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets (m, ndim) of a box (or the ball of radius ``ball`` in it) and their features."""
+    """Offsets (m, ndim) of a box (or the ball of radius ``ball`` in it) and their features (nf, m)."""
     axes = [np.arange(-h, h + 1) for h in half]
     offs = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(half))
     if ball is not None:
         offs = offs[(offs**2).sum(1) <= ball * ball]
     offs.flags.writeable = False
-    feats = _features(offs)
+    feats = np.ascontiguousarray(_features(offs).T)  # (nf, m)
     feats.flags.writeable = False
     return offs, feats
 
@@ -302,26 +302,40 @@ def _groups(inverse: np.ndarray, count: int) -> list[np.ndarray]:
     return [order[bounds[i] : bounds[i + 1]] for i in range(count)]
 
 
+def _product(coef: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """``coef @ features`` in row blocks small enough that OpenBLAS stays single-threaded.
+
+    OpenBLAS threads a GEMM above 4 * 65536 multiply-adds; with these thin products (10 inner
+    terms) the threads cost more than they save, a lot more on a busy machine (5x measured).
+    """
+    nf, m = features.shape
+    out = np.empty((coef.shape[0], m), dtype=np.float32)
+    step = max(1, (1 << 18) // (nf * m))
+    for i in range(0, coef.shape[0], step):
+        np.matmul(coef[i : i + step], features, out=out[i : i + step])
+    return out
+
+
 def _score_block(prims: Primitives, frac: np.ndarray, features: np.ndarray) -> np.ndarray:
     """Squared normalised distance (k, m) of ``k`` primitives to their ``m`` box cells."""
     k, ndim = frac.shape
     if prims.transforms is not None:
         t = prims.transforms.astype(np.float64)
         metric = np.einsum("kei,kej->kij", t, t)
-        return _coefficients(metric, frac) @ features.T
+        return _product(_coefficients(metric, frac), features)
     eye = np.broadcast_to(np.eye(ndim), (k, ndim, ndim))
     inv_r2 = 1.0 / prims.radii.astype(np.float64) ** 2
     if prims.half is None:
-        return _coefficients(eye * inv_r2[:, None, None], frac) @ features.T
+        return _product(_coefficients(eye * inv_r2[:, None, None], frac), features)
     # capsule: distance to the segment centre + t * half, |t| <= 1 (o + f = offset to centre)
     h = prims.half.astype(np.float64)
     hh = np.maximum((h * h).sum(1), 1e-12)
     nq = len(_pairs(ndim))
-    lin = np.zeros((k, features.shape[1]))
+    lin = np.zeros((k, features.shape[0]))
     lin[:, nq : nq + ndim] = h / hh[:, None]
     lin[:, -1] = (frac * h).sum(1) / hh
-    t0 = lin.astype(np.float32) @ features.T  # projection on the axis, in units of |half|
-    b = _coefficients(eye * inv_r2[:, None, None], frac) @ features.T  # |o + f|^2 / r^2
+    t0 = _product(lin.astype(np.float32), features)  # projection on the axis, in units of |half|
+    b = _product(_coefficients(eye * inv_r2[:, None, None], frac), features)  # |o + f|^2 / r^2
     t = np.clip(t0, -1.0, 1.0)
     hn = (hh * inv_r2).astype(np.float32)[:, None]  # |half|^2 / r^2
     # |o + f - t h|^2 / r^2 = b - 2 t (o + f).h / r^2 + t^2 |h|^2 / r^2, and (o + f).h = t0 |h|^2
