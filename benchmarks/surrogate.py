@@ -86,7 +86,7 @@ def generalisation(model: Path) -> None:
             from ionflow.dataset import load_split
 
             imgs = load_split(path, "test").images.astype(bool)
-            ood = np.mean([row["ood"] for row in predictor.predict(list(imgs))])
+            ood = np.mean([row.ood for row in predictor.predict(list(imgs))])
             print(
                 f"| {name} | {r['n']} | {r['mape']:.2f} | {r['median_ape']:.2f} | {r['p95_ape']:.2f} | {ood:.0%} |"
             )
@@ -123,10 +123,10 @@ def _score_crops(predictor, crops: list[np.ndarray]) -> tuple[np.ndarray, int, f
 
     true = np.array([simulate(c).relative_conductivity for c in crops])
     rows = predictor.predict(crops)
-    pred = np.array([r["relative_conductivity"] for r in rows])
+    pred = np.array([r.relative_conductivity for r in rows])
     m = true > 0
     ape = np.abs(pred[m] - true[m]) / true[m] * 100
-    return ape, int((~m).sum()), float(np.mean([r["ood"] for r in rows]))
+    return ape, int((~m).sum()), float(np.mean([r.ood for r in rows]))
 
 
 def _random_crops(vol: np.ndarray, rng, n: int, window: tuple[int, ...], highs: tuple[int, ...]) -> list:
@@ -283,9 +283,9 @@ def _score_variants(variants: dict, image: np.ndarray, true: float, tp: dict, er
         t = time.perf_counter()
         row = p.predict([image])[0]
         tp[k].append(time.perf_counter() - t)
-        errs[k].append(abs(row["relative_conductivity"] - true) / true * 100)
+        errs[k].append(abs(row.relative_conductivity - true) / true * 100)
         if k == "all":
-            oods.append(row["ood"])
+            oods.append(row.ood)
 
 
 def _cells(values: dict, fmt: str) -> str:
@@ -367,10 +367,10 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
         t = time.perf_counter()
         row = predictor.predict([vol])[0]
         tp = time.perf_counter() - t
-        err = abs(row["relative_conductivity"] - true) / true * 100
+        err = abs(row.relative_conductivity - true) / true * 100
         print(f"| {f.name} | {'x'.join(map(str, vol.shape))} | {vol.mean():.3f} | {true:.4f} | {ts:.1f} | "
-              f"{row['relative_conductivity']:.4f} +- {row['uncertainty'] or 0:.3f} | {tp:.2f} | {err:.1f} | "
-              f"{'; '.join(row['ood_reasons']) or 'no'} |")
+              f"{row.relative_conductivity:.4f} +- {row.uncertainty or 0:.3f} | {tp:.2f} | {err:.1f} | "
+              f"{'; '.join(row.ood_reasons) or 'no'} |")
     print(
         "\nSpeed and accuracy with size: generated volumes (spheres and blobs, radius 2-5 voxels, "
         "fractions 0.4 / 0.6 / 0.8), one pass (no flip averaging); times are whole "

@@ -446,9 +446,7 @@ def test_blocks_cover_the_image_and_large_images_are_predicted_by_blocks(model):
     row = Predictor(model).predict([big])[0]
     whole = Predictor(model, blocks=False).predict([big])[0]
     assert row.blocks == (3, 3) and not any(r.startswith("size") for r in row.ood_reasons)
-    assert row.ood and any(
-        "block prediction is unreliable in 2D" in r for r in row.ood_reasons
-    )
+    assert row.ood and any("block prediction is unreliable in 2D" in r for r in row.ood_reasons)
     assert whole.blocks is None and any("size" in r for r in whole.ood_reasons)
     assert 0 < row.relative_conductivity < 1
     uniform = Predictor(model).predict([np.ones((48, 48), bool)])[0]
@@ -493,9 +491,7 @@ def test_block_prediction_reports_the_flip_spread(model):
     big = disks((40, 40), electrolyte_fraction=0.75, rng=8)
     row = Predictor(model, tta=True).predict([big])[0]
     assert row.blocks == (3, 3) and row.uncertainty is not None and row.uncertainty >= 0
-    assert (
-        Predictor(model, tta=False).predict([big])[0].uncertainty is None
-    )  # one view: no spread
+    assert Predictor(model, tta=False).predict([big])[0].uncertainty is None  # one view: no spread
 
 
 def test_patch_stem_takes_bool_or_float_input_alike():
@@ -524,3 +520,62 @@ def test_predict_table_says_why_an_image_is_out_of_distribution(model, tmp_path,
     assert (
         "small.png" in line and " yes " in line and "(size [10, 10] differs from training" in line
     )
+
+
+def test_leave_one_family_out_training(tmp_path):
+    """--exclude-generators drops a family's images from training and validation."""
+    from ionflow.dataset import load_split
+
+    cfg = DatasetConfig(
+        shape=(16, 16),
+        splits=(("train", 24), ("val", 8), ("test", 4)),
+        generators=("disks", "lognormal"),
+        fraction_range=(0.6, 0.9),
+    )
+    path = build_dataset(tmp_path / "fam.h5", cfg, jobs=1)
+    tr = load_split(path, "train")
+    assert set(tr.generator) == {"disks", "lognormal"}
+    out = train(
+        path,
+        tmp_path / "lofo.safetensors",
+        model=SMALL,
+        config=TrainConfig(epochs=1, batch_size=8, threads=1, exclude_generators=("lognormal",)),
+    )
+    b = load_bundle(out)
+    assert b.data["n_train"] == int((tr.generator == "disks").sum())
+    assert b.train["exclude_generators"] == ["lognormal"]
+    assert out.with_suffix(".onnx").exists()  # training exports for torch-free prediction
+    with pytest.raises(InputError, match="no generator"):
+        train(
+            path,
+            tmp_path / "x.safetensors",
+            model=SMALL,
+            config=TrainConfig(epochs=1, threads=1, exclude_generators=("cubes",)),
+        )
+
+
+def test_interval_calibration_round_trip(model, data, tmp_path):
+    """calibrate_intervals stores the conformal fit; predictions then carry a 90 % interval
+    around the answer, and answers whose interval is wider than ood_width are flagged."""
+    import shutil
+
+    from ionflow.dataset import load_split
+    from ionflow.model import calibrate_intervals
+
+    path = tmp_path / "cal.safetensors"
+    shutil.copy(model, path)
+    te = load_split(data, "test")
+    keep = (te.labels["relative_conductivity"] > 0) & (te.labels["relative_conductivity"] < 1)
+    p = Predictor(path)
+    rows = p.predict(list(te.images[keep].astype(bool)))
+    pred = np.array([r.relative_conductivity for r in rows])
+    resid = np.log(pred / te.labels["relative_conductivity"][keep])
+    z = p.descriptors(rows)
+    calibrate_intervals(path, np.tile(resid, 3), np.tile(z, (3, 1)), source="test")
+    assert Predictor(path, backend="onnx").conformal["source"] == "test"  # re-exported
+    row = Predictor(path).predict([te.images[keep][0].astype(bool)])[0]
+    lo, hi = row.interval
+    assert lo < row.relative_conductivity < hi
+    assert row.uncertainty == pytest.approx(np.log(hi / row.relative_conductivity) / 1.645)
+    strict = Predictor(path, ood_width=1e-6).predict([te.images[keep][0].astype(bool)])[0]
+    assert strict.ood and any("interval" in r for r in strict.ood_reasons)

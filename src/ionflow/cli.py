@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from .errors import IonflowError
+from .generate import GENERATORS
 
 log = logging.getLogger("ionflow")
 
@@ -450,7 +451,8 @@ def _add_ml_commands(sub) -> None:
         "--generators",
         nargs="+",
         default=["disks"],
-        choices=["disks", "nonoverlapping", "ellipses", "blobs"],
+        choices=sorted(GENERATORS),
+        help="generators (families), cycled over the images (default: disks)",
     )
     p.add_argument("--radius", type=float, nargs=2, default=[2.0, 7.0], metavar=("MIN", "MAX"))
     p.add_argument("--seed", type=int, default=0)
@@ -493,6 +495,14 @@ def _add_ml_commands(sub) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads (default: the cores left free)")
+    p.add_argument(
+        "--exclude-generators",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="leave these generators' images out of training and validation "
+        "(leave-one-family-out studies)",
+    )
     p.add_argument("--verbose-epochs", action="store_true", help="log every epoch")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -618,6 +628,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         pretrained=args.pretrained,
         threads=args.threads,
+        exclude_generators=tuple(args.exclude_generators),
     )
     if args.verbose_epochs:
         logging.getLogger("ionflow").setLevel(logging.INFO)

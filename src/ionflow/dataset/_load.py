@@ -24,12 +24,25 @@ class Split:
     labels : dict of str -> ndarray, shape (n,)
     fraction_target : ndarray, shape (n,)
     config : DatasetConfig
+    generator : ndarray of str, shape (n,)
+        The generator (family) that drew each image.
     """
 
     images: np.ndarray
     labels: dict[str, np.ndarray]
     fraction_target: np.ndarray
     config: DatasetConfig
+    generator: np.ndarray | None = None
+
+    def select(self, keep: np.ndarray) -> Split:
+        """The images where the boolean (or index) array ``keep`` selects."""
+        return Split(
+            self.images[keep],
+            {k: v[keep] for k, v in self.labels.items()},
+            self.fraction_target[keep],
+            self.config,
+            None if self.generator is None else self.generator[keep],
+        )
 
 
 def load_split(path: str | os.PathLike, split: str = "train") -> Split:
@@ -57,4 +70,5 @@ def load_split(path: str | os.PathLike, split: str = "train") -> Split:
             else f["images"][:0]
         )
         labels = {k: f[f"labels/{k}"][:][sel] for k in LABEL_KEYS}
-        return Split(images, labels, f["fraction_target"][:][sel], cfg)
+        generator = np.asarray(cfg.generators, dtype=str)[f["generator"][:][sel]]
+        return Split(images, labels, f["fraction_target"][:][sel], cfg, generator)

@@ -8,7 +8,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ..surrogate import Predictor, default_model_path
-from ._calibrate import calibrate_ood
+from ._calibrate import calibrate_intervals, calibrate_ood
 from ._checkpoint import Bundle, Member, from_target, load_bundle, save_bundle, to_target
 from ._evaluate import evaluate
 from ._export import export_onnx
@@ -16,6 +16,7 @@ from ._nets import ModelConfig, create_model
 from ._train import TrainConfig, train
 
 __all__ = [
+    "calibrate_intervals",
     "calibrate_ood",
     "Bundle",
     "Member",

@@ -18,7 +18,7 @@ import numpy as np
 from ..surrogate._features import feature_distance
 from ._checkpoint import Bundle, load_bundle, save_bundle
 
-__all__ = ["calibrate_ood", "feature_distance", "feature_stats"]
+__all__ = ["calibrate_intervals", "calibrate_ood", "feature_stats"]
 
 QUANTILE = 0.995
 
@@ -89,4 +89,38 @@ def calibrate_ood(
     if stats is None:
         raise ValueError("this architecture has no pooled features to calibrate")
     bundle.data.setdefault("stats", {})["features"] = stats
-    return save_bundle(out or model, bundle)
+    path = save_bundle(out or model, bundle)
+    from ._export import export_onnx
+
+    export_onnx(path)
+    return path
+
+
+def calibrate_intervals(
+    model: str | os.PathLike,
+    residual: np.ndarray,
+    descriptors: np.ndarray,
+    *,
+    coverage: float = 0.9,
+    source: str = "",
+    export: bool = True,
+) -> Path:
+    """Store a split-conformal interval calibration in a model file (and re-export it).
+
+    ``residual``: log(predicted / exact) of calibration cases (n,); ``descriptors``: their
+    :func:`ionflow.surrogate.descriptors` (n, k). Use cases the model (or, for
+    leave-one-family-out residuals, its sibling models) never trained on; ``source`` records
+    where they came from. See :mod:`ionflow.surrogate._conformal`.
+    """
+    from ..surrogate import fit_conformal
+
+    bundle = load_bundle(model)
+    cal = fit_conformal(residual, descriptors, coverage=coverage)
+    cal["source"] = source
+    bundle.metrics["conformal"] = cal
+    path = save_bundle(model, bundle)
+    if export:
+        from ._export import export_onnx
+
+        export_onnx(path)
+    return path

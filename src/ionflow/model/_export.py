@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..surrogate._meta import file_sha256
-from ..surrogate._runtime import ONNX_FORMAT, onnx_path
+from ..surrogate._runtime import ONNX_FORMAT, onnx_path, patch_codes
 from ._checkpoint import Bundle, load_bundle
 from ._nets import ModelConfig, create_model
 
@@ -34,22 +34,39 @@ def member_networks(bundle: Bundle) -> list[nn.Module]:
 
 
 class _Graph(nn.Module):
-    """bool images (n, *shape) -> raw outputs (members, n), member-0 features (n, F)."""
+    """bool images (n, *shape) -> raw outputs (members, n), member-0 features (n, F).
+
+    When every member has the patch-code stem, the graph takes the codes instead
+    (``code``: int32 (n, *shape/2), see :func:`ionflow.surrogate._runtime.patch_codes`): they
+    are computed with byte operations outside the graph, which halves the cost of a 64^3 block
+    under ONNX Runtime.
+    """
 
     def __init__(self, nets: list[nn.Module]) -> None:
         super().__init__()
         self.nets = nn.ModuleList(nets)
         self.binary = [bool(getattr(n, "binary_input", False)) for n in nets]
+        self.codes = all(self.binary)
+
+    def _features(self, net: nn.Module, inp: torch.Tensor) -> torch.Tensor:
+        if not self.codes:
+            return net.forward_features(inp)
+        patch = net.stem[0]
+        h = patch.embed(inp).permute(0, patch.dim + 1, *range(1, patch.dim + 1))
+        return net.pool(net.stages(net.stem[1:](h))).flatten(1)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = image.unsqueeze(1)
-        signed = x.to(torch.float32) * 2.0 - 1.0  # conv stems see {-1, 1} (as in training)
+        if self.codes:
+            x = signed = image
+        else:
+            x = image.unsqueeze(1)
+            signed = x.to(torch.float32) * 2.0 - 1.0  # conv stems see {-1, 1} (as in training)
         ys = []
         feats = torch.zeros(image.shape[0], 0)
         for k, (net, binary) in enumerate(zip(self.nets, self.binary)):
             inp = x if binary else signed
             if hasattr(net, "forward_features"):
-                f = net.forward_features(inp)
+                f = self._features(net, inp)
                 ys.append(net.forward_head(f))
                 if k == 0:
                     feats = f
@@ -72,18 +89,23 @@ def export_onnx(
     shape = tuple(bundle.data.get("stats", {}).get("shape") or (64,) * bundle.dim)
     graph = _Graph(member_networks(bundle)).eval()
     rng = np.random.default_rng(0)
-    sample = torch.from_numpy(rng.random((2, *shape)) < 0.7)
+    sample = rng.random((2, *shape)) < 0.7
+    inputs = torch.from_numpy(patch_codes(sample) if graph.codes else sample)
     spatial = {k + 1: f"s{k}" for k in range(bundle.dim)}
     tmp = out.with_name(out.name + ".tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent branches
         torch.onnx.export(
             graph,
-            (sample,),
+            (inputs,),
             str(tmp),
-            input_names=["image"],
+            input_names=["code" if graph.codes else "image"],
             output_names=["y", "features"],
-            dynamic_axes={"image": {0: "n", **spatial}, "y": {1: "n"}, "features": {0: "n"}},
+            dynamic_axes={
+                "code" if graph.codes else "image": {0: "n", **spatial},
+                "y": {1: "n"},
+                "features": {0: "n"},
+            },
             opset_version=18,
             dynamo=False,
         )
@@ -96,6 +118,7 @@ def export_onnx(
         "ionflow_source_sha256": file_sha256(model),
         "ionflow_members": str(len(bundle.members)),
         "ionflow_even_sizes": "1" if any(graph.binary) else "0",
+        "ionflow_input": "code" if graph.codes else "image",
     }
     for key, value in props.items():
         entry = proto.metadata_props.add()
@@ -107,8 +130,10 @@ def export_onnx(
 
         images = rng.random((3, *shape)) < rng.uniform(0.4, 0.9, (3,) + (1,) * bundle.dim)
         y, f = OnnxRunner(tmp, source=model)(images)
+        nets = _Graph(graph.nets).eval()
+        nets.codes = False  # the reference: the networks' own forward on the images
         with torch.inference_mode():
-            y_t, f_t = graph(torch.from_numpy(images))
+            y_t, f_t = nets(torch.from_numpy(images))
         err = float(np.abs(y - y_t.numpy()).max())
         if err > 1e-4:
             tmp.unlink(missing_ok=True)

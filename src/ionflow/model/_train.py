@@ -48,6 +48,7 @@ class TrainConfig:
     max_minutes: float | None = None
     pretrained: str | None = None
     threads: int | None = None
+    exclude_generators: tuple[str, ...] = ()  # leave-one-family-out: families left out
 
 
 def _batches(n: int, size: int, rng: np.random.Generator | None):
@@ -300,6 +301,12 @@ def train(
     cfg = config or TrainConfig()
     tr = load_split(dataset, "train")
     va = load_split(dataset, "val")
+    if cfg.exclude_generators:
+        unknown = set(cfg.exclude_generators) - set(tr.config.generators)
+        if unknown:
+            raise InputError(f"no generator {sorted(unknown)} in {tr.config.generators}")
+        tr = tr.select(~np.isin(tr.generator, cfg.exclude_generators))
+        va = va.select(~np.isin(va.generator, cfg.exclude_generators))
     dim = tr.images.ndim - 1
     if dim == 3 and model_cfg.arch == "ionnet":
         model_cfg = ModelConfig(**{**model_cfg.to_dict(), "arch": "ionnet3d"})
@@ -377,5 +384,16 @@ def train(
     if stats is not None:
         bundle.data["stats"]["features"] = stats
     save_bundle(out, bundle)
+    _export_quietly(out)
     shutil.rmtree(partial, ignore_errors=True)
     return out
+
+
+def _export_quietly(path: Path) -> None:
+    """The ONNX export beside a new model (``ionflow predict`` runs it without torch)."""
+    from ._export import export_onnx
+
+    try:
+        export_onnx(path)
+    except Exception as exc:  # noqa: BLE001 - e.g. onnx missing; predict then uses torch
+        log.warning("%s: no ONNX export (%s); `ionflow export` can retry", path, exc)

@@ -31,7 +31,6 @@ DESCRIPTORS = (
     "log electrolyte fraction",
     "log(electrolyte / percolating fraction)",
     "log predicted relative conductivity",
-    "log flip/member spread",
 )
 
 
@@ -42,7 +41,6 @@ def descriptors(
     fraction: np.ndarray,
     percolating: np.ndarray,
     predicted: np.ndarray,
-    spread: np.ndarray,
 ) -> np.ndarray:
     """(n, len(DESCRIPTORS)) inputs of the difficulty scale; NaN inputs count as typical."""
     n = len(np.atleast_1d(fraction))
@@ -51,10 +49,8 @@ def descriptors(
     f = np.clip(np.asarray(fraction, float), 1e-3, 1.0)
     p = np.clip(np.asarray(percolating, float), 1e-3, 1.0)
     r = np.clip(np.asarray(predicted, float), 1e-4, 1.0)
-    s = np.asarray(spread, float)
-    s = np.where(np.isfinite(s) & (s > 0), s, 1e-3)
     return np.column_stack(
-        [np.ones(n), np.log(d), np.log(f), np.log(f / np.minimum(p, f)), np.log(r), np.log(s)]
+        [np.ones(n), np.log(d), np.log(f), np.log(f / np.minimum(p, f)), np.log(r)]
     )
 
 

@@ -255,6 +255,20 @@ class Predictor:
         fraction of each image, if the caller has it) saves recomputing the connectivity."""
         return self._infer(images, percolating)[:2]
 
+    def descriptors(self, results: Sequence[PredictionResult]) -> np.ndarray:
+        """Inputs of the interval's difficulty scale (:func:`~ionflow.surrogate.descriptors`)
+        for results of :meth:`predict` (calibration uses them with the exact answers)."""
+        limit = self.feature_stats["threshold"] if self.feature_stats else 1.0
+        return descriptors(
+            distance=np.array(
+                [np.nan if r.feature_distance is None else r.feature_distance for r in results]
+            ),
+            threshold=limit,
+            fraction=np.array([r.electrolyte_fraction for r in results]),
+            percolating=np.array([r.percolating_fraction for r in results]),
+            predicted=np.array([r.relative_conductivity for r in results]),
+        )
+
     # -- whole answers -------------------------------------------------------------------------
 
     def predict(
@@ -392,7 +406,6 @@ class Predictor:
                 fraction=np.array([fraction]),
                 percolating=np.array([perc]),
                 predicted=np.array([rel]),
-                spread=np.array([spread]),
             )
             lo, hi = interval(np.array([rel]), z, self.conformal)
             bounds = (float(lo[0]), float(hi[0]))

@@ -20,12 +20,28 @@ import numpy as np
 from ..errors import InputError
 from ._meta import file_sha256
 
-__all__ = ["OnnxRunner", "onnx_path"]
+__all__ = ["OnnxRunner", "onnx_path", "patch_codes"]
 
 log = logging.getLogger(__name__)
 
 ONNX_FORMAT = "ionflow-onnx/1"
 BATCH_VOXELS = 2**21  # images per network call: about 2M voxels (512 of 64^2, 8 of 64^3)
+
+
+def patch_codes(images: np.ndarray) -> np.ndarray:
+    """The 2x2 (2x2x2) block bit patterns of binary images (n, *shape), even sizes.
+
+    Bit k of a block's code is the cell at offset ``((k >> d) & 1)`` along each axis d, the
+    order of :class:`ionflow.model._nets.PatchCode`. Returns int32 (n, *shape/2).
+    """
+    images = np.asarray(images, dtype=bool)
+    dim = images.ndim - 1
+    bits = images.view(np.uint8)
+    code = np.zeros(images[(slice(None),) + (slice(None, None, 2),) * dim].shape, np.uint8)
+    for k in range(2**dim):
+        view = bits[(slice(None),) + tuple(slice((k >> d) & 1, None, 2) for d in range(dim))]
+        code |= view << np.uint8(k)
+    return code.astype(np.int32)
 
 
 def onnx_path(model: str | os.PathLike) -> Path:
@@ -79,6 +95,7 @@ class OnnxRunner:
             )
         self.members = int(props.get("ionflow_members", "1"))
         self.even = props.get("ionflow_even_sizes") == "1"
+        self.codes = props.get("ionflow_input") == "code"
         self.path = path
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +109,11 @@ class OnnxRunner:
         per = max(1, BATCH_VOXELS // max(1, int(np.prod(images.shape[1:]))))
         ys, fs = [], []
         for start in range(0, n, per):
-            y, f = self.session.run(None, {"image": images[start : start + per]})
+            part = images[start : start + per]
+            if self.codes:
+                y, f = self.session.run(None, {"code": patch_codes(part)})
+            else:
+                y, f = self.session.run(None, {"image": part})
             ys.append(np.asarray(y, np.float64).reshape(self.members, -1))
             fs.append(np.asarray(f, np.float64).reshape(len(ys[-1][0]), -1))
         if not ys:
