@@ -164,11 +164,14 @@ def test_cli_predict_axis_all_and_bad_files(tmp_path, capsys):
 
     write_image(tmp_path / "a.png", disks((64, 64), electrolyte_fraction=0.8, rng=1))
     (tmp_path / "bad.png").write_bytes(b"not a png")
-    code = main(
-        ["predict", str(tmp_path / "a.png"), str(tmp_path / "bad.png"), "--axis", "all", "--json"]
-    )
+    write_image(tmp_path / "zeros.png", np.zeros((64, 64), bool))
+    np.save(tmp_path / "nan.npy", np.full((64, 64), np.nan))
+    bad = [str(tmp_path / f) for f in ("bad.png", "zeros.png", "nan.npy")]
+    code = main(["predict", str(tmp_path / "a.png"), *bad, "--axis", "all", "--json"])
     cap = capsys.readouterr()
     rows = [json.loads(x) for x in cap.out.splitlines()]
-    assert code == 1 and "bad.png" in cap.err and len(cap.err.strip().splitlines()) == 1
+    errors = cap.err.strip().splitlines()
+    assert code == 1 and len(errors) == 3  # one line per bad file, the good one answered
+    assert "bad.png" in errors[0] and "insulating" in errors[1] and "NaN" in errors[2]
     assert [r["axis"] for r in rows] == [0, 1]
     assert rows[0]["anisotropy"] == rows[1]["anisotropy"] >= 1.0

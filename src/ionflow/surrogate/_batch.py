@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IonflowError
+from ..errors import InputError, IonflowError
+from ..solve import validate_image
 from ._meta import default_model_path
 from ._predictor import PredictionResult, Predictor
 
@@ -75,7 +76,10 @@ def predict_files(
     errors: dict[int, str] = {}
     for i, src in enumerate(sources):
         try:
-            images[i] = np.asarray(read(src))
+            im = validate_image(read(src), source=src)
+            if not im.any():  # as simulate: an input error, not a blocked image
+                raise InputError("image is entirely insulating (no conductive pixel)", source=src)
+            images[i] = im
         except IonflowError as exc:
             errors[i] = str(exc)
     sizes = {
