@@ -142,7 +142,7 @@ def test_conformal_interval_covers_exchangeable_cases():
     rng = np.random.default_rng(0)
 
     def draw(n):
-        z = np.column_stack([np.ones(n), rng.uniform(-2, 2, (n, 4))])
+        z = np.column_stack([np.ones(n), rng.uniform(-2, 2, (n, 5))])
         scale = 0.02 * np.exp(0.8 * z[:, 1])
         return z, rng.normal(0, scale)
 

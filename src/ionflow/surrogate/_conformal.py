@@ -31,6 +31,7 @@ DESCRIPTORS = (
     "log electrolyte fraction",
     "log(electrolyte / percolating fraction)",
     "log predicted relative conductivity",
+    "log interface density / training reference",
 )
 
 
@@ -41,6 +42,8 @@ def descriptors(
     fraction: np.ndarray,
     percolating: np.ndarray,
     predicted: np.ndarray,
+    interface: np.ndarray,
+    interface_reference: float,
 ) -> np.ndarray:
     """(n, len(DESCRIPTORS)) inputs of the difficulty scale; NaN inputs count as typical."""
     n = len(np.atleast_1d(fraction))
@@ -49,8 +52,9 @@ def descriptors(
     f = np.clip(np.asarray(fraction, float), 1e-3, 1.0)
     p = np.clip(np.asarray(percolating, float), 1e-3, 1.0)
     r = np.clip(np.asarray(predicted, float), 1e-4, 1.0)
+    s = np.clip(np.asarray(interface, float), 1e-4, None) / max(interface_reference, 1e-4)
     return np.column_stack(
-        [np.ones(n), np.log(d), np.log(f), np.log(f / np.minimum(p, f)), np.log(r)]
+        [np.ones(n), np.log(d), np.log(f), np.log(f / np.minimum(p, f)), np.log(r), np.log(s)]
     )
 
 

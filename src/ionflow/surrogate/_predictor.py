@@ -60,6 +60,9 @@ class PredictionResult(ConductionResult):
         The block grid of an image larger than the training size (block prediction).
     feature_distance : float or None
         Mahalanobis distance of the network features from the training images'.
+    interface_density : float or None
+        Fraction of face-neighbour pairs that cross the phase boundary (proportional to the
+        specific surface area); an input of the OOD check and of the interval.
     """
 
     uncertainty: float | None = None
@@ -68,6 +71,7 @@ class PredictionResult(ConductionResult):
     ood_reasons: tuple[str, ...] = ()
     blocks: tuple[int, ...] | None = None
     feature_distance: float | None = None
+    interface_density: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -267,7 +271,16 @@ class Predictor:
             fraction=np.array([r.electrolyte_fraction for r in results]),
             percolating=np.array([r.percolating_fraction for r in results]),
             predicted=np.array([r.relative_conductivity for r in results]),
+            interface=np.array(
+                [np.nan if r.interface_density is None else r.interface_density for r in results]
+            ),
+            interface_reference=self._interface_reference(),
         )
+
+    def _interface_reference(self) -> float:
+        """The geometric middle of the training images' interface-density range."""
+        lo, hi = self.stats.get("interface_density", (0.1, 0.1))
+        return float(np.sqrt(max(lo, 1e-4) * max(hi, 1e-4)))
 
     # -- whole answers -------------------------------------------------------------------------
 
@@ -378,14 +391,9 @@ class Predictor:
         fraction = float(im.mean())
         _, length, area = geometry(im.shape, 0, pixel_size)
         exact = perc == 0 or perc >= 1 or rel <= 0
+        iface = math.nan if exact else float(interface_density(im[None])[0])
         reasons = (
-            ood_reasons(
-                im,
-                self.stats,
-                fraction=fraction,
-                iface=float(interface_density(im[None])[0]),
-                blocks=grid is not None,
-            )
+            ood_reasons(im, self.stats, fraction=fraction, iface=iface, blocks=grid is not None)
             if self.stats and not exact
             else []
         )
@@ -406,6 +414,8 @@ class Predictor:
                 fraction=np.array([fraction]),
                 percolating=np.array([perc]),
                 predicted=np.array([rel]),
+                interface=np.array([iface]),
+                interface_reference=self._interface_reference(),
             )
             lo, hi = interval(np.array([rel]), z, self.conformal)
             bounds = (float(lo[0]), float(hi[0]))
@@ -447,4 +457,5 @@ class Predictor:
             ood_reasons=tuple(reasons),
             blocks=tuple(grid) if grid is not None else None,
             feature_distance=float(distance) if math.isfinite(distance) else None,
+            interface_density=iface if math.isfinite(iface) else None,
         )
