@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import fft, ndimage
+from scipy import ndimage
 
 from ..errors import InputError
 from ._common import check_fraction, check_shape
@@ -442,6 +442,8 @@ def grf(
     if cut not in ("one", "two"):
         raise InputError(f"cut must be 'one' or 'two', got {cut!r}")
     noise = rng.standard_normal(shape, dtype=np.float32)
+    from scipy import fft  # imported here: only this family needs it (start-up time)
+
     spectrum = fft.rfftn(noise, workers=1)
     sigma = length * stretch
     for d, n in enumerate(shape):
