@@ -563,6 +563,7 @@ def _add_ml_commands(sub) -> None:
     )
     p.add_argument("--verify", action="store_true", help="also solve and report the error")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_read_options(p)
     p.set_defaults(func=cmd_predict, label_conductivity=None)
 
@@ -678,6 +679,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         blocks=not args.no_blocks,
         block_axes=args.block_axes,
         backend=args.backend,
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
     failed = 0
     rows = []

@@ -43,6 +43,7 @@ def predict_files(
     model: str | os.PathLike | None = None,
     voltage: float = 1.0,
     conductivity: float = 1.0,
+    progress: bool = False,
     **options,
 ) -> list[PredictOutcome]:
     """Predict every file along every axis, in input order.
@@ -60,6 +61,8 @@ def predict_files(
         Voxel edge in metres for all files; default: each TIFF's own, else l = 1.
     model : path, optional
         A model for every file (default: the bundled 2D and 3D models).
+    progress : bool
+        A progress bar on stderr (tqdm) over reading the files, then one per network batch.
     **options
         :class:`Predictor` options (``tta``, ``blocks``, ``block_axes``, ``backend``, ...).
 
@@ -74,7 +77,14 @@ def predict_files(
     sources = [str(f) for f in files]
     images: dict[int, np.ndarray] = {}
     errors: dict[int, str] = {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(sources), unit="file", desc="read", leave=False)
     for i, src in enumerate(sources):
+        if bar is not None:
+            bar.update()
         try:
             im = validate_image(read(src), source=src)
             if not im.any():  # as simulate: an input error, not a blocked image
@@ -82,6 +92,8 @@ def predict_files(
             images[i] = im
         except IonflowError as exc:
             errors[i] = str(exc)
+    if bar is not None:
+        bar.close()
     sizes = {
         i: pixel_size if pixel_size is not None else read_pixel_size(sources[i]) for i in images
     }
