@@ -63,6 +63,14 @@ def _cached(name: str, compute):
     return value
 
 
+def _weights_id(model: Path) -> str:
+    """A short id of a model's weights (the ONNX export records their SHA-256)."""
+    from ionflow.surrogate import OnnxRunner, onnx_path
+
+    runner = OnnxRunner(onnx_path(model))
+    return runner.session.get_modelmeta().custom_metadata_map["ionflow_source_sha256"][:12]
+
+
 def _residuals(model: Path, images: np.ndarray, true: np.ndarray) -> dict:
     """Predictions of ``model`` on images (flow axis 0): predicted, descriptors, ood flags."""
     from ionflow.surrogate import Predictor
@@ -109,7 +117,7 @@ def family_residuals_2d() -> dict:
     for fam in sorted(set(data.generator)):
         sel = data.generator == fam
         out[fam] = _cached(
-            f"fam2d-{fam}-{MODEL_2D.stem}",
+            f"fam2d-{fam}-{_weights_id(MODEL_2D)}",
             lambda s=sel: _residuals(
                 MODEL_2D, data.images[s].astype(bool), data.labels["relative_conductivity"][s]
             ),
@@ -223,39 +231,48 @@ def _crops(vol: np.ndarray, rng, n: int, window: tuple[int, ...]) -> list[np.nda
     return out
 
 
+def _real_cases(dim: int, n: int) -> dict[str, list[tuple[np.ndarray, int]]]:
+    """Deterministic crops of every volume (3D: each with every axis; 2D: flow along z)."""
+    rng = np.random.default_rng(1)
+    out = {}
+    for name, vol in _volumes().items():
+        if dim == 3:
+            cases = [(c, a) for c in _crops(vol, rng, n, (128,) * 3) for a in range(3)]
+        else:  # 64x64 crops of (z, x) slices, flow along z
+            cases = []
+            while len(cases) < n:
+                k = int(rng.integers(0, vol.shape[1]))
+                cases.append((_crops(vol[:, k, :], rng, 1, (64, 64))[0], 0))
+        out[name] = [(c, a) for c, a in cases if c.any()]
+    return out
+
+
 def real_crops(model: Path, dim: int, n: int) -> dict:
-    """Predictions and exact answers on crops of the real volumes (3D: every axis)."""
+    """Predictions of ``model`` and exact answers (cached) on crops of the real volumes."""
     from ionflow import simulate
     from ionflow.surrogate import Predictor
 
-    def compute():
-        rng = np.random.default_rng(1)
-        p = Predictor(model)
-        out = {}
-        for name, vol in _volumes().items():
-            rows = {"pred": [], "true": [], "z": [], "ood_other": []}
-            if dim == 3:
-                cases = [(c, a) for c in _crops(vol, rng, n, (128,) * 3) for a in range(3)]
-            else:  # 64x64 crops of slices that hold the flow axis 0
-                cases = []
-                while len(cases) < n:
-                    k = int(rng.integers(0, vol.shape[1]))
-                    sl = vol[:, k, :]
-                    cases.append((_crops(sl, rng, 1, (64, 64))[0], 0))
-            for c, a in cases:
-                if not c.any():
-                    continue
-                r = p.predict([c], axis=a)[0]
-                rows["pred"].append(r.relative_conductivity)
-                rows["true"].append(simulate(c, axis=a).relative_conductivity)
-                rows["z"].append(p.descriptors([r])[0].tolist())
-                rows["ood_other"].append(
-                    [s for s in r.ood_reasons if not s.startswith("calibrated")] != []
-                )
-            out[name] = rows
-        return out
-
-    return _cached(f"real{dim}d-{model.stem}-{n}", compute)
+    cases = _real_cases(dim, n)
+    truth = _cached(
+        f"real{dim}d-truth-{n}",
+        lambda: {
+            name: [simulate(c, axis=a).relative_conductivity for c, a in group]
+            for name, group in cases.items()
+        },
+    )
+    p = Predictor(model)
+    out = {}
+    for name, group in cases.items():
+        rows = [p.predict([c], axis=a)[0] for c, a in group]
+        out[name] = {
+            "pred": [r.relative_conductivity for r in rows],
+            "true": truth[name],
+            "z": p.descriptors(rows).tolist(),
+            "ood_other": [
+                [s for s in r.ood_reasons if not s.startswith("calibrated")] != [] for r in rows
+            ],
+        }
+    return out
 
 
 def real_table(model: Path, dim: int, n: int) -> None:
