@@ -512,7 +512,10 @@ def _add_ml_commands(sub) -> None:
     p.add_argument("dataset")
     p.add_argument("--split", default="test")
     p.add_argument("--plot", metavar="PNG", help="parity plot")
-    p.add_argument("--no-tta", action="store_true", help="no flip averaging")
+    p.add_argument(
+        "--tta", action="store_true", help="average the 4 flips (default: one pass, as predict)"
+    )
+    p.add_argument("--no-tta", dest="tta", action="store_false", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -645,7 +648,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .model import evaluate
 
-    res = evaluate(args.model, args.dataset, split=args.split, plot=args.plot, tta=not args.no_tta)
+    res = evaluate(args.model, args.dataset, split=args.split, plot=args.plot, tta=args.tta)
     if args.json:
         print(json.dumps(res))
         return 0

@@ -54,7 +54,7 @@ def evaluate(
     *,
     split: str = "test",
     plot: str | os.PathLike | None = None,
-    tta: bool = True,
+    tta: bool = False,
 ) -> dict:
     """Score a model on a dataset split; returns a dict of tables (model and baselines).
 
