@@ -175,3 +175,22 @@ def test_cli_predict_axis_all_and_bad_files(tmp_path, capsys):
     assert "bad.png" in errors[0] and "insulating" in errors[1] and "NaN" in errors[2]
     assert [r["axis"] for r in rows] == [0, 1]
     assert rows[0]["anisotropy"] == rows[1]["anisotropy"] >= 1.0
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_patch_codes_are_the_block_bit_patterns(dim):
+    """Bit k of a block's code is the cell at offset (k >> d) & 1 along axis d (the order of
+    ionflow.model._nets.PatchCode, which the ONNX export check ties to the networks)."""
+    from ionflow.surrogate._runtime import patch_codes
+
+    rng = np.random.default_rng(dim)
+    images = rng.random((3,) + (6,) * dim) < 0.5
+    codes = patch_codes(images)
+    assert codes.shape == (3,) + (3,) * dim and codes.dtype == np.int32
+    for n in range(3):
+        for block in np.ndindex(*(3,) * dim):
+            expect = 0
+            for k in range(2**dim):
+                cell = tuple(2 * b + ((k >> d) & 1) for d, b in enumerate(block))
+                expect |= int(images[(n, *cell)]) << k
+            assert codes[(n, *block)] == expect
