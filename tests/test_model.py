@@ -232,8 +232,12 @@ def test_bundled_models_agree_with_the_solver():
             # the 2D percolation threshold, where the 2D model's test MAPE is 5-6 % and its
             # flip spread flags it with 10 %); the bounds leave room for other BLAS builds
             bound = 0.25 if im.mean() < 0.55 and dim == 2 else 0.10
-            assert abs(row.relative_conductivity - true) / true < bound
-            assert row.ood is False
+            err = abs(row.relative_conductivity - true) / true
+            assert err < bound
+            # the promise of the ood flag: an answer not flagged is within 10 %
+            assert row.ood or err < 0.10
+            lo, hi = row.interval
+            assert lo <= row.relative_conductivity <= hi
 
 
 @pytest.mark.parametrize("dim", [2, 3])
