@@ -129,7 +129,9 @@ def _score_crops(predictor, crops: list[np.ndarray]) -> tuple[np.ndarray, int, f
     return ape, int((~m).sum()), float(np.mean([r.ood for r in rows]))
 
 
-def _random_crops(vol: np.ndarray, rng, n: int, window: tuple[int, ...], highs: tuple[int, ...]) -> list:
+def _random_crops(
+    vol: np.ndarray, rng, n: int, window: tuple[int, ...], highs: tuple[int, ...]
+) -> list:
     """``n`` crops of ``window`` (1 along an axis: that axis is dropped) containing electrolyte;
     origins drawn from [0, high) per axis."""
     crops = []
@@ -233,14 +235,24 @@ def architectures3d(sizes=(64, 128, 256)) -> None:
 
     torch.set_num_threads(os.cpu_count() or 1)
     cands = [
-        ("IonNet3D, conv stem (old default)", ModelConfig(arch="ionnet3d", channels=(16, 32, 64, 128))),
-        ("IonNet3D, patch stem (new default)", ModelConfig(arch="ionnet3d", stem="patch",
-                                                           stem_channels=(16, 24, 32), channels=(32, 64, 128))),
+        (
+            "IonNet3D, conv stem (old default)",
+            ModelConfig(arch="ionnet3d", channels=(16, 32, 64, 128)),
+        ),
+        (
+            "IonNet3D, patch stem (new default)",
+            ModelConfig(
+                arch="ionnet3d", stem="patch", stem_channels=(16, 24, 32), channels=(32, 64, 128)
+            ),
+        ),
     ]
     try:
         import monai  # noqa: F401
 
-        cands += [(f"MONAI {n}", ModelConfig(arch=f"monai:{n}")) for n in ("resnet10", "densenet121", "efficientnet-b0")]
+        cands += [
+            (f"MONAI {n}", ModelConfig(arch=f"monai:{n}"))
+            for n in ("resnet10", "densenet121", "efficientnet-b0")
+        ]
     except ImportError:
         pass
     print("\n#### 3D network cost (forward pass, one volume, seconds; untrained weights)\n")
@@ -277,7 +289,9 @@ def _variants(model: Path) -> dict:
     }
 
 
-def _score_variants(variants: dict, image: np.ndarray, true: float, tp: dict, errs: dict, oods: list) -> None:
+def _score_variants(
+    variants: dict, image: np.ndarray, true: float, tp: dict, errs: dict, oods: list
+) -> None:
     """Time every variant on one image and record its error and (for *all*) its OOD flag."""
     for k, p in variants.items():
         t = time.perf_counter()
@@ -298,22 +312,33 @@ def large2d(model: Path, sizes=(128, 256, 400), n: int = 6) -> None:
     from ionflow.generate import generate
 
     print(f"\n### 2D images larger than the training size (`{model.name}`, one pass)\n")
-    print("| size | images | solver s | surrogate s: blocks all / flow / whole | "
-          "error % mean (max): all / flow / whole | flagged out-of-distribution (all) |")
+    print(
+        "| size | images | solver s | surrogate s: blocks all / flow / whole | "
+        "error % mean (max): all / flow / whole | flagged out-of-distribution (all) |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     variants = _variants(model)
     for size in sizes:
         ts, tp, errs, oods = [], {k: [] for k in variants}, {k: [] for k in variants}, []
         for i in range(n):
-            kind, frac = [("disks", 0.5), ("disks", 0.7), ("ellipses", 0.6), ("blobs", 0.5), ("disks", 0.4), ("blobs", 0.8)][i % 6]
+            kind, frac = [
+                ("disks", 0.5),
+                ("disks", 0.7),
+                ("ellipses", 0.6),
+                ("blobs", 0.5),
+                ("disks", 0.4),
+                ("blobs", 0.8),
+            ][i % 6]
             im = generate(kind, (size, size), electrolyte_fraction=frac, rng=100 * size + i)
             t = time.perf_counter()
             true = simulate(im).relative_conductivity
             ts.append(time.perf_counter() - t)
             if true > 0:
                 _score_variants(variants, im, true, tp, errs, oods)
-        print(f"| {size}x{size} | {len(errs['all'])} | {np.mean(ts):.3f} | {_cells(tp, '{0:.3f}')} | "
-              f"{_cells(errs, '{0:.1f} ({1:.1f})')} | {np.mean(oods):.0%} |")
+        print(
+            f"| {size}x{size} | {len(errs['all'])} | {np.mean(ts):.3f} | {_cells(tp, '{0:.3f}')} | "
+            f"{_cells(errs, '{0:.1f} ({1:.1f})')} | {np.mean(oods):.0%} |"
+        )
 
 
 def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
@@ -357,7 +382,9 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
                 f"{np.mean([c.mean() for c in crops]):.2f} | {ape.mean():.1f} | {np.median(ape):.1f} | "
                 f"{ood:.0%} |"
             )
-    print("\n| whole real volume, flow on axis 0 | shape | fraction | solver | solver s | surrogate (+- spread) | surrogate s | error % | flagged out-of-distribution |")
+    print(
+        "\n| whole real volume, flow on axis 0 | shape | fraction | solver | solver s | surrogate (+- spread) | surrogate s | error % | flagged out-of-distribution |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for f in sorted(REAL.glob("*.tif*")):
         vol = tifffile.imread(f) == 0
@@ -368,9 +395,11 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
         row = predictor.predict([vol])[0]
         tp = time.perf_counter() - t
         err = abs(row.relative_conductivity - true) / true * 100
-        print(f"| {f.name} | {'x'.join(map(str, vol.shape))} | {vol.mean():.3f} | {true:.4f} | {ts:.1f} | "
-              f"{row.relative_conductivity:.4f} +- {row.uncertainty or 0:.3f} | {tp:.2f} | {err:.1f} | "
-              f"{'; '.join(row.ood_reasons) or 'no'} |")
+        print(
+            f"| {f.name} | {'x'.join(map(str, vol.shape))} | {vol.mean():.3f} | {true:.4f} | {ts:.1f} | "
+            f"{row.relative_conductivity:.4f} +- {row.uncertainty or 0:.3f} | {tp:.2f} | {err:.1f} | "
+            f"{'; '.join(row.ood_reasons) or 'no'} |"
+        )
     print(
         "\nSpeed and accuracy with size: generated volumes (spheres and blobs, radius 2-5 voxels, "
         "fractions 0.4 / 0.6 / 0.8), one pass (no flip averaging); times are whole "
@@ -378,8 +407,10 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
         "Volumes larger than the training size go block by block (*all*: every block along every "
         "axis; *flow*: along the flow only); *whole*: the volume fed to the network at once.\n"
     )
-    print("| size | volumes | solver s | surrogate s: all / flow / whole | speed-up: all / flow / whole "
-          "| error % mean (max): all / flow / whole | flagged out-of-distribution (all) |")
+    print(
+        "| size | volumes | solver s | surrogate s: all / flow / whole | speed-up: all / flow / whole "
+        "| error % mean (max): all / flow / whole | flagged out-of-distribution (all) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     variants = _variants(model)
     for p in variants.values():  # warm-up
@@ -398,18 +429,28 @@ def surrogate3d(model: Path, sizes: tuple[int, ...] = (64, 128, 256)) -> None:
             _score_variants(variants, vol, true, tp, errs, oods)
         s = np.mean(ts)
         ups = " / ".join(f"{s / np.mean(v):.0f}x" for v in tp.values())
-        print(f"| {n}^3 | {len(cases)} | {s:.2f} | {_cells(tp, '{0:.3f}')} | {ups} | "
-              f"{_cells(errs, '{0:.1f} ({1:.1f})')} | {np.mean(oods):.0%} |")
+        print(
+            f"| {n}^3 | {len(cases)} | {s:.2f} | {_cells(tp, '{0:.3f}')} | {ups} | "
+            f"{_cells(errs, '{0:.1f} ({1:.1f})')} | {np.mean(oods):.0%} |"
+        )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", type=Path)
-    ap.add_argument("--default", type=Path, default=RUNS / "ionnet-wide.safetensors",
-                    help="the bundled 2D model (generalisation and speed rows)")
+    ap.add_argument(
+        "--default",
+        type=Path,
+        default=RUNS / "ionnet-wide.safetensors",
+        help="the bundled 2D model (generalisation and speed rows)",
+    )
     ap.add_argument("--speed-only", action="store_true")
-    ap.add_argument("--model3d", type=Path, nargs="*",
-                    default=[RUNS / "ionnet3d-fast.safetensors", RUNS / "ionnet3d.safetensors"])
+    ap.add_argument(
+        "--model3d",
+        type=Path,
+        nargs="*",
+        default=[RUNS / "ionnet3d-fast.safetensors", RUNS / "ionnet3d.safetensors"],
+    )
     ap.add_argument(
         "--wide",
         type=Path,

@@ -427,16 +427,18 @@ def main() -> int:
     ap.add_argument("what", choices=["calibrate", "report", "speed"])
     ap.add_argument("--crops", type=int, default=4, help="3D crops per volume (x 3 axes)")
     ap.add_argument("--crops2d", type=int, default=60, help="2D crops per volume")
+    ap.add_argument("--repeats", type=int, default=2, help="speed: best of this many runs")
     args = ap.parse_args()
     if args.what == "calibrate":
         calibrate()
         return 0
     print(
-        f"Machine: {machine()}. Command: `python benchmarks/surrogate_families.py {args.what}`, "
+        f"Machine: {machine()}. Command: `python benchmarks/surrogate_families.py "
+        f"{' '.join(sys.argv[1:])}`, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
     )
     if args.what == "speed":
-        speed()
+        speed(repeats=args.repeats)
         return 0
     lofo_table()
     calibration_table(
@@ -447,7 +449,7 @@ def main() -> int:
         real_table(MODEL_3D, 3, args.crops)
     real_table(MODEL_2D, 2, args.crops2d)
     paper_protocol()
-    speed()
+    speed(repeats=args.repeats)
     return 0
 
 
