@@ -178,12 +178,12 @@ def speed(model: Path, n: int = 2500) -> None:
             write_image(Path(d) / f"img_{i:05d}.png", im)
         for label, cmd in [
             (
-                "`ionflow predict DIR --json --no-tta` (surrogate, one pass)",
-                [EXE, "predict", d, "--json", "--no-tta", "--model", str(model)],
+                "`ionflow predict DIR --json` (surrogate, one pass: the default)",
+                [EXE, "predict", d, "--json", "--model", str(model)],
             ),
             (
-                "`ionflow predict DIR --json` (surrogate, 4-flip average)",
-                [EXE, "predict", d, "--json", "--model", str(model)],
+                "`ionflow predict DIR --json --tta` (surrogate, 4-flip average)",
+                [EXE, "predict", d, "--json", "--tta", "--model", str(model)],
             ),
             (
                 "`ionflow simulate DIR --json` (exact solver, 2 processes)",
