@@ -194,3 +194,24 @@ def test_patch_codes_are_the_block_bit_patterns(dim):
                 cell = tuple(2 * b + ((k >> d) & 1) for d, b in enumerate(block))
                 expect |= int(images[(n, *cell)]) << k
             assert codes[(n, *block)] == expect
+
+
+def test_cli_generator_names_match_the_registry():
+    from ionflow.cli import GENERATOR_NAMES
+    from ionflow.generate import GENERATORS
+
+    assert tuple(sorted(GENERATORS)) == GENERATOR_NAMES
+
+
+def test_predict_imports_no_sparse_solver():
+    """`ionflow predict` starts fast: neither torch nor SciPy's sparse solvers are imported
+    for images of the training size."""
+    code = (
+        "import sys\n"
+        "from ionflow.cli import main\n"
+        "assert main(['predict', '--json', '--no-progress']) == 0\n"
+        "heavy = [m for m in ('torch', 'scipy.sparse.linalg', 'pyamg') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -7,18 +7,27 @@ Quick start::
     res = ionflow.simulate(img)          # ConductionResult
     res.relative_conductivity, res.tortuosity
 
-The solver (``ionflow.solve``), generators (``ionflow.generate``) and image input
-(``ionflow.io``) never import torch; the surrogate lives in ``ionflow.model``.
+The solver (``ionflow.solve``), generators (``ionflow.generate``), image input (``ionflow.io``)
+and prediction (``ionflow.surrogate``) never import torch; training lives in ``ionflow.model``.
+Subpackages and the top-level functions load on first use, so ``ionflow predict`` starts fast.
 """
 
 from __future__ import annotations
 
-from . import generate, io, solve
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import InputError, IonflowError, ResourceError
-from .io import read_image
-from .solve import ConductionResult, simulate, simulate_many
 
 __version__ = "0.1.0"
+
+_SUBPACKAGES = ("generate", "io", "solve", "surrogate", "dataset", "model", "plot")
+_WHERE = {
+    "ConductionResult": "solve",
+    "simulate": "solve",
+    "simulate_many": "solve",
+    "read_image": "io",
+}
 
 __all__ = [
     "ConductionResult",
@@ -33,3 +42,23 @@ __all__ = [
     "solve",
     "__version__",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from . import generate, io, solve
+    from .io import read_image
+    from .solve import ConductionResult, simulate, simulate_many
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,18 +1,27 @@
 """The conduction solver: conventions, assembly, linear solvers and batch runs.
 
-Importing this package never imports torch.
+Importing this package never imports torch. Names load on first use (PEP 562), so that a
+caller needing only the light parts (results, geometry, clusters: ``ionflow predict``) does not
+pay for SciPy's sparse solvers at start-up.
 """
 
-from ._assemble import (
-    LinearSystem,
-    assemble,
-    conductivity_map,
-    electrode_clusters,
-    percolating_mask,
-)
-from ._batch import simulate_many
-from ._result import ConductionResult
-from ._simulate import geometry, simulate, validate_image
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_WHERE = {
+    "LinearSystem": "_assemble",
+    "assemble": "_assemble",
+    "conductivity_map": "_assemble",
+    "percolating_mask": "_assemble",
+    "electrode_clusters": "_clusters",
+    "simulate_many": "_batch",
+    "ConductionResult": "_result",
+    "geometry": "_geometry",
+    "validate_image": "_geometry",
+    "simulate": "_simulate",
+}
 
 __all__ = [
     "ConductionResult",
@@ -26,3 +35,25 @@ __all__ = [
     "simulate_many",
     "validate_image",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from ._assemble import LinearSystem, assemble, conductivity_map, percolating_mask
+    from ._batch import simulate_many
+    from ._clusters import electrode_clusters
+    from ._geometry import geometry, validate_image
+    from ._result import ConductionResult
+    from ._simulate import simulate
+
+
+def __getattr__(name: str):
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import ndimage
 
 from ..errors import InputError
+from ._clusters import electrode_clusters
 
 __all__ = [
     "LinearSystem",
@@ -117,24 +117,6 @@ def percolating_mask(
         return conductive.copy(), empty, empty
     labels, first, last = electrode_clusters(conductive, axis)
     return (first & last)[labels], (first & ~last)[labels], (last & ~first)[labels]
-
-
-def electrode_clusters(
-    conductive: np.ndarray, axis: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Face-connected cluster labels and, per label, whether it touches each electrode.
-
-    Returns ``labels`` (0 = not conductive) and boolean lookup tables ``first`` and ``last``
-    indexed by label: the cluster touches the first / last slice along ``axis``.
-    """
-    structure = ndimage.generate_binary_structure(conductive.ndim, 1)
-    labels, count = ndimage.label(conductive, structure=structure)
-    first = np.zeros(count + 1, bool)
-    last = np.zeros(count + 1, bool)
-    first[np.take(labels, 0, axis=axis)] = True
-    last[np.take(labels, -1, axis=axis)] = True
-    first[0] = last[0] = False
-    return labels, first, last
 
 
 @dataclass(frozen=True)
