@@ -104,6 +104,13 @@ def percolating_fractions(images) -> np.ndarray:
     return out
 
 
+def _fractions(images: np.ndarray) -> np.ndarray:
+    """Electrolyte fraction of each boolean image (n, *shape); a count, not a float mean."""
+    n = len(images)
+    size = images[0].size if n else 1
+    return np.count_nonzero(images.reshape(n, -1), axis=1) / size
+
+
 def _flip_views(images: np.ndarray) -> list[np.ndarray]:
     """The label-preserving flips: along and across the flow (and both, in 2D).
 
@@ -205,7 +212,7 @@ class Predictor:
     def _network(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """sigma_eff / sigma, its spread (log space; NaN for one view of one net) and member-0
         features for images (n, *shape) that need a network answer."""
-        frac = images.reshape(len(images), -1).mean(1)
+        frac = _fractions(images)
         views = _flip_views(images) if self.tta else [images]
         y, feats = self.runner(np.concatenate(views) if len(views) > 1 else images)
         n = len(images)
@@ -235,7 +242,7 @@ class Predictor:
         electrolyte path joins the two faces."""
         images = np.asarray(images).astype(bool)
         n = len(images)
-        frac = images.reshape(n, -1).mean(1)
+        frac = _fractions(images)
         rel = np.zeros(n)
         spread = np.zeros(n)
         distance = np.full(n, np.nan)
@@ -314,7 +321,8 @@ class Predictor:
         for i, im in enumerate(moved):
             by_shape.setdefault(im.shape, []).append(i)
         for shape, idx in by_shape.items():
-            batch = np.stack([moved[i] for i in idx])
+            # one image: a view, no copy (a 256^3 volume is 16 MB)
+            batch = moved[idx[0]][None] if len(idx) == 1 else np.stack([moved[i] for i in idx])
             grid = self._grid(shape)
             if grid is not None or batch[0].size >= OVERLAP_VOXELS:
                 # large images: label the clusters on another thread while the network runs
@@ -388,7 +396,7 @@ class Predictor:
     def _record(
         self, im, rel, spread, perc, distance, grid, voltage, conductivity, pixel_size, axis
     ) -> PredictionResult:
-        fraction = float(im.mean())
+        fraction = float(_fractions(im[None])[0])
         _, length, area = geometry(im.shape, 0, pixel_size)
         exact = perc == 0 or perc >= 1 or rel <= 0
         iface = math.nan if exact else float(interface_density(im[None])[0])

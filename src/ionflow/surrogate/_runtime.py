@@ -100,7 +100,9 @@ class OnnxRunner:
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs (members, n) and member-0 features (n, F) for images (n, *shape)."""
-        images = np.ascontiguousarray(images, dtype=bool)
+        images = np.asarray(images, dtype=bool)
+        if not self.codes:  # patch codes are computed from strided views as well
+            images = np.ascontiguousarray(images)
         n = len(images)
         if self.even and any(s % 2 for s in images.shape[1:]):
             # the patch stem reads 2x2(x2) blocks: repeat the last slice of odd sizes
