@@ -1,10 +1,15 @@
-"""The CNN surrogate (the only part of ionflow that imports torch)."""
+"""Training the CNN surrogate: networks, training, evaluation, ONNX export, calibration.
+
+The only part of ionflow that imports torch. Prediction lives in :mod:`ionflow.surrogate`
+(ONNX Runtime, no torch); ``Predictor`` and ``default_model_path`` are re-exported here.
+"""
 
 try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "ionflow.model needs PyTorch: pip install 'ionflow[ml]' (torch, timm, safetensors)"
+        "ionflow.model (training) needs PyTorch: pip install 'ionflow[ml]' "
+        "(prediction does not: ionflow.surrogate)"
     ) from exc
 
 from ..surrogate import Predictor, default_model_path
