@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 HELD_OUT_3D = ("lognormal", "anisotropic", "fibres", "agglomerates", "binder", "grf")
-MODEL_3D = RUNS / "ionnet3d-fam.safetensors"
+MODEL_3D = RUNS / "ionnet3d-fam2.safetensors"
 MODEL_2D = ROOT / "src" / "ionflow" / "data" / "models" / "ionflow-2d.safetensors"
 
 
@@ -196,6 +197,13 @@ def calibrate() -> None:
             MODEL_3D, r, z, source=f"leave-one-family-out residuals, 64^3: {', '.join(groups)}"
         )
         print(f"{MODEL_3D}: calibrated on {r.size} held-out-family cases")
+        from ionflow.model import export_onnx
+        from ionflow.surrogate import default_model_path
+
+        bundled = default_model_path(3)
+        shutil.copyfile(MODEL_3D, bundled)  # the bundled 3D model is this one
+        export_onnx(bundled)
+        print(f"{bundled}: installed from {MODEL_3D.name}")
     groups2 = family_residuals_2d()
     r, z = _pool(groups2)
     calibrate_intervals(

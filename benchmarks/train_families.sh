@@ -6,7 +6,9 @@
 #    the seven new families; the paper-protocol set (its test split is the 2D benchmark).
 # 2. Leave-one-family-out: for each of six new families, the previous 3D model fine-tuned on the
 #    other nine families (runs/lofo-<family>.safetensors).
-# 3. The final 3D model: the same fine-tuning on all ten families (runs/ionnet3d-fam).
+# 3. The final 3D model: the same fine-tuning on all ten families (runs/ionnet3d-fam, 14 min),
+#    continued at half the learning rate for 20 minutes on two threads (runs/ionnet3d-fam2: the
+#    bundled model; `surrogate_families.py calibrate` installs it).
 # 4. The fast 2D model: the patch-code IonNet (2x2 pattern lookup, stride 4 before the residual
 #    stages) trained on 64x64 disks/ellipses over 0.3-1.0 (runs/ionnet2d-fast).
 # Then `python benchmarks/surrogate_families.py calibrate` stores the interval calibrations and
@@ -45,3 +47,7 @@ finetune() {  # out, minutes, extra options
     --max-minutes 45 --threads 1 --seed 0 --verbose-epochs
   finetune runs/ionnet3d-fam.safetensors $((MINUTES * 2)) ) &
 wait
+step runs/ionnet3d-fam2.safetensors $IONFLOW train runs/fam3d.h5 runs/ionnet3d-fam2.safetensors \
+  --pretrained runs/ionnet3d-fam.safetensors --stem patch --stem-channels 16 24 32 \
+  --channels 32 64 128 --batch-size 32 --lr 5e-4 --warmup-epochs 0.2 --epochs 30 --patience 30 \
+  --max-minutes 20 --threads 2 --seed 1 --verbose-epochs
