@@ -6,7 +6,7 @@
 #    the seven new families; the paper-protocol set (its test split is the 2D benchmark).
 # 2. Leave-one-family-out: for each of six new families, the previous 3D model fine-tuned on the
 #    other nine families (runs/lofo-<family>.safetensors).
-# 3. The final 3D model: the same fine-tuning on all ten families (runs/ionnet3d-fam, 14 min),
+# 3. The final 3D model: the same fine-tuning on all ten families (runs/ionnet3d-fam, 12 min),
 #    continued at half the learning rate for 20 minutes on two threads (runs/ionnet3d-fam2: the
 #    bundled model; `surrogate_families.py calibrate` installs it).
 # 4. The fast 2D model: the patch-code IonNet (2x2 pattern lookup, stride 4 before the residual
@@ -45,7 +45,7 @@ finetune() {  # out, minutes, extra options
 ( step runs/ionnet2d-fast.safetensors $IONFLOW train runs/wide.h5 runs/ionnet2d-fast.safetensors \
     --stem patch --stem-channels 16 32 --channels 32 64 128 256 --epochs 40 --patience 40 \
     --max-minutes 45 --threads 1 --seed 0 --verbose-epochs
-  finetune runs/ionnet3d-fam.safetensors $((MINUTES * 2)) ) &
+  finetune runs/ionnet3d-fam.safetensors 12 ) &
 wait
 step runs/ionnet3d-fam2.safetensors $IONFLOW train runs/fam3d.h5 runs/ionnet3d-fam2.safetensors \
   --pretrained runs/ionnet3d-fam.safetensors --stem patch --stem-channels 16 24 32 \
