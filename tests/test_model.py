@@ -583,3 +583,29 @@ def test_interval_calibration_round_trip(model, data, tmp_path):
     assert row.uncertainty == pytest.approx(np.log(hi / row.relative_conductivity) / 1.645)
     strict = Predictor(path, ood_width=1e-6).predict([te.images[keep][0].astype(bool)])[0]
     assert strict.ood and any("interval" in r for r in strict.ood_reasons)
+
+
+def test_resume_never_unpickles_code(data, tmp_path):
+    """A planted pickle in the resume folder is refused with one clear error; its code never
+    runs (the resume files are read with torch.load(weights_only=True))."""
+    import dataclasses
+    import pickle
+
+    out = tmp_path / "m.safetensors"
+    cfg = TrainConfig(epochs=1, batch_size=16, threads=1)
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir()
+    (partial / "run.json").write_text(
+        json.dumps({"model": SMALL.to_dict(), "train": dataclasses.asdict(cfg), "data": str(data)})
+    )
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with open(partial / "member0.done.pt", "wb") as f:
+        pickle.dump({"state": Evil(), "info": {}}, f)
+    with pytest.raises(InputError, match="not a plain ionflow training state"):
+        train(data, out, model=SMALL, config=cfg)
+    assert not marker.exists()

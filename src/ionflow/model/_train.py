@@ -119,6 +119,26 @@ def predict_targets(
     return flip_outputs(model, images, batch=batch, tta=tta).mean(0)
 
 
+def _save_state(obj: dict, path: Path) -> None:
+    """Write a resume file atomically (a temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path) -> dict:
+    """Read a resume file without unpickling code (``weights_only``: tensors, numbers,
+    strings and containers only); anything else is refused with one clear error."""
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for foreign files
+        raise InputError(
+            f"resume state is not a plain ionflow training state ({type(exc).__name__}); "
+            f"delete {path.parent} to start over",
+            source=str(path),
+        ) from None
+
+
 def _mape(pred: np.ndarray, true: np.ndarray) -> float:
     m = true > 0
     return float(np.mean(np.abs(pred[m] - true[m]) / true[m]) * 100) if m.any() else float("nan")
@@ -168,7 +188,7 @@ def _train_member(
     start_epoch, step, best, best_state, stale = 0, 0, float("inf"), None, 0
     history: list[dict] = []
     if state_file.exists():  # resume this member
-        saved = torch.load(state_file, weights_only=False)
+        saved = _load_state(state_file)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         start_epoch, step, best, stale = (
@@ -228,7 +248,7 @@ def _train_member(
             best_state = {n: t.detach().clone() for n, t in model.state_dict().items()}
         else:
             stale += 1
-        torch.save(
+        _save_state(
             {
                 "model": model.state_dict(),
                 "opt": opt.state_dict(),
@@ -347,7 +367,7 @@ def train(
     for k, (ti, vi, frange) in enumerate(groups):
         done_file = partial / f"member{k}.done.pt"
         if done_file.exists():
-            saved = torch.load(done_file, weights_only=False)
+            saved = _load_state(done_file)
             state, info = saved["state"], saved["info"]
         else:
             start = time.time()
@@ -364,7 +384,7 @@ def train(
                 None if per_member is None else start + per_member,
                 progress,
             )
-            torch.save({"state": state, "info": info}, done_file)
+            _save_state({"state": state, "info": info}, done_file)
         fr = None if frange is None else tuple(float(v) for v in frange)
         members.append(Member(model_cfg.to_dict(), state, fr, info))
     data = {
