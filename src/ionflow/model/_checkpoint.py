@@ -16,22 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import InputError
+from ..surrogate._meta import EPS, FORMAT, from_target, read_model_info, to_target
 
 __all__ = ["Bundle", "Member", "load_bundle", "save_bundle", "to_target", "from_target"]
-
-FORMAT = "ionflow-model/1"
-EPS = 1e-3  # targets are log(sigma_eff/sigma + EPS): well conditioned from 0 to 1
-
-
-def to_target(relative: np.ndarray) -> np.ndarray:
-    return np.log(np.asarray(relative, dtype=np.float64) + EPS)
-
-
-def from_target(y: np.ndarray) -> np.ndarray:
-    return np.clip(np.exp(np.asarray(y, dtype=np.float64)) - EPS, 0.0, None)
 
 
 @dataclass
@@ -90,30 +78,19 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     """Read a bundle; a missing, corrupt or foreign file raises :class:`InputError`."""
     from safetensors import safe_open
 
-    path = Path(path)
+    info = read_model_info(path)  # the same checks and messages as prediction's
     src = str(path)
-    if not path.exists():
-        raise InputError("model file not found", source=src)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get("ionflow")
+        with safe_open(src, framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # noqa: BLE001 - safetensors raises several types
         raise InputError(f"not a readable safetensors model file ({exc})", source=src) from None
-    if raw is None:
-        raise InputError("a safetensors file, but not an ionflow model (no metadata)", source=src)
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError:
-        raise InputError("model metadata is corrupt", source=src) from None
-    if meta.get("format") != FORMAT:
-        raise InputError(f"unsupported model format {meta.get('format')!r}", source=src)
     members = []
-    for k, m in enumerate(meta["members"]):
+    for k, m in enumerate(info.members):
         prefix = f"m{k}."
         state = {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
         if not state:
             raise InputError(f"model file has no weights for member {k}", source=src)
         fr = tuple(m["fraction_range"]) if m.get("fraction_range") else None
         members.append(Member(m["model"], state, fr, m.get("metrics", {})))
-    return Bundle(members, int(meta["dim"]), meta["data"], meta["train"], meta.get("metrics", {}))
+    return Bundle(members, info.dim, info.data, info.train, info.metrics)

@@ -10,7 +10,7 @@ out-of-distribution flag (:class:`PredictionResult`). Training, export and calib
 from ._batch import PredictOutcome, predict_files
 from ._conformal import descriptors, fit_conformal, interval
 from ._features import feature_distance, interface_density, morphology_stats, ood_reasons
-from ._meta import ModelInfo, default_model_path, read_model_info
+from ._meta import ModelInfo, default_model_path, from_target, read_model_info, to_target
 from ._predictor import PredictionResult, Predictor, percolating_fractions
 from ._runtime import OnnxRunner, onnx_path
 from ._tiles import block_grid, coarse_relative_conductivity, cut_blocks
@@ -27,6 +27,7 @@ __all__ = [
     "default_model_path",
     "descriptors",
     "feature_distance",
+    "from_target",
     "fit_conformal",
     "interface_density",
     "interval",
@@ -36,4 +37,5 @@ __all__ = [
     "percolating_fractions",
     "predict_files",
     "read_model_info",
+    "to_target",
 ]

@@ -17,12 +17,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 
-__all__ = ["ModelInfo", "default_model_path", "file_sha256", "read_model_info"]
+__all__ = [
+    "ModelInfo",
+    "default_model_path",
+    "file_sha256",
+    "from_target",
+    "read_model_info",
+    "to_target",
+]
 
 FORMAT = "ionflow-model/1"
 MAX_HEADER = 64 * 2**20  # a model header is a few hundred kB; refuse absurd lengths
+EPS = 1e-3  # targets are log(sigma_eff/sigma + EPS): well conditioned from 0 to 1
+
+
+def to_target(relative: np.ndarray) -> np.ndarray:
+    """The networks' regression target, log(sigma_eff / sigma + EPS)."""
+    return np.log(np.asarray(relative, dtype=np.float64) + EPS)
+
+
+def from_target(y: np.ndarray) -> np.ndarray:
+    """sigma_eff / sigma from network outputs (the inverse of :func:`to_target`, >= 0)."""
+    return np.clip(np.exp(np.asarray(y, dtype=np.float64)) - EPS, 0.0, None)
 
 
 def default_model_path(dim: int = 2) -> Path:
@@ -47,6 +67,8 @@ class ModelInfo:
         interface-density range and the feature statistics of the OOD check.
     metrics : dict
         Validation metrics; ``metrics["conformal"]`` holds the interval calibration, if any.
+    train : dict
+        The training configuration.
     path : Path or None
         The file it was read from.
     """
@@ -55,6 +77,7 @@ class ModelInfo:
     members: list[dict]
     data: dict
     metrics: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
     path: Path | None = None
 
     @property
@@ -68,6 +91,7 @@ class ModelInfo:
             list(meta["members"]),
             dict(meta["data"]),
             dict(meta.get("metrics", {})),
+            dict(meta.get("train", {})),
             path,
         )
 
@@ -85,10 +109,12 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
         with open(path, "rb") as f:
             head = f.read(8)
             if len(head) < 8:
-                raise InputError("not a safetensors model file (too short)", source=src)
+                raise InputError("not a readable safetensors model file (too short)", source=src)
             (n,) = struct.unpack("<Q", head)
             if n > min(MAX_HEADER, path.stat().st_size - 8):
-                raise InputError("not a safetensors model file (bad header length)", source=src)
+                raise InputError(
+                    "not a readable safetensors model file (bad header length)", source=src
+                )
             header = json.loads(f.read(n))
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable safetensors model file ({exc})", source=src) from None

@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..solve import ConductionResult, electrode_clusters, geometry
 from ._conformal import descriptors, interval
 from ._features import feature_distance, interface_density, ood_reasons
-from ._meta import ModelInfo, read_model_info
+from ._meta import ModelInfo, from_target, read_model_info
 from ._runtime import OnnxRunner, onnx_path
 from ._tiles import block_grid, coarse_relative_conductivity, cut_blocks
 
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 
 OVERLAP_VOXELS = 2**21
 """From this size (128^3) the connectivity check runs beside the network, not before it."""
-
-EPS = 1e-3  # the networks predict log(sigma_eff / sigma + EPS)
 
 
 @dataclass(frozen=True)
@@ -231,8 +229,7 @@ class Predictor:
             flat = y.reshape(-1, n)
             mean = flat.mean(0)
             spread = flat.std(0) if len(flat) > 1 else np.full(n, np.nan)
-        rel = np.clip(np.exp(mean) - EPS, 0.0, None)
-        return rel, spread, feats
+        return from_target(mean), spread, feats
 
     def _infer(
         self, images: np.ndarray, percolating: np.ndarray | None
@@ -269,25 +266,33 @@ class Predictor:
     def descriptors(self, results: Sequence[PredictionResult]) -> np.ndarray:
         """Inputs of the interval's difficulty scale (:func:`~ionflow.surrogate.descriptors`)
         for results of :meth:`predict` (calibration uses them with the exact answers)."""
-        limit = self.feature_stats["threshold"] if self.feature_stats else 1.0
-        return descriptors(
-            distance=np.array(
-                [np.nan if r.feature_distance is None else r.feature_distance for r in results]
-            ),
-            threshold=limit,
-            fraction=np.array([r.electrolyte_fraction for r in results]),
-            percolating=np.array([r.percolating_fraction for r in results]),
-            predicted=np.array([r.relative_conductivity for r in results]),
-            interface=np.array(
-                [np.nan if r.interface_density is None else r.interface_density for r in results]
-            ),
-            interface_reference=self._interface_reference(),
+
+        def column(name: str) -> np.ndarray:
+            return np.array(
+                [np.nan if getattr(r, name) is None else getattr(r, name) for r in results]
+            )
+
+        return self._descriptors(
+            column("feature_distance"),
+            column("electrolyte_fraction"),
+            column("percolating_fraction"),
+            column("relative_conductivity"),
+            column("interface_density"),
         )
 
-    def _interface_reference(self) -> float:
-        """The geometric middle of the training images' interface-density range."""
+    def _descriptors(self, distance, fraction, percolating, predicted, interface) -> np.ndarray:
+        """:func:`~ionflow.surrogate.descriptors` with this model's threshold and the geometric
+        middle of its training images' interface-density range as references."""
         lo, hi = self.stats.get("interface_density", (0.1, 0.1))
-        return float(np.sqrt(max(lo, 1e-4) * max(hi, 1e-4)))
+        return descriptors(
+            distance=distance,
+            threshold=self.feature_stats["threshold"] if self.feature_stats else 1.0,
+            fraction=fraction,
+            percolating=percolating,
+            predicted=predicted,
+            interface=interface,
+            interface_reference=float(np.sqrt(max(lo, 1e-4) * max(hi, 1e-4))),
+        )
 
     # -- whole answers -------------------------------------------------------------------------
 
@@ -416,15 +421,7 @@ class Predictor:
         if exact:
             bounds, half = (rel, rel), 0.0
         elif self.conformal:
-            z = descriptors(
-                distance=np.array([distance]),
-                threshold=limit if math.isfinite(limit) else 1.0,
-                fraction=np.array([fraction]),
-                percolating=np.array([perc]),
-                predicted=np.array([rel]),
-                interface=np.array([iface]),
-                interface_reference=self._interface_reference(),
-            )
+            z = self._descriptors(*(np.array([v]) for v in (distance, fraction, perc, rel, iface)))
             lo, hi = interval(np.array([rel]), z, self.conformal)
             bounds = (float(lo[0]), float(hi[0]))
             half = math.log(bounds[1] / rel)
