@@ -42,11 +42,12 @@ class _Graph(nn.Module):
     under ONNX Runtime.
     """
 
-    def __init__(self, nets: list[nn.Module]) -> None:
+    def __init__(self, nets: list[nn.Module], *, codes: bool | None = None) -> None:
         super().__init__()
         self.nets = nn.ModuleList(nets)
         self.binary = [bool(getattr(n, "binary_input", False)) for n in nets]
-        self.codes = all(self.binary)
+        # codes=False: the images go in (torch prediction, and the export's reference)
+        self.codes = all(self.binary) if codes is None else codes
 
     def _features(self, net: nn.Module, inp: torch.Tensor) -> torch.Tensor:
         if not self.codes:
@@ -130,8 +131,7 @@ def export_onnx(
 
         images = rng.random((3, *shape)) < rng.uniform(0.4, 0.9, (3,) + (1,) * bundle.dim)
         y, f = OnnxRunner(tmp, source=model)(images)
-        nets = _Graph(graph.nets).eval()
-        nets.codes = False  # the reference: the networks' own forward on the images
+        nets = _Graph(list(graph.nets), codes=False).eval()  # the networks' own forward
         with torch.inference_mode():
             y_t, f_t = nets(torch.from_numpy(images))
         err = float(np.abs(y - y_t.numpy()).max())

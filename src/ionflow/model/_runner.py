@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..surrogate._runtime import run_batches
 from ._checkpoint import Bundle
-from ._export import member_networks
-from ._train import flip_outputs
+from ._export import _Graph, member_networks
 
 __all__ = ["TorchRunner"]
 
 
 class TorchRunner:
-    """The same interface as :class:`ionflow.surrogate._runtime.OnnxRunner`, in torch.
+    """The same interface as :class:`ionflow.surrogate._runtime.OnnxRunner`, in torch: the
+    graph that the ONNX export traces, fed the images.
 
     Parameters
     ----------
@@ -22,18 +23,16 @@ class TorchRunner:
     """
 
     def __init__(self, bundle: Bundle) -> None:
-        self.nets = member_networks(bundle)
-        self.members = len(self.nets)
+        self.graph = _Graph(member_networks(bundle), codes=False).eval()
+        self.members = len(self.graph.nets)
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs (members, n) and member-0 features (n, F) for images (n, *shape)."""
-        images = np.asarray(images, dtype=bool)
-        ys, feats = [], np.zeros((len(images), 0))
-        for k, net in enumerate(self.nets):
-            if k == 0 and hasattr(net, "forward_features"):
-                y, feats = flip_outputs(net, images, features=True)
-            else:
-                y = flip_outputs(net, images)
-            ys.append(y[0])
-        return np.stack(ys).astype(np.float64), np.asarray(feats, np.float64)
+        images = np.ascontiguousarray(images, dtype=bool)
+
+        def run(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            y, f = self.graph(torch.from_numpy(part))
+            return y.numpy(), f.numpy()
+
+        return run_batches(run, images, self.members)

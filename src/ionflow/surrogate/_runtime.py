@@ -3,7 +3,7 @@
 ``ionflow.model.export_onnx`` writes ``<model>.onnx`` beside ``<model>.safetensors`` (the
 safetensors file stays the source of truth). The graph takes the binary images as they are,
 ``image``: bool (n, *shape), True = electrolyte, and returns ``y``: (members, n) float32, the
-raw outputs (log space, see ``ionflow.model.from_target``) of every member network, and
+raw outputs (log space, see ``ionflow.surrogate.from_target``) of every member network, and
 ``features``: (n, F) float32, the pooled features of member 0 (F = 0 when the architecture has
 none). Its metadata records the SHA-256 of the safetensors file it came from: a stale export
 is not used.
@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from ._meta import file_sha256
 
-__all__ = ["OnnxRunner", "onnx_path", "patch_codes"]
+__all__ = ["OnnxRunner", "onnx_path", "patch_codes", "run_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -103,21 +103,30 @@ class OnnxRunner:
         images = np.asarray(images, dtype=bool)
         if not self.codes:  # patch codes are computed from strided views as well
             images = np.ascontiguousarray(images)
-        n = len(images)
         if self.even and any(s % 2 for s in images.shape[1:]):
             # the patch stem reads 2x2(x2) blocks: repeat the last slice of odd sizes
             pad = [(0, 0)] + [(0, s % 2) for s in images.shape[1:]]
             images = np.pad(images, pad, mode="edge")
-        per = max(1, BATCH_VOXELS // max(1, int(np.prod(images.shape[1:]))))
-        ys, fs = [], []
-        for start in range(0, n, per):
-            part = images[start : start + per]
-            if self.codes:
-                y, f = self.session.run(None, {"code": patch_codes(part)})
-            else:
-                y, f = self.session.run(None, {"image": part})
-            ys.append(np.asarray(y, np.float64).reshape(self.members, -1))
-            fs.append(np.asarray(f, np.float64).reshape(len(ys[-1][0]), -1))
-        if not ys:
-            return np.zeros((self.members, 0)), np.zeros((0, 0))
-        return np.concatenate(ys, axis=1), np.concatenate(fs)
+        if self.codes:
+            return run_batches(
+                lambda part: self.session.run(None, {"code": patch_codes(part)}),
+                images,
+                self.members,
+            )
+        return run_batches(
+            lambda part: self.session.run(None, {"image": part}), images, self.members
+        )
+
+
+def run_batches(run, images: np.ndarray, members: int) -> tuple[np.ndarray, np.ndarray]:
+    """``run(batch) -> (y, features)`` over batches of about :data:`BATCH_VOXELS` voxels,
+    gathered as raw outputs (members, n) and features (n, F) in float64 (both runners)."""
+    per = max(1, BATCH_VOXELS // max(1, int(np.prod(images.shape[1:]))))
+    ys, fs = [], []
+    for start in range(0, len(images), per):
+        y, f = run(images[start : start + per])
+        ys.append(np.asarray(y, np.float64).reshape(members, -1))
+        fs.append(np.asarray(f, np.float64).reshape(len(ys[-1][0]), -1))
+    if not ys:
+        return np.zeros((members, 0)), np.zeros((0, 0))
+    return np.concatenate(ys, axis=1), np.concatenate(fs)
