@@ -181,19 +181,6 @@ def _done_files(path: Path | None) -> set[tuple[str, int]]:
     return done
 
 
-def _pixel_sizes(files: list[str], given: float | None) -> dict[str, float | None]:
-    """--pixel-size for every file, else each TIFF's own (None: the l = 1 convention)."""
-    if given is not None:
-        return dict.fromkeys(files, given)
-    from .io import read_pixel_size
-
-    sizes = {f: read_pixel_size(f) for f in files}
-    for f, size in sizes.items():
-        if size is not None:
-            log.info("%s: pixel size %.6g m from the TIFF metadata", f, size)
-    return sizes
-
-
 def _simulate_grouped(files: list[str], sizes: dict[str, float | None], **options):
     """simulate_many over runs of consecutive files with one pixel size, in input order."""
     from itertools import groupby
@@ -208,7 +195,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .io import expand_paths
 
     files = expand_paths(args.paths or [str(examples_dir())])
-    sizes = _pixel_sizes(files, args.pixel_size)
+    from .io import pixel_sizes
+
+    sizes = pixel_sizes(files, args.pixel_size)
     axes = _axes(args.axis)
     options = dict(
         voltage=args.voltage,

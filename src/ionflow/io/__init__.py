@@ -2,7 +2,7 @@
 
 from ._read import IMAGE_SUFFIXES, expand_paths, read_array, read_gray, read_image, to_phases
 from ._segment import DENOISERS, crop_image, remove_specks, segment
-from ._units import read_pixel_size
+from ._units import pixel_sizes, read_pixel_size
 from ._write import write_image
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "read_array",
     "read_gray",
     "read_image",
+    "pixel_sizes",
     "read_pixel_size",
     "remove_specks",
     "segment",

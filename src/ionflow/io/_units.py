@@ -7,7 +7,7 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["read_pixel_size"]
+__all__ = ["pixel_sizes", "read_pixel_size"]
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +110,15 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
             _check_square(x, per_unit(yres, _RESUNIT_M[unit]), "pixel height", src)
         return x
     return None
+
+
+def pixel_sizes(files: list[str], given: float | None = None) -> dict[str, float | None]:
+    """``given`` (m) for every file, else each TIFF's own (:func:`read_pixel_size`; None: the
+    l = 1 convention). What the metadata supplied is logged."""
+    if given is not None:
+        return dict.fromkeys(files, given)
+    sizes = {f: read_pixel_size(f) for f in files}
+    for f, size in sizes.items():
+        if size is not None:
+            log.info("%s: pixel size %.6g m from the TIFF metadata", f, size)
+    return sizes

@@ -71,7 +71,7 @@ def predict_files(
     list of PredictOutcome
         Unreadable files give one outcome with ``axis = -1`` and the error.
     """
-    from ..io import read_image, read_pixel_size
+    from ..io import pixel_sizes, read_image
 
     read = read or read_image
     sources = [str(f) for f in files]
@@ -94,9 +94,8 @@ def predict_files(
             errors[i] = str(exc)
     if bar is not None:
         bar.close()
-    sizes = {
-        i: pixel_size if pixel_size is not None else read_pixel_size(sources[i]) for i in images
-    }
+    by_file = pixel_sizes([sources[i] for i in images], pixel_size)
+    sizes = {i: by_file[sources[i]] for i in images}
     results: dict[int, dict[int, PredictionResult | str]] = {i: {} for i in images}
     by_dim: dict[int, list[int]] = {}
     for i, im in images.items():
