@@ -65,11 +65,10 @@ def _cached(name: str, compute):
 
 
 def _weights_id(model: Path) -> str:
-    """A short id of a model's weights (the ONNX export records their SHA-256)."""
-    from ionflow.surrogate import OnnxRunner, onnx_path
+    """A short id of a model file's contents (weights and calibration)."""
+    from ionflow.surrogate._meta import file_sha256
 
-    runner = OnnxRunner(onnx_path(model))
-    return runner.session.get_modelmeta().custom_metadata_map["ionflow_source_sha256"][:12]
+    return file_sha256(model)[:12]
 
 
 def _residuals(model: Path, images: np.ndarray, true: np.ndarray) -> dict:
@@ -77,11 +76,16 @@ def _residuals(model: Path, images: np.ndarray, true: np.ndarray) -> dict:
     from ionflow.surrogate import Predictor
 
     p = Predictor(model)
-    rows = p.predict(list(images))
+    return _summary(p, p.predict(list(images)), true)
+
+
+def _summary(predictor, rows, true) -> dict:
+    """JSON-ready predictions, exact answers, interval descriptors and the ood flags other
+    than the interval's own (the calibration under test decides that one)."""
     return {
         "pred": [r.relative_conductivity for r in rows],
         "true": [float(t) for t in true],
-        "z": p.descriptors(rows).tolist(),
+        "z": predictor.descriptors(rows).tolist(),
         "ood_other": [
             [s for s in r.ood_reasons if not s.startswith("calibrated")] != [] for r in rows
         ],
@@ -269,18 +273,10 @@ def real_crops(model: Path, dim: int, n: int) -> dict:
         },
     )
     p = Predictor(model)
-    out = {}
-    for name, group in cases.items():
-        rows = [p.predict([c], axis=a)[0] for c, a in group]
-        out[name] = {
-            "pred": [r.relative_conductivity for r in rows],
-            "true": truth[name],
-            "z": p.descriptors(rows).tolist(),
-            "ood_other": [
-                [s for s in r.ood_reasons if not s.startswith("calibrated")] != [] for r in rows
-            ],
-        }
-    return out
+    return {
+        name: _summary(p, [p.predict([c], axis=a)[0] for c, a in group], truth[name])
+        for name, group in cases.items()
+    }
 
 
 def real_table(model: Path, dim: int, n: int) -> None:

@@ -26,13 +26,16 @@ from ionflow.surrogate import (
 pytest.importorskip("onnxruntime")
 
 
-def test_predict_runs_without_torch():
-    """`ionflow predict` (and the library predictor) never import torch."""
+def test_predict_runs_without_torch_or_sparse_solvers():
+    """`ionflow predict` (and the library predictor) never import torch, and `predict` starts
+    fast: SciPy's sparse solvers are not imported for images of the training size."""
     code = (
         "import sys, numpy as np\n"
-        "from ionflow.surrogate import Predictor, default_model_path\n"
         "from ionflow.cli import main\n"
-        "assert main(['predict', '--json']) == 0\n"
+        "assert main(['predict', '--json', '--no-progress']) == 0\n"
+        "heavy = [m for m in ('torch', 'scipy.sparse.linalg', 'pyamg') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from ionflow.surrogate import Predictor, default_model_path\n"
         "p = Predictor(default_model_path(3))\n"
         "p.predict([np.ones((64, 64, 64), bool)])\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
@@ -201,17 +204,3 @@ def test_cli_generator_names_match_the_registry():
     from ionflow.generate import GENERATORS
 
     assert tuple(sorted(GENERATORS)) == GENERATOR_NAMES
-
-
-def test_predict_imports_no_sparse_solver():
-    """`ionflow predict` starts fast: neither torch nor SciPy's sparse solvers are imported
-    for images of the training size."""
-    code = (
-        "import sys\n"
-        "from ionflow.cli import main\n"
-        "assert main(['predict', '--json', '--no-progress']) == 0\n"
-        "heavy = [m for m in ('torch', 'scipy.sparse.linalg', 'pyamg') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
