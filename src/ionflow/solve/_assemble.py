@@ -1,19 +1,12 @@
 """Conductivity maps, percolation and the finite-volume system.
 
-Conventions (the contract; the README repeats them)
----------------------------------------------------
-* Cell-centred finite volumes on a grid of equal cubic (square) cells.
-* The flow runs along ``axis``. phi = V on the face *before* the first slice along that axis and
-  phi = 0 on the face *after* the last slice: the Dirichlet faces are the image's own faces, half
-  a cell from the first/last cell centres, so a boundary cell couples to its electrode with
-  conductance 2 sigma (half a cell of distance). Every other face of the domain is insulating.
-* Between two face neighbours the conductance is the harmonic mean 2 s_i s_j / (s_i + s_j)
-  (zero when either cell is insulating).
+The numerical conventions (faces, electrodes, currents) live in ``_stencil.py``; here:
+
 * Cells not in a conductive cluster that touches *both* electrodes carry no current. They are
   removed before the solve: floating clusters (touching neither face) and clusters touching only
   one face. Dead-end branches of the percolating cluster stay in. A blocked image has no unknowns
   and an exact current of 0.
-* The system is solved in reduced units (sigma_ref = 1, V = 1, cell size 1); physical units are
+* The system is solved in reduced units (sigma_ref = 1, V = 1, cell weight 1); physical units are
   applied afterwards, which makes the result exactly linear in V and sigma.
 """
 
@@ -27,6 +20,7 @@ import scipy.sparse as sp
 
 from ..errors import InputError
 from ._clusters import electrode_clusters
+from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
 
 __all__ = [
     "LinearSystem",
@@ -143,40 +137,43 @@ class LinearSystem:
         return inlet, outlet
 
 
-def _pairs(shape: tuple[int, ...], d: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    lo = [slice(None)] * len(shape)
-    hi = [slice(None)] * len(shape)
-    lo[d] = slice(None, -1)
-    hi[d] = slice(1, None)
-    return tuple(lo), tuple(hi)
+def assemble(
+    sigma: np.ndarray, keep: np.ndarray, axis: int, stencil: Stencil = DEFAULT
+) -> LinearSystem:
+    """Assemble the reduced system on the cells in ``keep`` (vectorised, no pixel loops).
 
+    Parameters
+    ----------
+    sigma : ndarray
+        Relative cell conductivities.
+    keep : ndarray of bool
+        Cells that are unknowns: a union of whole clusters (as from :func:`percolating_mask`).
+    axis : int
+        Flow axis.
+    stencil : Stencil
+        Cell spacing and periodic axes (default: unit cubes, insulating lateral faces).
 
-def face_conductances(sigma: np.ndarray, d: int) -> np.ndarray:
-    """Harmonic-mean conductance of the interior faces normal to axis ``d`` (reduced units)."""
-    lo, hi = _pairs(sigma.shape, d)
-    a, b = sigma[lo], sigma[hi]
-    total = a + b
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g = np.where(total > 0, 2.0 * a * b / np.where(total > 0, total, 1.0), 0.0)
-    return g
-
-
-def assemble(sigma: np.ndarray, keep: np.ndarray, axis: int) -> LinearSystem:
-    """Assemble the reduced system on the cells in ``keep`` (vectorised, no pixel loops)."""
+    Returns
+    -------
+    LinearSystem
+    """
     n = int(keep.sum())
     itype = np.int32 if keep.size < 2**31 - 1 else np.int64
     index = np.full(sigma.shape, -1, dtype=itype)
     index[keep] = np.arange(n, dtype=itype)
     s = np.where(keep, sigma, 0.0)
+    w = stencil.weights(sigma.ndim)
     diag = np.zeros(n)
     rows, cols, vals = [], [], []
     for d in range(sigma.ndim):
-        lo, hi = _pairs(sigma.shape, d)
-        g = face_conductances(s, d)
+        wrap = stencil.is_periodic(d) and sigma.shape[d] > 1
+        g = face_conductances(s, d, weight=w[d], periodic=wrap)
         m = g > 0
         g = g[m]
-        i = index[lo][m]
-        j = index[hi][m]
+        if wrap:  # face k joins cell k and cell k + 1 (mod n)
+            i, j = index[m], np.roll(index, -1, axis=d)[m]
+        else:
+            i, j = index[_lower(sigma.ndim, d)][m], index[_upper(sigma.ndim, d)][m]
         diag += np.bincount(i, g, minlength=n)
         diag += np.bincount(j, g, minlength=n)
         rows += [i, j]
@@ -186,8 +183,8 @@ def assemble(sigma: np.ndarray, keep: np.ndarray, axis: int) -> LinearSystem:
     last = np.take(keep, -1, axis=axis)
     inlet = np.take(index, 0, axis=axis)[first]
     outlet = np.take(index, -1, axis=axis)[last]
-    g_in = 2.0 * np.take(s, 0, axis=axis)[first]
-    g_out = 2.0 * np.take(s, -1, axis=axis)[last]
+    g_in, g_out = electrode_conductances(s, axis, weight=w[axis])
+    g_in, g_out = g_in[first], g_out[last]
     diag += np.bincount(inlet, g_in, minlength=n)
     diag += np.bincount(outlet, g_out, minlength=n)
     b = np.bincount(inlet, g_in, minlength=n).astype(np.float64)
@@ -197,3 +194,11 @@ def assemble(sigma: np.ndarray, keep: np.ndarray, axis: int) -> LinearSystem:
         shape=(n, n),
     )
     return LinearSystem(A, b, keep, inlet, g_in, outlet, g_out)
+
+
+def _lower(ndim: int, d: int) -> tuple[slice, ...]:
+    return tuple(slice(None, -1) if k == d else slice(None) for k in range(ndim))
+
+
+def _upper(ndim: int, d: int) -> tuple[slice, ...]:
+    return tuple(slice(1, None) if k == d else slice(None) for k in range(ndim))

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ._stencil import DEFAULT, Stencil, edge_weights, electrode_conductances
+
 __all__ = ["GridSystem", "assemble_grid", "assemble_level"]
 
 I32 = np.int32
@@ -79,27 +81,6 @@ class GridSystem:
             phi = phi[:, :, 0]
         phi = np.moveaxis(phi, 0, axis)
         return phi[~np.isnan(phi)]
-
-
-def _edge_weights(s3: np.ndarray, d: int) -> np.ndarray:
-    """Full-shape g with g[p] = harmonic conductance between p and p + e_d; 0 in the last layer
-    along d (so a gather at p - e_d that wraps lands on a zero)."""
-    g = np.zeros(s3.shape, dtype=np.float64)
-    n = s3.shape[d]
-    if n < 2:
-        return g
-    lo = [slice(None)] * 3
-    hi = [slice(None)] * 3
-    lo[d] = slice(0, n - 1)
-    hi[d] = slice(1, n)
-    a = s3[tuple(lo)]
-    b = s3[tuple(hi)]
-    out = g[tuple(lo)]
-    np.multiply(a, b, out=out)
-    total = a + b
-    out *= 2.0
-    np.divide(out, total, out=out, where=total > 0)
-    return g
 
 
 def _blocksum(x: np.ndarray, f: list[int]) -> np.ndarray:
@@ -213,22 +194,29 @@ def assemble_level(
     return A, idx, coarse
 
 
-def assemble_grid(sigma: np.ndarray, keep: np.ndarray, axis: int) -> GridSystem:
+def assemble_grid(
+    sigma: np.ndarray, keep: np.ndarray, axis: int, stencil: Stencil = DEFAULT
+) -> GridSystem:
     """Assemble the reduced system of ``sigma`` (relative) on the cells in ``keep``.
 
     ``keep`` must be a union of whole face-connected clusters (as from ``percolating_mask``),
-    so no kept cell has an edge to a removed conductive cell.
+    so no kept cell has an edge to a removed conductive cell. ``stencil`` may set the cell
+    spacing; periodic axes are not supported by this layout (use ``assemble``).
     """
+    if stencil.periodic:
+        raise ValueError("the grid layout has no periodic faces; use assemble()")
     moved = np.moveaxis(sigma, axis, 0)
     kmoved = np.moveaxis(keep, axis, 0)
+    w = list(stencil.weights(sigma.ndim))
+    w.insert(0, w.pop(axis))  # the flow axis first, as in the view
     if sigma.ndim == 2:
         moved = moved[:, :, None]
         kmoved = kmoved[:, :, None]
+        w.append(1.0)
     s3 = np.empty(moved.shape, dtype=np.float64)  # C order: one copy of sigma, removed cells 0
     np.multiply(moved, kmoved, out=s3)
     keep3 = np.ascontiguousarray(kmoved)
-    g_in = 2.0 * s3[0]
-    g_out = 2.0 * s3[-1]
-    weights: list = [(lambda d=d: _edge_weights(s3, d)) for d in range(3)]
+    g_in, g_out = electrode_conductances(s3, 0, weight=w[0])
+    weights: list = [(lambda d=d: edge_weights(s3, d, weight=w[d])) for d in range(3)]
     A, _, coarse = assemble_level(weights, g_in, g_out, keep3)
     return GridSystem(A, g_in[keep3[0]], g_out[keep3[-1]], keep3, coarse)

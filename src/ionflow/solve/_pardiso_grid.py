@@ -23,6 +23,8 @@ from collections import OrderedDict
 import numpy as np
 import scipy.sparse as sp
 
+from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
+
 __all__ = ["grid_pardiso_solve", "MAX_CELLS"]
 
 MAX_CELLS = 512 * 512  # larger images: the general direct solver (factor memory is cached here)
@@ -77,29 +79,26 @@ class _GridPardiso:
         self._fill(ones, ones.astype(bool), 0)
         self._call(11)
 
-    def _fill(self, s: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
+    def _fill(
+        self, s: np.ndarray, keep: np.ndarray, axis: int, weights: tuple[float, ...] = (1.0, 1.0)
+    ) -> np.ndarray:
         """Write the matrix values for conductivities ``s`` (0 off ``keep``); returns b."""
-        total = s[:, :-1] + s[:, 1:]
-        right = np.divide(
-            2.0 * s[:, :-1] * s[:, 1:], total, out=np.zeros_like(total), where=total > 0
-        )
-        total = s[:-1, :] + s[1:, :]
-        down = np.divide(
-            2.0 * s[:-1, :] * s[1:, :], total, out=np.zeros_like(total), where=total > 0
-        )
+        right = face_conductances(s, 1, weight=weights[1])
+        down = face_conductances(s, 0, weight=weights[0])
         diag = np.zeros(self.shape)
         diag[:, :-1] += right
         diag[:, 1:] += right
         diag[:-1, :] += down
         diag[1:, :] += down
+        g_in, g_out = electrode_conductances(s, axis, weight=weights[axis])
         b = np.zeros(self.shape)
         first = [slice(None), slice(None)]
         last = [slice(None), slice(None)]
         first[axis] = 0
         last[axis] = -1
-        diag[tuple(first)] += 2.0 * s[tuple(first)]
-        diag[tuple(last)] += 2.0 * s[tuple(last)]
-        b[tuple(first)] = 2.0 * s[tuple(first)]
+        diag[tuple(first)] += g_in
+        diag[tuple(last)] += g_out
+        b[tuple(first)] = g_in
         diag[~keep] = 1.0  # removed cells: identity rows, x = 0
         values = np.concatenate([diag.ravel(), -right.ravel(), -down.ravel()])
         self.data[self.pos] = values
@@ -132,9 +131,11 @@ class _GridPardiso:
             raise RuntimeError(f"PARDISO phase {phase} failed with error {err.value}")
         return x
 
-    def solve(self, sigma: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
+    def solve(
+        self, sigma: np.ndarray, keep: np.ndarray, axis: int, weights: tuple[float, ...]
+    ) -> np.ndarray:
         """Potential on every cell (0 off ``keep``), C order."""
-        b = self._fill(np.where(keep, sigma, 0.0), keep, axis)
+        b = self._fill(np.where(keep, sigma, 0.0), keep, axis, weights)
         return self._call(23, b)  # numeric factorisation + solve in one call
 
     def release(self) -> None:
@@ -157,14 +158,16 @@ class _OneMklThread:
             self.fn(self.previous)
 
 
-def grid_pardiso_solve(sigma: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray | None:
-    """Solve a 2D system on the full-grid pattern.
+def grid_pardiso_solve(
+    sigma: np.ndarray, keep: np.ndarray, axis: int, stencil: Stencil = DEFAULT
+) -> np.ndarray | None:
+    """Solve a 2D system on the full-grid pattern (``stencil``: spacing only, not periodic).
 
     Returns the reduced potential on every cell, shape of ``sigma`` (0 off ``keep``), or None
     when this path does not apply (no MKL, not 2D, too large). Raises RuntimeError when
     PARDISO reports an error.
     """
-    if sigma.ndim != 2 or sigma.size > MAX_CELLS:
+    if sigma.ndim != 2 or sigma.size > MAX_CELLS or stencil.periodic:
         return None
     lib = _library()
     if lib is None:
@@ -178,5 +181,5 @@ def grid_pardiso_solve(sigma: np.ndarray, keep: np.ndarray, axis: int) -> np.nda
                 _CACHE.popitem(last=False)[1].release()
         else:
             _CACHE.move_to_end(shape)
-        x = solver.solve(sigma, keep, axis)
+        x = solver.solve(sigma, keep, axis, stencil.weights(2))
     return x.reshape(shape)

@@ -10,13 +10,14 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InputError
-from ._assemble import assemble, conductivity_map, face_conductances, percolating_mask
+from ._assemble import assemble, conductivity_map, percolating_mask
 from ._geometry import geometry, validate_image
 from ._linear import solve_direct, solve_iterative
 from ._memory import check_memory
 from ._multigrid import solve_multigrid
 from ._pardiso_grid import grid_pardiso_solve
 from ._result import ConductionResult
+from ._stencil import electrode_currents, face_fluxes
 
 __all__ = ["simulate", "validate_image", "geometry"]
 
@@ -192,10 +193,7 @@ def _grid_direct(
         return None
     if phi is None:
         return None
-    g_in = 2.0 * np.where(np.take(keep, 0, axis=axis), np.take(sigma, 0, axis=axis), 0.0)
-    g_out = 2.0 * np.where(np.take(keep, -1, axis=axis), np.take(sigma, -1, axis=axis), 0.0)
-    i_in = float(np.dot(g_in, 1.0 - np.take(phi, 0, axis=axis)))
-    i_out = float(np.dot(g_out, np.take(phi, -1, axis=axis)))
+    i_in, i_out = electrode_currents(phi, np.where(keep, sigma, 0.0), axis)
     return phi[keep], i_in, i_out
 
 
@@ -204,21 +202,9 @@ def _fields(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reduced current density per cell: the mean of the fluxes through a cell's two faces."""
     s = np.where(keep, sigma, 0.0)
-    p = np.where(keep, phi, 0.0)
     density = np.zeros((phi.ndim, *phi.shape))
     for d in range(phi.ndim):
-        g = face_conductances(s, d)
-        flux = g * (np.diff(p, axis=d) * -1.0)  # positive along +d
-        pad = [(0, 0)] * phi.ndim
-        pad[d] = (1, 1)
-        faces = np.pad(flux, pad)
-        if d == axis:
-            first = [slice(None)] * phi.ndim
-            first[d] = 0
-            last = [slice(None)] * phi.ndim
-            last[d] = -1
-            faces[tuple(first)] = 2.0 * np.take(s, 0, axis=d) * (1.0 - np.take(p, 0, axis=d))
-            faces[tuple(last)] = 2.0 * np.take(s, -1, axis=d) * np.take(p, -1, axis=d)
+        faces = face_fluxes(phi, s, d, axis=axis)
         lo = [slice(None)] * phi.ndim
         hi = [slice(None)] * phi.ndim
         lo[d] = slice(None, -1)

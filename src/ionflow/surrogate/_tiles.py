@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..solve._stencil import axis_weights, electrode_conductances, face_conductances
+
 __all__ = ["block_grid", "cut_blocks", "coarse_relative_conductivity"]
 
 DENSE_BLOCKS = 1000  # up to this many blocks the coarse system is solved densely
@@ -53,26 +55,22 @@ def coarse_relative_conductivity(sigma: np.ndarray, spacing: Sequence[float]) ->
     dim = sigma.shape[0]
     grid = sigma.shape[1:]
     h = np.asarray(spacing, float)
+    w = axis_weights(spacing, dim)
     n = int(np.prod(grid))
     index = np.arange(n).reshape(grid)
-    cell = float(np.prod(h))
     diag = np.zeros(n)
     rows, cols, vals = [], [], []
     for d in range(dim):
         lo = tuple(slice(None, -1) if k == d else slice(None) for k in range(dim))
         hi = tuple(slice(1, None) if k == d else slice(None) for k in range(dim))
-        a, c = sigma[d][lo], sigma[d][hi]
-        total = a + c
-        g = np.divide(2 * a * c, total, out=np.zeros_like(total), where=total > 0).ravel()
-        g *= cell / h[d] ** 2  # face area / distance between block centres
+        g = face_conductances(sigma[d], d, weight=w[d]).ravel()
         i, j = index[lo].ravel(), index[hi].ravel()
         diag += np.bincount(i, g, minlength=n) + np.bincount(j, g, minlength=n)
         rows += [i, j]
         cols += [j, i]
         vals += [-g, -g]
     inlet, outlet = index[0].ravel(), index[-1].ravel()
-    g_in = 2 * sigma[0][0].ravel() * cell / h[0] ** 2  # half a block to the electrode
-    g_out = 2 * sigma[0][-1].ravel() * cell / h[0] ** 2
+    g_in, g_out = (g.ravel() for g in electrode_conductances(sigma[0], 0, weight=w[0]))
     np.add.at(diag, inlet, g_in)
     np.add.at(diag, outlet, g_out)
     b = np.zeros(n)
