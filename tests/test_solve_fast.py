@@ -161,7 +161,54 @@ def test_too_large_volume_raises_resource_error(monkeypatch):
         simulate(vol, method="cg")
     out = list(simulate_many([vol], jobs=1))  # one line in a batch, not a crash
     assert out[0].result is None and "needs about" in out[0].error and "\n" not in out[0].error
-    assert simulate(np.ones((16, 16), bool)).current > 0  # 2D is not guarded
+    with pytest.raises(ResourceError, match=r"image 16x16 needs about"):
+        simulate(np.ones((16, 16), bool))  # 2D direct solves are guarded too
+
+
+def test_memory_checked_before_any_large_allocation(monkeypatch):
+    """The first check runs before the conductivity map exists (it was after ~18 B per voxel
+    had been allocated: 800^3 reached 9 GB before the estimate)."""
+    from ionflow.solve import _simulate
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("allocated before the memory check")
+
+    monkeypatch.setattr(_simulate, "conductivity_map", must_not_run)
+    monkeypatch.setattr(_memory, "available_memory", lambda: 4096)
+    with pytest.raises(ResourceError, match="needs about"):
+        simulate(np.ones((16, 16, 16), bool))
+
+
+def test_memory_error_part_way_becomes_resource_error(monkeypatch):
+    from ionflow.solve import _simulate
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(_simulate, "conductivity_map", exhausted)
+    with pytest.raises(ResourceError, match=r"volume 8x8x8 needs about .* part-way"):
+        simulate(np.ones((8, 8, 8), bool), source="v.tif")
+
+
+def test_ulimit_is_respected_with_an_estimate(tmp_path):
+    """Under ``ulimit -v`` a large volume fails at once with the estimate, not a bare
+    MemoryError (1400^3 used to raise one; 400^3 under 3 GiB shows the same path quickly)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, numpy as np, ionflow\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, resource.RLIM_INFINITY))\n"
+        "v = np.ones((400, 400, 400), bool)\n"
+        "try:\n"
+        "    ionflow.simulate(v)\n"
+        "except ionflow.ResourceError as e:\n"
+        "    print('RESOURCE', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "RESOURCE volume 400x400x400 needs about" in out.stdout
+    assert "GiB available" in out.stdout
 
 
 def test_resource_error_is_one_line_in_the_cli(monkeypatch, tmp_path, capsys):

@@ -1,25 +1,46 @@
-"""Will a 3D solve fit in memory? Checked before assembling, so a volume that is too large fails
-at once with a clear :class:`~ionflow.ResourceError` instead of swapping or being killed."""
+"""Will a solve fit in memory? Checked before any large allocation, so an image that is too large
+fails at once with a clear :class:`~ionflow.ResourceError` (naming the estimate) instead of
+swapping, being killed, or raising a bare ``MemoryError`` half-way.
+
+Two checks run in :func:`ionflow.simulate`: a first one right after the input's shape is known
+(before the conductivity map, the cluster labels or anything else the size of the image exists),
+with every conducting cell counted as an unknown; and a second, tighter one once the percolating
+cells are known. "Available" is the smallest of the free memory (``MemAvailable``), the address
+space left under ``ulimit -v`` and the memory left in the process's cgroup.
+"""
 
 from __future__ import annotations
 
+import os
+import resource
+
 from ..errors import ResourceError
 
-__all__ = ["available_memory", "check_memory", "estimate_solve_bytes"]
+__all__ = ["available_memory", "check_memory", "estimate_simulate_bytes", "estimate_solve_bytes"]
 
 # Peak memory of the solve phase (assembly, hierarchy, Krylov vectors), on top of the image and
-# the conductivity / cluster arrays that exist before it, in bytes per voxel of the volume and
-# per unknown (kept voxel). Multigrid: fitted to the traced peak of 200^3 spheres (45 %
-# electrolyte, 680 MB) and a uniform 160^3 block (673 MB): ~20 B per voxel + 144 B per unknown,
-# rounded up. pyamg's smoothed aggregation needs ~330 B per unknown (60^3 blobs) and the sparse direct
-# solver more still (the
-# direct solver's fill-in grows faster than linearly, so its figure is only a floor).
-_BYTES = {"mg": (25.0, 150.0), "cg": (25.0, 400.0), "direct": (25.0, 1500.0)}
+# the conductivity / cluster arrays that exist before it, in bytes per cell of the image and per
+# unknown (kept cell). Multigrid: fitted to the traced peak of 200^3 spheres (45 % electrolyte,
+# 680 MB) and a uniform 160^3 block (673 MB): ~20 B per cell + 144 B per unknown, rounded up.
+# pyamg's smoothed aggregation needs ~330 B per unknown (60^3 blobs); the sparse direct solver
+# more still in 3D (its fill-in grows faster than linearly, so that figure is only a floor). 2D
+# direct: 2000^2 random pixels (2.8 M unknowns) peaked at 1.9 GB, ~620 B per unknown.
+_BYTES = {
+    "mg": (25.0, 150.0),
+    "cg": (25.0, 400.0),
+    "direct": (25.0, 1500.0),
+    "direct2d": (25.0, 800.0),
+}
+# Arrays that exist before the solve: the float64 conductivity map, the phase and cluster masks
+# and the cluster labels (uint32), per cell of the image.
+_PREPARE = 20.0
+# simulate(..., fields=True): the potential (float64) and the current density (ndim x float64),
+# plus the temporaries of the face fluxes.
+_FIELDS = 16.0
 _SAFETY = 1.1
 
 
-def available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo in bytes, or ``None`` where it cannot be read."""
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -30,29 +51,165 @@ def available_memory() -> int | None:
     return None
 
 
+def _address_space_left() -> int | None:
+    """Room left under ``ulimit -v`` (RLIMIT_AS), or None without a limit."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return None
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return max(soft - int(line.split()[1]) * 1024, 0)
+    except (OSError, ValueError, IndexError):
+        pass
+    return soft
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _cgroup_left() -> int | None:
+    """Memory left in this process's cgroup (v2, or v1's memory controller), or None."""
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        limit = _read_int(limit_file)
+        if limit is None or limit >= 2**60:  # "max", or v1's "unlimited" page-counter value
+            continue
+        usage = _read_int(usage_file) or 0
+        return max(limit - usage, 0)
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate, or ``None`` where nothing can be read.
+
+    The smallest of ``MemAvailable``, the room under ``ulimit -v`` and the room in the cgroup.
+    """
+    values = [v for v in (_meminfo_available(), _address_space_left(), _cgroup_left()) if v]
+    if os.environ.get("IONFLOW_MEMORY_LIMIT", "").isdigit():  # for tests and shared machines
+        values.append(int(os.environ["IONFLOW_MEMORY_LIMIT"]))
+    return min(values) if values else None
+
+
 def estimate_solve_bytes(cells: int, unknowns: int, method: str) -> float:
-    """Estimated extra peak memory (bytes) of a 3D solve with ``method`` ("mg", "cg", "direct")."""
+    """Estimated extra peak memory (bytes) of the linear solve with ``method``.
+
+    Parameters
+    ----------
+    cells : int
+        Cells of the image.
+    unknowns : int
+        Cells that are unknowns (the percolating conductive cells, or an upper bound).
+    method : str
+        ``"mg"``, ``"cg"``, ``"direct"`` (3D) or ``"direct2d"``.
+
+    Returns
+    -------
+    float
+        Bytes, with a 10 % margin.
+    """
     per_cell, per_unknown = _BYTES.get(method, _BYTES["cg"])
     return _SAFETY * (per_cell * cells + per_unknown * unknowns)
 
 
+def estimate_simulate_bytes(
+    shape: tuple[int, ...], unknowns: int, method: str, *, fields: bool = False
+) -> float:
+    """Estimated peak memory (bytes) of a whole :func:`ionflow.simulate` call, beyond the input.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the image.
+    unknowns : int
+        Cells that will be unknowns (an upper bound is fine).
+    method : str
+        Solver used (see :func:`estimate_solve_bytes`; a 2D ``"direct"`` is counted as
+        ``"direct2d"``).
+    fields : bool
+        Whether the potential and current-density fields are returned.
+
+    Returns
+    -------
+    float
+        Bytes.
+    """
+    cells = _cells(shape)
+    if method == "direct" and len(shape) == 2:
+        method = "direct2d"
+    extra = _PREPARE + (_FIELDS + 8.0 * len(shape) if fields else 0.0)
+    return _SAFETY * extra * cells + estimate_solve_bytes(cells, unknowns, method)
+
+
 def check_memory(
-    shape: tuple[int, ...], unknowns: int, method: str, *, source: str | None = None
+    shape: tuple[int, ...],
+    unknowns: int,
+    method: str,
+    *,
+    fields: bool = False,
+    source: str | None = None,
 ) -> None:
-    """Raise :class:`ResourceError` when the solve would not fit in the available memory."""
-    cells = 1
-    for n in shape:
-        cells *= int(n)
-    need = estimate_solve_bytes(cells, unknowns, method)
+    """Raise :class:`ResourceError` when a simulate call would not fit in the available memory.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the image.
+    unknowns : int
+        Cells that will be unknowns (an upper bound is fine).
+    method : str
+        Solver (``"mg"``, ``"cg"``, ``"direct"``).
+    fields : bool
+        Whether the fields are returned.
+    source : str, optional
+        Name of the input, for the message.
+
+    Raises
+    ------
+    ResourceError
+        With the estimate and what is available.
+    """
+    need = estimate_simulate_bytes(shape, unknowns, method, fields=fields)
     have = available_memory()
     if have is None or need <= have:
         return
+    raise ResourceError(out_of_memory_message(shape, need, have, source=source))
+
+
+def out_of_memory_message(
+    shape: tuple[int, ...], need: float, have: float | None, *, source: str | None = None
+) -> str:
+    """One line: what the image needs, what is available, what to do."""
     dims = "x".join(str(int(n)) for n in shape)
+    kind = "volume" if len(shape) == 3 else "image"
+    avail = f"{_gib(have)} GiB available" if have is not None else "more than is available"
     msg = (
-        f"volume {dims} needs about {_gib(need)} GiB to solve, {_gib(have)} GiB available; "
+        f"{kind} {dims} needs about {_gib(need)} GiB to solve, {avail}; "
         "crop it or use a machine with more memory"
     )
-    raise ResourceError(f"{source}: {msg}" if source else msg)
+    return f"{source}: {msg}" if source else msg
+
+
+def _cells(shape: tuple[int, ...]) -> int:
+    cells = 1
+    for n in shape:
+        cells *= int(n)
+    return cells
 
 
 def _gib(nbytes: float) -> str:

@@ -9,11 +9,16 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, ResourceError
 from ._assemble import assemble, conductivity_map, percolating_mask
 from ._geometry import geometry, validate_image
 from ._linear import solve_direct, solve_iterative
-from ._memory import check_memory
+from ._memory import (
+    available_memory,
+    check_memory,
+    estimate_simulate_bytes,
+    out_of_memory_message,
+)
 from ._multigrid import solve_multigrid
 from ._pardiso_grid import grid_pardiso_solve
 from ._result import ConductionResult
@@ -88,6 +93,50 @@ def simulate(
         method = "direct" if arr.ndim == 2 else "mg"
     if not (math.isfinite(voltage) and voltage != 0):
         raise InputError(f"voltage must be a finite non-zero number, got {voltage}", source=source)
+    # Before anything the size of the image is allocated: every conducting cell an unknown.
+    binary = not label_conductivities and not matrix_conductivity
+    upper = int(np.count_nonzero(arr)) if binary else arr.size
+    check_memory(arr.shape, upper, method, fields=fields, source=source)
+    try:
+        return _simulate(
+            arr,
+            axis=axis,
+            voltage=voltage,
+            conductivity=conductivity,
+            matrix_conductivity=matrix_conductivity,
+            label_conductivities=label_conductivities,
+            pixel_size=pixel_size,
+            fields=fields,
+            method=method,
+            rtol=rtol,
+            balance_tol=balance_tol,
+            source=source,
+        )
+    except MemoryError as exc:
+        if isinstance(exc, ResourceError):
+            raise
+        need = estimate_simulate_bytes(arr.shape, upper, method, fields=fields)
+        raise ResourceError(
+            out_of_memory_message(arr.shape, need, available_memory(), source=source)
+            + " (ran out of memory part-way)"
+        ) from None
+
+
+def _simulate(
+    arr: np.ndarray,
+    *,
+    axis: int,
+    voltage: float,
+    conductivity: float,
+    matrix_conductivity: float,
+    label_conductivities: Mapping[float, float] | None,
+    pixel_size: float | None,
+    fields: bool,
+    method: str,
+    rtol: float,
+    balance_tol: float,
+    source: str | None,
+) -> ConductionResult:
     sigma, electrolyte, sigma_ref = conductivity_map(
         arr,
         conductivity=conductivity,
@@ -113,8 +162,7 @@ def simulate(
     used = "none"
     i_in = i_out = 0.0
     if keep.any():
-        if arr.ndim == 3:
-            check_memory(arr.shape, int(np.count_nonzero(keep)), method, source=source)
+        check_memory(arr.shape, int(np.count_nonzero(keep)), method, fields=fields, source=source)
         if method == "mg":
             sol = solve_multigrid(
                 sigma, keep, axis, rtol=rtol, balance_tol=balance_tol, return_x=fields
