@@ -50,6 +50,7 @@ def test_factory_shapes():
     assert net3(torch.zeros(2, 1, 8, 8, 8)).shape == (2,)
 
 
+@pytest.mark.slow  # builds a 20M-parameter timm network: 3-14 s
 def test_efficientnetv2_s_option_builds():
     pytest.importorskip("timm")
     net = create_model(ModelConfig(arch="efficientnetv2_s", head_hidden=32))
@@ -499,7 +500,7 @@ def test_block_prediction_reports_the_flip_spread(model):
 
 
 def test_patch_stem_takes_bool_or_float_input_alike():
-    from ionflow.model._train import _to_input
+    from ionflow.model._infer import to_input
 
     torch.manual_seed(0)
     net = create_model(
@@ -511,8 +512,8 @@ def test_patch_stem_takes_bool_or_float_input_alike():
     assert net.binary_input
     vols = np.random.default_rng(0).random((3, 10, 12, 9)) < 0.6  # one odd size: padded
     with torch.no_grad():
-        a = net(_to_input(vols, binary=True))
-        b = net(_to_input(vols))
+        a = net(to_input(vols, binary=True))
+        b = net(to_input(vols))
     torch.testing.assert_close(a, b)
 
 

@@ -36,7 +36,7 @@ def _feature_net(bundle: Bundle):
 
 
 def _features(net, images: np.ndarray) -> np.ndarray:
-    from ._train import flip_outputs
+    from ._infer import flip_outputs
 
     return flip_outputs(net, images.astype(bool), batch=32, features=True)[1]
 

@@ -24,6 +24,7 @@ from ..dataset import load_split
 from ..errors import InputError
 from ..surrogate._features import morphology_stats
 from ._checkpoint import Bundle, Member, from_target, save_bundle, to_target
+from ._infer import predict_targets, to_input
 from ._nets import ModelConfig, create_model
 
 __all__ = ["TrainConfig", "train"]
@@ -57,15 +58,6 @@ def _batches(n: int, size: int, rng: np.random.Generator | None):
         yield order[s : s + size]
 
 
-def _to_input(images: np.ndarray, binary: bool = False) -> torch.Tensor:
-    """uint8/bool images (n, *shape) -> float tensor (n, 1, *shape) in {-1, 1}, or with
-    ``binary`` (networks with the patch stem) a bool tensor, without a copy for bool input."""
-    if binary:
-        return torch.from_numpy(np.ascontiguousarray(images, dtype=bool)).unsqueeze(1)
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
-    return (x * 2.0 - 1.0).unsqueeze(1)
-
-
 def _flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Random flips along each spatial axis (along and across the flow): label-preserving.
 
@@ -73,50 +65,6 @@ def _flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """
     dims = [d for d in range(2, x.ndim) if rng.random() < 0.5]
     return torch.flip(x, dims) if dims else x
-
-
-@torch.inference_mode()
-def flip_outputs(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    *,
-    batch: int = 256,
-    tta: bool = False,
-    features: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Raw network outputs (log space), shape (views, n), for images (n, *shape).
-
-    The views are the image alone, or with ``tta`` the label-preserving flips (along and
-    across the flow, and both in 2D). ``features``: also return the pooled features of the
-    unflipped view, (n, features), from the same forward pass (models with
-    ``forward_features``/``forward_head``).
-    """
-    model.eval()
-    ndim = images.ndim - 1
-    flips = ([[], [2], [3]] + ([[4]] if ndim == 3 else [[2, 3]])) if tta else [[]]
-    out, feats = [], []
-    for idx in _batches(len(images), batch, None):
-        x = _to_input(images[idx], getattr(model, "binary_input", False))
-        views = []
-        for f in flips:
-            if features and not f:
-                h = model.forward_features(x)
-                feats.append(h.numpy())
-                views.append(model.forward_head(h))
-            else:
-                views.append(model(torch.flip(x, f) if f else x))
-        out.append(torch.stack(views).numpy())
-    y = np.concatenate(out, axis=1) if out else np.zeros((len(flips), 0))
-    if features:
-        return y, (np.concatenate(feats) if feats else np.zeros((0, 0)))
-    return y
-
-
-def predict_targets(
-    model: torch.nn.Module, images: np.ndarray, *, batch: int = 256, tta: bool = False
-) -> np.ndarray:
-    """Raw network outputs (log space) for images (n, *shape); ``tta`` averages the flips."""
-    return flip_outputs(model, images, batch=batch, tta=tta).mean(0)
 
 
 def _save_state(obj: dict, path: Path) -> None:
@@ -219,7 +167,7 @@ def _train_member(
             for g in opt.param_groups:
                 frac_time = 0.0 if budget is None else (time.time() - t_start) / budget
                 g["lr"] = _lr_at(step, total, warmup, cfg.lr, frac_time)
-            x = _to_input(images[idx], getattr(model, "binary_input", False))
+            x = to_input(images[idx], getattr(model, "binary_input", False))
             if cfg.flips:
                 x = _flip(x, rng)
             loss = torch.nn.functional.smooth_l1_loss(model(x), yt[idx], beta=0.05)
