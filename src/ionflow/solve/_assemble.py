@@ -97,9 +97,11 @@ def conductivity_map(
 
 
 def percolating_mask(
-    conductive: np.ndarray, axis: int
+    conductive: np.ndarray, axis: int, periodic: tuple[int, ...] = ()
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split conductive cells by which electrodes their face-connected cluster touches.
+
+    Clusters connect across the faces of the axes in ``periodic``.
 
     Returns
     -------
@@ -109,7 +111,7 @@ def percolating_mask(
     if conductive.all():
         empty = np.zeros_like(conductive)
         return conductive.copy(), empty, empty
-    labels, first, last = electrode_clusters(conductive, axis)
+    labels, first, last = electrode_clusters(conductive, axis, periodic)
     return (first & last)[labels], (first & ~last)[labels], (last & ~first)[labels]
 
 

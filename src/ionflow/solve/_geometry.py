@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["geometry", "validate_image"]
+__all__ = ["cell_spacing", "check_pixel_size", "geometry", "validate_image"]
 
 
 def validate_image(image: np.ndarray, *, source: str | None = None) -> np.ndarray:
@@ -25,22 +27,73 @@ def validate_image(image: np.ndarray, *, source: str | None = None) -> np.ndarra
     return arr
 
 
+def check_pixel_size(pixel_size: float | None, *, source: str | None = None) -> float | None:
+    """``pixel_size`` as a float (m), or None; anything but a positive, finite number raises.
+
+    Zero would divide by zero, a negative size gives a negative resistance and an infinite one
+    an ``Infinity`` in the JSON rows: none is a pixel.
+    """
+    if pixel_size is None:
+        return None
+    try:
+        h = float(pixel_size)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"pixel size must be a number of metres, got {pixel_size!r}", source=source
+        ) from None
+    if not (math.isfinite(h) and h > 0):
+        raise InputError(
+            f"pixel size must be a positive, finite number of metres, got {pixel_size}",
+            source=source,
+        )
+    return h
+
+
+def cell_spacing(
+    shape: tuple[int, ...],
+    axis: int,
+    pixel_size: float | tuple[float, ...] | list[float] | None,
+    *,
+    source: str | None = None,
+) -> tuple[float, ...]:
+    """Edge of one cell along every axis, in metres.
+
+    ``pixel_size`` is one number (cubic cells), one number per axis (anisotropic voxels, e.g.
+    FIB-SEM slices thicker than the pixel: ``(dz, dy, dx)`` in array order) or ``None``: the
+    paper's convention l = 1, cubic cells of edge ``1 / n_axis``.
+    """
+    if pixel_size is None:
+        return (1.0 / shape[axis],) * len(shape)
+    if isinstance(pixel_size, (tuple, list, np.ndarray)):
+        sizes = list(pixel_size)
+        if len(sizes) == 1:
+            sizes = sizes * len(shape)
+        if len(sizes) != len(shape):
+            raise InputError(
+                f"{len(sizes)} voxel sizes given for a {len(shape)}D image "
+                f"(give one, or one per axis in array order)",
+                source=source,
+            )
+        return tuple(float(check_pixel_size(v, source=source)) for v in sizes)  # type: ignore[arg-type]
+    return (float(check_pixel_size(pixel_size, source=source)),) * len(shape)  # type: ignore[arg-type]
+
+
 def geometry(
-    shape: tuple[int, ...], axis: int, pixel_size: float | None
+    shape: tuple[int, ...],
+    axis: int,
+    pixel_size: float | tuple[float, ...] | list[float] | None,
 ) -> tuple[float, float, float]:
-    """Cell size h, length l along the flow, and cross-section A, in metres.
+    """Cell size h along the flow, length l along the flow, and cross-section A, in metres.
 
     Default (``pixel_size=None``): the paper's convention l = 1, so h = 1 / n_axis and a square
     image or cubic volume has A = 1. A 2D image is a prism whose depth equals l (so A = width x l).
+    ``pixel_size`` may give one edge per axis (see :func:`cell_spacing`).
     """
-    n_axis = shape[axis]
-    h = 1.0 / n_axis if pixel_size is None else float(pixel_size)
-    length = n_axis * h
-    perp = [n for d, n in enumerate(shape) if d != axis]
-    if len(shape) == 2:
-        area = perp[0] * h * length
-    else:
-        area = perp[0] * perp[1] * h * h
+    spacing = cell_spacing(shape, axis, pixel_size)
+    h = spacing[axis]
+    length = shape[axis] * h
+    perp = [n * e for d, (n, e) in enumerate(zip(shape, spacing)) if d != axis]
+    area = perp[0] * length if len(shape) == 2 else perp[0] * perp[1]
     return h, length, area
 
 

@@ -42,6 +42,7 @@ class Coarse:
     g_out: np.ndarray  # (m1, m2) of the last slice
     active: np.ndarray  # bool, blocks holding at least one unknown
     factors: list[int]  # block size per axis (2, or 1 along an axis of length 1)
+    periodic: tuple[bool, bool, bool] = (False, False, False)  # wrap-around axes (view order)
 
 
 @dataclass
@@ -95,13 +96,24 @@ def _blocksum(x: np.ndarray, f: list[int]) -> np.ndarray:
     return x.sum(axis=(1, 3, 5), dtype=np.float64 if x.dtype.kind == "f" else np.int64)
 
 
-def _coarse_edges(g: np.ndarray, d: int, f: list[int]) -> np.ndarray:
-    """Block edge weights along d: sum of the fine weights crossing each block interface."""
+def _coarse_edges(g: np.ndarray, d: int, f: list[int], periodic: bool = False) -> np.ndarray:
+    """Block edge weights along d: sum of the fine weights crossing each block interface.
+
+    With ``periodic`` the last layer of ``g`` is the wrap face; it stays the last (wrap) layer
+    of the coarse grid when the length is not a multiple of the block size.
+    """
     m = g.shape
     if m[d] % f[d]:
         pad = [(0, 0)] * 3
         pad[d] = (0, f[d] - m[d] % f[d])
         g = np.pad(g, pad)
+        if periodic:
+            src = [slice(None)] * 3
+            dst = [slice(None)] * 3
+            src[d] = m[d] - 1
+            dst[d] = g.shape[d] - 1
+            g[tuple(dst)] = g[tuple(src)]
+            g[tuple(src)] = 0.0
     sl = [slice(None)] * 3
     sl[d] = slice(f[d] - 1, None, f[d])
     ff = list(f)
@@ -117,12 +129,14 @@ def assemble_level(
     *,
     dtype: type = np.float64,
     keep_coarse: bool = True,
+    periodic: tuple[bool, bool, bool] = (False, False, False),
 ) -> tuple[sp.csr_matrix, np.ndarray, Coarse | None]:
     """Assemble the operator on the active cells of one grid level (padded layout).
 
     ``weights[d]`` is a full-shape edge-weight array or a callable making it (so that only one
-    axis is held at a time); entries are dropped after use. Returns A, the grid of unknown
-    numbers (int32, -1 where inactive) and the next level's grid data.
+    axis is held at a time); entries are dropped after use. Along the axes flagged in
+    ``periodic`` the last layer of ``weights[d]`` joins the last cell to the first. Returns A,
+    the grid of unknown numbers (int32, -1 where inactive) and the next level's grid data.
     """
     shape = active.shape
     flat = np.flatnonzero(active)
@@ -154,9 +168,20 @@ def assemble_level(
         if shape[d] > 1:
             gf = g.ravel()
             k = dims.index(d)
+            wrap = periodic[d]
+            # cells in the first / last layer along d: their neighbour is across the wrap
+            at_end = None
             for sign in (-1, 1):
+                if wrap:
+                    coord = (flat // strides[d]) % shape[d]
+                    at_end = coord == (0 if sign < 0 else shape[d] - 1)
+                    del coord
                 if sign < 0:
-                    w = gf[flat - strides[d]]  # a negative index wraps onto the zero last layer
+                    src = flat - strides[d]  # a negative index wraps onto the zero last layer
+                    if wrap:
+                        src[at_end] += shape[d] * strides[d]  # ... or onto the wrap face
+                    w = gf[src]
+                    del src
                     col = k
                 else:
                     w = gf[flat]
@@ -164,14 +189,16 @@ def assemble_level(
                 diag += w
                 np.negative(w, out=data[:, col])
                 q = flat + sign * strides[d]
-                if sign > 0:
+                if wrap:
+                    q[at_end] -= sign * shape[d] * strides[d]
+                elif sign > 0:
                     q[q >= idx_flat.size] -= idx_flat.size
                 c = idx_flat[q]  # garbage where there is no edge ...
                 np.copyto(c, ar, where=w <= 0)  # ... replaced by the row itself, weight 0
                 indices[:, col] = c
                 del c, w, q
         if keep_coarse and shape[d] > 1:
-            coarse_w[d] = _coarse_edges(g, d, f)
+            coarse_w[d] = _coarse_edges(g, d, f, periodic[d])
         del g
     data[:, nslot - 1] = diag
     indices[:, nslot - 1] = ar
@@ -190,6 +217,7 @@ def assemble_level(
         g_out=_blocksum(g_out[None], [1, *f[1:]])[0],
         active=active_c,
         factors=f,
+        periodic=tuple(p and active_c.shape[d] > 1 for d, p in enumerate(periodic)),
     )
     return A, idx, coarse
 
@@ -200,11 +228,13 @@ def assemble_grid(
     """Assemble the reduced system of ``sigma`` (relative) on the cells in ``keep``.
 
     ``keep`` must be a union of whole face-connected clusters (as from ``percolating_mask``),
-    so no kept cell has an edge to a removed conductive cell. ``stencil`` may set the cell
-    spacing; periodic axes are not supported by this layout (use ``assemble``).
+    so no kept cell has an edge to a removed conductive cell. ``stencil`` sets the cell
+    spacing and the periodic (lateral) axes.
     """
-    if stencil.periodic:
-        raise ValueError("the grid layout has no periodic faces; use assemble()")
+    if axis in stencil.periodic:
+        raise ValueError("the flow axis cannot be periodic")
+    order = [axis] + [d for d in range(sigma.ndim) if d != axis]  # axes in the view's order
+    periodic = [stencil.is_periodic(d) for d in order] + [False] * (3 - sigma.ndim)
     moved = np.moveaxis(sigma, axis, 0)
     kmoved = np.moveaxis(keep, axis, 0)
     w = list(stencil.weights(sigma.ndim))
@@ -217,6 +247,9 @@ def assemble_grid(
     np.multiply(moved, kmoved, out=s3)
     keep3 = np.ascontiguousarray(kmoved)
     g_in, g_out = electrode_conductances(s3, 0, weight=w[0])
-    weights: list = [(lambda d=d: edge_weights(s3, d, weight=w[d])) for d in range(3)]
-    A, _, coarse = assemble_level(weights, g_in, g_out, keep3)
+    weights: list = [
+        (lambda d=d: edge_weights(s3, d, weight=w[d], periodic=periodic[d])) for d in range(3)
+    ]
+    wrap = (False, periodic[1], periodic[2])
+    A, _, coarse = assemble_level(weights, g_in, g_out, keep3, periodic=wrap)
     return GridSystem(A, g_in[keep3[0]], g_out[keep3[-1]], keep3, coarse)

@@ -34,6 +34,7 @@ from pyamg.amg_core import gauss_seidel as _gauss_seidel
 
 from ..errors import IonflowError
 from ._grid import GridSystem, assemble_grid, assemble_level
+from ._stencil import DEFAULT, Stencil
 
 __all__ = ["MultigridSolution", "solve_multigrid"]
 
@@ -126,7 +127,12 @@ class GridMultigrid:
         active = system.keep3
         while coarse is not None and mats[-1].shape[0] > max_coarse and max(active.shape) > 1:
             Ac, idx_c, coarse_next = assemble_level(
-                coarse.weights, coarse.g_in, coarse.g_out, coarse.active, dtype=coarse_dtype
+                coarse.weights,
+                coarse.g_in,
+                coarse.g_out,
+                coarse.active,
+                dtype=coarse_dtype,
+                periodic=coarse.periodic,
             )
             t = idx_c
             for d in range(3):
@@ -237,6 +243,7 @@ def solve_multigrid(
     balance_tol: float = 1e-8,
     maxiter: int = 500,
     return_x: bool = False,
+    stencil: Stencil = DEFAULT,
 ) -> MultigridSolution:
     """Solve the conduction system of ``sigma`` (relative conductivity) on ``keep``.
 
@@ -256,6 +263,8 @@ def solve_multigrid(
         Flexible-CG iteration limit; reaching it raises :class:`IonflowError`.
     return_x : bool
         Also return the potential on the kept cells (in the original orientation).
+    stencil : Stencil
+        Cell spacing and periodic lateral axes.
 
     Returns
     -------
@@ -264,7 +273,7 @@ def solve_multigrid(
         (converged) energy current plus that one's estimated remaining error. The inlet/outlet
         mismatch is reported separately (``flux_imbalance``).
     """
-    system = assemble_grid(sigma, keep, axis)
+    system = assemble_grid(sigma, keep, axis, stencil)
     M = GridMultigrid(system)
     with _one_blas_thread():
         x, iterations, estimate, i_var = _fcg(

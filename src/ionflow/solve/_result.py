@@ -52,6 +52,11 @@ class ConductionResult:
         Linear solver that produced the answer.
     iterations : int
         Iterations of an iterative solver (0 for a direct solve).
+    pixel_size : tuple of float or None
+        Edge of a cell along every axis (m), as given; ``None`` for the paper's convention
+        (l = 1, cubic cells).
+    boundary : str
+        The faces perpendicular to the flow: ``"insulating"`` or ``"periodic"``.
     potential : ndarray or None
         Potential (V) per cell, same shape as the image; NaN in insulating cells, only when
         fields were requested.
@@ -79,6 +84,8 @@ class ConductionResult:
     area: float
     method: str
     iterations: int = 0
+    pixel_size: tuple[float, ...] | None = None
+    boundary: str = "insulating"
     potential: np.ndarray | None = field(default=None, repr=False, compare=False)
     current_density: np.ndarray | None = field(default=None, repr=False, compare=False)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 
 from ..errors import InputError, ResourceError
 from ._assemble import assemble, conductivity_map, percolating_mask
-from ._geometry import geometry, validate_image
+from ._geometry import cell_spacing, geometry, validate_image
 from ._linear import solve_direct, solve_iterative
 from ._memory import (
     available_memory,
@@ -22,7 +22,7 @@ from ._memory import (
 from ._multigrid import solve_multigrid
 from ._pardiso_grid import grid_pardiso_solve
 from ._result import ConductionResult
-from ._stencil import electrode_currents, face_fluxes
+from ._stencil import Stencil, electrode_currents, face_fluxes
 
 __all__ = ["simulate", "validate_image", "geometry"]
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Method = Literal["auto", "direct", "cg", "mg"]
 METHODS = ("auto", "direct", "cg", "mg")
+Boundary = Literal["insulating", "periodic"]
+BOUNDARIES = ("insulating", "periodic")
 
 
 def simulate(
@@ -40,7 +42,8 @@ def simulate(
     conductivity: float = 1.0,
     matrix_conductivity: float = 0.0,
     label_conductivities: Mapping[float, float] | None = None,
-    pixel_size: float | None = None,
+    pixel_size: float | Sequence[float] | None = None,
+    boundary: Boundary = "insulating",
     fields: bool = False,
     method: Method = "auto",
     rtol: float = 1e-9,
@@ -64,8 +67,14 @@ def simulate(
         Conductivity of the zero phase in S/m (default 0: insulating active material).
     label_conductivities : mapping, optional
         Conductivity (S/m) per label value, for label images.
-    pixel_size : float, optional
-        Edge of one pixel/voxel in metres. Default: l = 1 (the paper's convention).
+    pixel_size : float or sequence of float, optional
+        Edge of one pixel/voxel in metres, or one edge per axis in array order for anisotropic
+        voxels (e.g. ``(dz, dy, dx)`` of a FIB-SEM stack with thick slices). Default: cubic
+        cells and l = 1 (the paper's convention).
+    boundary : {"insulating", "periodic"}
+        The faces perpendicular to the flow: no flux through them (default), or wrapping
+        around (the sample repeats laterally; TauFactor's ``PeriodicSolver``). Percolation
+        respects the wrap.
     fields : bool
         Also return the potential and current-density fields.
     method : {"auto", "direct", "cg", "mg"}
@@ -91,6 +100,9 @@ def simulate(
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if method == "auto":
         method = "direct" if arr.ndim == 2 else "mg"
+    if boundary not in BOUNDARIES:
+        raise InputError(f"unknown boundary {boundary!r}; use one of {', '.join(BOUNDARIES)}")
+    spacing = cell_spacing(arr.shape, axis, pixel_size, source=source)
     if not (math.isfinite(voltage) and voltage != 0):
         raise InputError(f"voltage must be a finite non-zero number, got {voltage}", source=source)
     # Before anything the size of the image is allocated: every conducting cell an unknown.
@@ -105,7 +117,9 @@ def simulate(
             conductivity=conductivity,
             matrix_conductivity=matrix_conductivity,
             label_conductivities=label_conductivities,
-            pixel_size=pixel_size,
+            spacing=spacing,
+            explicit_size=pixel_size is not None,
+            boundary=boundary,
             fields=fields,
             method=method,
             rtol=rtol,
@@ -130,7 +144,9 @@ def _simulate(
     conductivity: float,
     matrix_conductivity: float,
     label_conductivities: Mapping[float, float] | None,
-    pixel_size: float | None,
+    spacing: tuple[float, ...],
+    explicit_size: bool,
+    boundary: str,
     fields: bool,
     method: str,
     rtol: float,
@@ -147,13 +163,18 @@ def _simulate(
     if not electrolyte.any():
         raise InputError("image is entirely insulating (no conductive pixel)", source=source)
     conductive = sigma > 0
-    keep, inlet_only, outlet_only = percolating_mask(conductive, axis)
+    periodic = tuple(d for d in range(arr.ndim) if d != axis) if boundary == "periodic" else ()
+    keep, inlet_only, outlet_only = percolating_mask(conductive, axis, periodic)
     if np.array_equal(conductive, electrolyte):
         perc_electrolyte = keep
     else:  # a conductive matrix: percolation is a property of the electrolyte phase alone
-        perc_electrolyte = percolating_mask(electrolyte, axis)[0]
-    h, length, area = geometry(arr.shape, axis, pixel_size)
-    # physical current = reduced current * sigma_ref * V * (face area / h)
+        perc_electrolyte = percolating_mask(electrolyte, axis, periodic)[0]
+    h, length, area = geometry(arr.shape, axis, spacing)
+    # Reduced units: cell edges relative to the edge along the flow. Physical current =
+    # reduced current * sigma_ref * V * (h along the flow in 3D, the prism's depth l in 2D).
+    relative = tuple(e / h for e in spacing)
+    isotropic = all(abs(r - 1.0) < 1e-12 for r in relative)
+    stencil = Stencil(spacing=None if isotropic else relative, periodic=periodic)
     scale = sigma_ref * voltage * (length if arr.ndim == 2 else h)
 
     x = np.zeros(0)
@@ -165,16 +186,22 @@ def _simulate(
         check_memory(arr.shape, int(np.count_nonzero(keep)), method, fields=fields, source=source)
         if method == "mg":
             sol = solve_multigrid(
-                sigma, keep, axis, rtol=rtol, balance_tol=balance_tol, return_x=fields
+                sigma,
+                keep,
+                axis,
+                rtol=rtol,
+                balance_tol=balance_tol,
+                return_x=fields,
+                stencil=stencil,
             )
             x = sol.x if fields else x
             i_in, i_out = sol.inlet, sol.outlet
             used, iterations, accuracy = "multigrid-cg", sol.iterations, sol.accuracy
-        elif method == "direct" and (grid := _grid_direct(sigma, keep, axis)) is not None:
+        elif method == "direct" and (grid := _grid_direct(sigma, keep, axis, stencil)):
             x, i_in, i_out = grid
             used = "pardiso"
         else:
-            system = assemble(sigma, keep, axis)
+            system = assemble(sigma, keep, axis, stencil)
             if method == "direct":
                 x, used = solve_direct(system)
             else:
@@ -187,7 +214,7 @@ def _simulate(
     reduced = i_in
     current = reduced * scale
     conductivity_eff = current * length / (voltage * area)
-    relative = conductivity_eff / sigma_ref
+    relative_sigma = conductivity_eff / sigma_ref
     fraction = float(electrolyte.mean())
     percolating = reduced > 0
     imbalance = abs(i_in - i_out) / abs(i_in) if percolating else 0.0
@@ -200,16 +227,19 @@ def _simulate(
         phi[inlet_only] = 1.0
         phi[outlet_only] = 0.0
         phi[keep] = x
-        potential, current_density = _fields(phi, sigma, keep, axis)
+        potential, current_density = _fields(phi, sigma, keep, axis, stencil)
         potential = potential * voltage
-        current_density = current_density * (sigma_ref * voltage / h)
+        # flux through a face / its area: reduced * sigma_ref V / (h * prod(rel) / rel_d)
+        cell = float(np.prod(relative))
+        for d in range(arr.ndim):
+            current_density[d] *= sigma_ref * voltage * relative[d] / (h * cell)
 
     return ConductionResult(
         current=float(current),
         resistance=float(voltage / current) if percolating else math.inf,
         conductivity=float(conductivity_eff),
-        relative_conductivity=float(relative),
-        tortuosity=float(fraction / relative) if percolating else math.inf,
+        relative_conductivity=float(relative_sigma),
+        tortuosity=float(fraction / relative_sigma) if percolating else math.inf,
         electrolyte_fraction=fraction,
         percolating_fraction=float(perc_electrolyte.mean()),
         percolating=bool(percolating),
@@ -225,34 +255,38 @@ def _simulate(
         area=float(area),
         method=used,
         iterations=int(iterations),
+        pixel_size=tuple(float(e) for e in spacing) if explicit_size else None,
+        boundary=boundary,
         potential=potential,
         current_density=current_density,
     )
 
 
 def _grid_direct(
-    sigma: np.ndarray, keep: np.ndarray, axis: int
+    sigma: np.ndarray, keep: np.ndarray, axis: int, stencil: Stencil
 ) -> tuple[np.ndarray, float, float] | None:
     """2D direct solve on the shared full-grid pattern (see ``_pardiso_grid``), or None."""
     try:
-        phi = grid_pardiso_solve(sigma, keep, axis)
+        phi = grid_pardiso_solve(sigma, keep, axis, stencil)
     except RuntimeError as exc:
         log.warning("%s; using the general direct solver", exc)
         return None
     if phi is None:
         return None
-    i_in, i_out = electrode_currents(phi, np.where(keep, sigma, 0.0), axis)
+    w = stencil.weights(2)[axis]
+    i_in, i_out = electrode_currents(phi, np.where(keep, sigma, 0.0), axis, weight=w)
     return phi[keep], i_in, i_out
 
 
 def _fields(
-    phi: np.ndarray, sigma: np.ndarray, keep: np.ndarray, axis: int
+    phi: np.ndarray, sigma: np.ndarray, keep: np.ndarray, axis: int, stencil: Stencil
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Reduced current density per cell: the mean of the fluxes through a cell's two faces."""
+    """Reduced flux per cell and axis: the mean of the fluxes through a cell's two faces."""
     s = np.where(keep, sigma, 0.0)
+    w = stencil.weights(phi.ndim)
     density = np.zeros((phi.ndim, *phi.shape))
     for d in range(phi.ndim):
-        faces = face_fluxes(phi, s, d, axis=axis)
+        faces = face_fluxes(phi, s, d, axis=axis, weight=w[d], periodic=stencil.is_periodic(d))
         lo = [slice(None)] * phi.ndim
         hi = [slice(None)] * phi.ndim
         lo[d] = slice(None, -1)
