@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import glob
+import logging
+import math
 import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +20,9 @@ from ._segment import Crop, _to_gray, crop_image, remove_specks, segment
 __all__ = ["IMAGE_SUFFIXES", "expand_paths", "read_array", "read_gray", "read_image", "to_phases"]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".jpg", ".jpeg", ".gif")
-_MAX_LABELS = 8  # at most this many distinct integer values -> a label image, kept as is
+_MAX_LABELS = 8  # 3 to this many distinct integer values: a label image
+
+log = logging.getLogger(__name__)
 
 
 def expand_paths(paths: list[str | os.PathLike]) -> list[str]:
@@ -38,6 +46,176 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[str]:
     return out
 
 
+_KINDS = {
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".png": "PNG",
+    ".npy": "NPY file",
+    ".bmp": "BMP",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".gif": "GIF",
+}
+# Axes (tifffile's codes) that make a stack a volume: Z depth, I/Q a plain sequence of pages;
+# Y, X the image, S the colour samples. Channels (C), time points (T) and the rest are not.
+_VOLUME_AXES = set("ZIQYXS")
+_AXIS_NAMES = {"C": "channels", "T": "time points"}
+# tifffile reports a damaged file by logging and going on with what it could read (a stack
+# cut short becomes one slice): these records mean the pages or the series are not all there.
+_DAMAGE = (
+    "offset to first page",
+    "page offset",
+    "offset to page",
+    "tag list of page",
+    "circular reference",
+    "series metadata invalid",
+    "corrupted",
+)
+
+
+class _Unreadable(Exception):
+    """A TIFF without any image (tifffile says why in its log)."""
+
+
+class _TiffLog(logging.Filter):
+    """Holds tifffile's log records while this thread reads a file, instead of printing them.
+
+    A filter on the ``tifffile`` logger, installed once; records of other threads, or outside
+    :func:`_tiff_records`, pass as usual.
+    """
+
+    local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        sink = getattr(self.local, "records", None)
+        if sink is None:
+            return True
+        sink.append(record)
+        return False
+
+
+_TIFF_LOG = _TiffLog()
+
+
+@contextmanager
+def _tiff_records() -> Iterator[list[logging.LogRecord]]:
+    """Collect (and silence) what tifffile logs in this thread inside the ``with``."""
+    logger = logging.getLogger("tifffile")
+    if _TIFF_LOG not in logger.filters:
+        logger.addFilter(_TIFF_LOG)
+    outer = getattr(_TiffLog.local, "records", None)
+    records: list[logging.LogRecord] = []
+    _TiffLog.local.records = records
+    try:
+        yield records
+    finally:
+        _TiffLog.local.records = outer
+
+
+def _tiff_message(record: logging.LogRecord) -> str:
+    """A tifffile log message without its ``<tifffile.TiffPages @8>`` prefix."""
+    return re.sub(r"^(<[^>]*>\s*)+", "", record.getMessage()).strip()
+
+
+def _read_tiff(path: Path, src: str) -> np.ndarray:
+    """The first image series of a TIFF, refusing what tifffile could only read in part."""
+    import tifffile
+
+    with _tiff_records() as records:
+        try:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0] if tif.series else None  # reads every page's tags
+                if series is None or not len(tif.pages):
+                    raise _Unreadable("no image in the file")
+                arr = tif.asarray()
+                axes = series.axes
+                n_pages = len(tif.pages)
+                in_series = len(series.pages)
+                keyframe = series.keyframe
+                min_is_white = keyframe.photometric == 0 and keyframe.bitspersample > 1
+                images = (tif.imagej_metadata or {}).get("images") if tif.is_imagej else None
+        except _Unreadable as exc:
+            reason = next((_tiff_message(r) for r in records), str(exc))
+            raise InputError(f"not a readable TIFF ({reason})", source=src) from None
+        except Exception as exc:  # noqa: BLE001 - tifffile and its codecs raise many types
+            text = str(exc)
+            codec = re.search(r"(\w+)\.(\w+): \d+> requires the 'imagecodecs'", text)
+            if codec:  # only where imagecodecs could not be installed: it is a dependency
+                text = f"{codec[2]} {codec[1].lower()} needs the imagecodecs package"
+            reason = (text.splitlines() or [type(exc).__name__])[0][:160]
+            raise InputError(f"not a readable TIFF ({reason})", source=src) from None
+    damage = [
+        _tiff_message(r)
+        for r in records
+        if r.levelno >= logging.WARNING and any(d in r.getMessage() for d in _DAMAGE)
+    ]
+    if damage:
+        raise InputError(f"not a readable TIFF ({damage[0][:160]})", source=src)
+    for r in records:
+        log.debug("%s: tifffile: %s", src, _tiff_message(r))
+    plane = int(np.prod(keyframe.shape)) if keyframe.shape else 1
+    if isinstance(images, int) and plane and arr.size // plane < images:
+        raise InputError(
+            f"not a readable TIFF (ImageJ metadata says {images} images, "
+            f"the file holds {arr.size // plane}: cut short?)",
+            source=src,
+        )
+    shape = dict(zip(axes, arr.shape)) if len(axes) == arr.ndim else {}
+    extra = {a: n for a, n in shape.items() if a not in _VOLUME_AXES and n > 1}
+    if extra:
+        what = ", ".join(f"{n} {_AXIS_NAMES.get(a, 'along ' + a)}" for a, n in extra.items())
+        raise InputError(
+            f"holds {what} (axes {axes}, shape {arr.shape}); save one segmented channel "
+            "as a 2D image or a z-stack",
+            source=src,
+        )
+    if in_series < n_pages and getattr(series, "kind", "") != "imagej":
+        log.warning(
+            "%s: reading the first image series (%s, %d of %d pages); the other pages differ "
+            "in shape or type and are ignored",
+            src,
+            "x".join(map(str, arr.shape)),
+            in_series,
+            n_pages,
+        )
+    if min_is_white:
+        log.warning(
+            "%s: stored with an inverting LUT (white is zero): ionflow uses the stored values, "
+            "so high values (shown dark) are electrolyte; --invert swaps the phases",
+            src,
+        )
+    return arr
+
+
+def _read_npy(path: Path, src: str) -> np.ndarray:
+    """A ``.npy`` array without unpickling, its header checked against the file size first."""
+    with open(path, "rb") as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        except Exception as exc:  # noqa: BLE001 - any header problem
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+            raise InputError(f"not a readable NPY file ({reason})", source=src) from None
+        if dtype.hasobject:
+            raise InputError(
+                "not a readable NPY file (it holds Python objects, which ionflow does not "
+                "unpickle)",
+                source=src,
+            )
+        expected = math.prod(shape) * dtype.itemsize  # Python ints: a hostile shape can't wrap
+        left = path.stat().st_size - fh.tell()
+        if left < expected:
+            raise InputError(
+                f"not a readable NPY file (cut short: shape {shape} needs {expected} bytes, "
+                f"the file holds {left})",
+                source=src,
+            )
+    return np.load(path, allow_pickle=False)
+
+
 def _read_pillow(path: Path) -> np.ndarray:
     """PNG/BMP/JPEG/GIF via Pillow directly (imageio's plugin probing costs ~0.3 ms a file)."""
     from PIL import Image
@@ -52,7 +230,13 @@ def _read_pillow(path: Path) -> np.ndarray:
 
 
 def read_array(path: str | os.PathLike) -> np.ndarray:
-    """Read the raw pixel array of a file (no segmentation), with errors for people."""
+    """Read the raw pixel array of a file (no segmentation), with errors for people.
+
+    TIFF: the first image series (a multi-page file or an ImageJ stack is a volume), values as
+    stored; a file that tifffile reads only in part (a damaged page chain, a stack cut short)
+    is refused, and so is a hyperstack with channels or time points. NPY: never unpickled.
+    Other formats via Pillow. Every problem raises :class:`~ionflow.InputError` naming the file.
+    """
     path = Path(path)
     src = str(path)
     if not path.exists():
@@ -66,21 +250,21 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     if size == 0:
         raise InputError("file is empty", source=src)
     suffix = path.suffix.lower()
+    kind = _KINDS.get(suffix, "image file")
     try:
         if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            arr = _read_npy(path, src)
         elif suffix in (".tif", ".tiff"):
-            import tifffile
-
-            arr = tifffile.imread(path)
+            arr = _read_tiff(path, src)
         else:
             arr = _read_pillow(path)
+    except InputError:
+        raise
     except PermissionError:
         raise InputError("permission denied", source=src) from None
     except Exception as exc:  # noqa: BLE001 - every decoder has its own error types
-        kind = suffix.lstrip(".").upper() or "image"
-        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise InputError(f"not a readable {kind} file ({detail})", source=src) from None
+        detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable {kind} ({detail})", source=src) from None
     return np.asarray(arr)
 
 
@@ -98,10 +282,16 @@ def to_phases(
     """Turn raw pixels into phases.
 
     * ``conductive_labels`` given: binary, True where the pixel value is one of them.
-    * two distinct values (a binary image): nonzero/bright = electrolyte (True).
-    * few distinct integer values (a label image, at most 8) or ``labels=True``: kept as is.
-    * otherwise (grayscale): :func:`~ionflow.io.segment`, i.e. optionally ``denoise``d, bright =
-      electrolyte above ``threshold``, Otsu's threshold by default.
+    * ``threshold`` or ``denoise`` given: :func:`~ionflow.io.segment` (bright = electrolyte).
+    * ``labels=True``: a label image, returned as is (for per-label conductivities).
+    * bool, or at most two distinct values one of which is 0 (0/1, 0/255, 0.0/1.0): a binary
+      image, nonzero = electrolyte. Two values of a non-integer (float) image: the brighter.
+    * a negative value among at most two: refused (nonzero or brighter? say which conducts).
+    * 3 to 8 distinct integer values, or two that are both nonzero (``labels=None``): refused
+      as a label image, naming the labels, since which label conducts cannot be guessed; a
+      micrograph has more gray levels than that.
+    * otherwise (grayscale, or ``labels=False``): Otsu's threshold, bright = electrolyte.
+
     ``invert`` swaps the phases of a binary or grayscale result; ``min_size`` then removes
     islands of either phase smaller than that many pixels.
     """
@@ -124,22 +314,47 @@ def to_phases(
             out = np.isin(arr, conductive_labels)
         elif threshold is not None or denoise is not None:
             out = segment(arr, threshold=threshold, denoise=denoise, source=src)
+        elif labels:
+            for flag, given in (("--invert", invert), ("--min-size", min_size > 1)):
+                if given:
+                    raise InputError(f"{flag} does not apply to a label image", source=src)
+            return arr
         else:
             values = np.unique(arr)
-            if values.size <= 2 and labels is not True:
-                out = arr > values.min() if values.size == 2 else arr != 0
-            elif labels or (
-                labels is None and values.size <= _MAX_LABELS and np.all(values == np.round(values))
-            ):
-                for flag, given in (("--invert", invert), ("--min-size", min_size > 1)):
-                    if given:
-                        raise InputError(f"{flag} does not apply to a label image", source=src)
-                return arr
+            integral = bool(np.all(values == np.round(values)))
+            if values.size <= 2 and values[0] < 0:
+                raise InputError(
+                    f"has a negative value ({_census(arr)}): a binary image is 0 = insulating, "
+                    "nonzero = electrolyte; say which value conducts with --conductive-label V",
+                    source=src,
+                )
+            label_like = integral and (
+                2 < values.size <= _MAX_LABELS or (values.size == 2 and values[0] != 0)
+            )
+            if labels is None and label_like:
+                raise InputError(
+                    f"looks like a label image ({_census(arr)}): say which label conducts with "
+                    "--conductive-label L (simulate also takes --label-conductivity L=S for "
+                    "each label), or give --threshold T if it is a grayscale image",
+                    source=src,
+                )
+            if values.size <= 2:
+                out = arr > values[0] if values.size == 2 else arr != 0
             else:
                 out = segment(arr, source=src)
     if invert:
         out = ~out
     return remove_specks(out, min_size)
+
+
+def _census(arr: np.ndarray) -> str:
+    """``"3 values: 0 (45 %), 85 (40 %), 170 (15 %)"``, for messages about labels."""
+    values, counts = np.unique(arr, return_counts=True)
+    shown = [
+        f"{int(v) if v == int(v) else float(v):g} ({100 * c / arr.size:.0f} %)"
+        for v, c in zip(values[:_MAX_LABELS].tolist(), counts[:_MAX_LABELS].tolist())
+    ]
+    return f"{values.size} values: " + ", ".join(shown)
 
 
 def read_image(

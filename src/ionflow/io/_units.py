@@ -65,10 +65,12 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
     src = str(path)
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return None
+    from ._read import _tiff_records
+
     try:
         import tifffile
 
-        with tifffile.TiffFile(path) as tif:
+        with _tiff_records(), tifffile.TiffFile(path) as tif:  # reading the pixels says why
             page = tif.pages.first
             tags = page.tags
             xres = _rational(tags["XResolution"].value) if "XResolution" in tags else None

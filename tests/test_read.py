@@ -1,0 +1,332 @@
+"""Reading files as microscopy tools write them, and refusing what cannot be read or guessed.
+
+Every file ionflow reads is hostile: a damaged or ambiguous file gets one line naming it and
+the problem, never a traceback, a library's log lines, or a silently wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+from numpy.testing import assert_array_equal
+from PIL import Image
+
+from ionflow import InputError, simulate
+from ionflow.cli import main
+from ionflow.generate import disks
+from ionflow.io import read_array, read_image, read_pixel_size
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return disks((24, 24), electrolyte_fraction=0.7, rng=2)
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return disks((6, 20, 20), electrolyte_fraction=0.7, rng=3)
+
+
+def _labels():
+    """A three-phase label volume as TauFactor's example stores it: 0 pore, 85, 170."""
+    vol = np.full((8, 10, 10), 85, np.uint8)
+    vol[:, :4] = 0  # pore: a straight slab along axis 0, 40 % of the volume
+    vol[:, 4:, :3] = 170
+    return vol
+
+
+# --- binary images, however they are stored ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "encode"),
+    [
+        ("bool", lambda b: b),
+        ("0-1 uint8", lambda b: b.astype(np.uint8)),
+        ("0-255 uint8", lambda b: b.astype(np.uint8) * 255),
+        ("0-65535 uint16", lambda b: b.astype(np.uint16) * 65535),
+        ("0-1 int32", lambda b: b.astype(np.int32)),
+        ("0-1 float32", lambda b: b.astype(np.float32)),
+        ("0-0.5 float64", lambda b: b * 0.5),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".tif", ".npy"])
+def test_binary_encodings_read_as_nonzero_conducts(tmp_path, truth, volume, name, encode, suffix):
+    for image in (truth, volume):
+        path = tmp_path / f"img{image.ndim}{suffix}"
+        data = encode(image)
+        np.save(path, data) if suffix == ".npy" else tifffile.imwrite(path, data)
+        assert_array_equal(read_image(path), image, err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ["1", "L"])
+def test_binary_png_and_bilevel_tiff(tmp_path, truth, mode):
+    im = Image.fromarray(truth if mode == "1" else truth.astype(np.uint8) * 255).convert(mode)
+    im.save(tmp_path / "a.png")
+    im.save(tmp_path / "a.tif", compression="group4" if mode == "1" else "tiff_lzw")
+    for name in ("a.png", "a.tif"):
+        assert_array_equal(read_image(tmp_path / name), truth, err_msg=name)
+
+
+# --- compression, bit depths, stacks -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [None, "zlib", "lzw", "zstd", "packbits", "lzma"])
+def test_compressed_tiff_stacks(tmp_path, volume, compression):
+    """LZW (Fiji/Bio-Formats, Dragonfly, Windows tools), deflate, zstd and PackBits stacks."""
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, volume.astype(np.uint8) * 255, compression=compression)
+    assert_array_equal(read_image(path), volume)
+
+
+def test_jpeg_tiff_is_read_and_thresholded(tmp_path, volume):
+    path = tmp_path / "jpeg.tif"
+    tifffile.imwrite(path, volume.astype(np.uint8) * 255, compression="jpeg")
+    assert (read_image(path) == volume).mean() > 0.99  # lossy: gray levels at the edges
+
+
+def test_pillow_multipage_lzw_stack(tmp_path, volume):
+    pages = [Image.fromarray(s.astype(np.uint8) * 255) for s in volume]
+    pages[0].save(
+        tmp_path / "pil.tif", save_all=True, append_images=pages[1:], compression="tiff_lzw"
+    )
+    assert_array_equal(read_image(tmp_path / "pil.tif"), volume)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_grayscale_16bit_and_float_are_thresholded(tmp_path, truth, dtype):
+    rng = np.random.default_rng(0)
+    gray = np.where(truth, 30000.0, 12000.0) + rng.normal(0, 1500, truth.shape)
+    if dtype == np.float32:
+        gray = gray / 65535.0  # a float CT reconstruction, values in 0..1
+    path = tmp_path / "gray.tif"
+    tifffile.imwrite(path, gray.astype(dtype), compression="zlib")
+    assert (read_image(path) == truth).mean() > 0.99  # Otsu between two well separated peaks
+
+
+def test_imagej_stack_with_metadata(tmp_path, volume):
+    """Fiji's Save As > Tiff of a z-stack: an ImageJ hyperstack ZYX with a calibration."""
+    path = tmp_path / "fiji.tif"
+    data = volume.astype(np.uint8) * 255
+    tifffile.imwrite(
+        path, data, imagej=True, resolution=(2.0, 2.0), metadata={"axes": "ZYX", "unit": "um"}
+    )
+    assert_array_equal(read_image(path), volume)
+    assert read_pixel_size(path) == pytest.approx(0.5e-6)
+    # the same stack as a hyperstack with one channel and one time point
+    tifffile.imwrite(path, data[None, :, None], imagej=True, metadata={"axes": "TZCYX"})
+    assert_array_equal(read_image(path), volume)
+
+
+@pytest.mark.parametrize(
+    ("shape", "axes", "what"),
+    [
+        ((6, 2, 20, 20), "ZCYX", "2 channels"),
+        ((3, 20, 20), "CYX", "3 channels"),  # would have been read as a 3-slice volume
+        ((2, 6, 1, 20, 20), "TZCYX", "2 time points"),  # one channel: axes TZYX
+    ],
+)
+def test_hyperstack_with_channels_or_times_is_refused(tmp_path, shape, axes, what):
+    path = tmp_path / "hyper.tif"
+    tifffile.imwrite(path, np.zeros(shape, np.uint8), imagej=True, metadata={"axes": axes})
+    with pytest.raises(
+        InputError, match=f"hyper.tif: holds {what}.*axes {axes.replace('TZC', 'TZ')}"
+    ):
+        read_image(path)
+
+
+def test_inverting_lut_keeps_stored_values_and_says_so(tmp_path, truth, caplog):
+    """ImageJ saves an image with an inverting LUT as PhotometricInterpretation white-is-zero."""
+    path = tmp_path / "inverted.tif"
+    tifffile.imwrite(path, truth.astype(np.uint8) * 255, photometric="miniswhite")
+    with caplog.at_level(logging.WARNING, logger="ionflow"):
+        assert_array_equal(read_image(path), truth)  # 255 (ImageJ's foreground) conducts
+    assert any("inverted.tif" in r.message and "--invert" in r.message for r in caplog.records)
+
+
+def test_pages_outside_the_first_series_are_named(tmp_path, truth, caplog):
+    pages = [Image.fromarray(truth.astype(np.uint8) * 255), Image.fromarray(np.zeros((8, 8), "u1"))]
+    pages[0].save(tmp_path / "mixed.tif", save_all=True, append_images=pages[1:])
+    with caplog.at_level(logging.WARNING, logger="ionflow"):
+        assert_array_equal(read_image(tmp_path / "mixed.tif"), truth)
+    assert any("1 of 2 pages" in r.message for r in caplog.records)
+
+
+# --- label images and ambiguous values: refuse, naming what was found -------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [
+        (_labels(), r"3 values: 0 \(40 %\), 85 \(42 %\), 170 \(18 %\)"),
+        (_labels() // 85, r"3 values: 0 \(40 %\), 1 \(42 %\), 2 \(18 %\)"),
+        (_labels().astype(np.float64), "3 values: 0 .*, 85 .*, 170 .*"),
+        (1 + (_labels() > 0), r"2 values: 1 \(40 %\), 2 \(60 %\)"),  # no zero: not 0/1 binary
+    ],
+)
+def test_label_images_are_refused_naming_the_labels(tmp_path, data, found):
+    """Before: 85 and 170 (the solid) conducted and the answer was silently wrong."""
+    for path in (tmp_path / "labels.tif", tmp_path / "labels.npy"):
+        np.save(path, data) if path.suffix == ".npy" else tifffile.imwrite(path, data)
+        with pytest.raises(InputError, match=f"looks like a label image \\({found}\\)") as exc:
+            read_image(path)
+        assert "--conductive-label" in str(exc.value) and str(path) in str(exc.value)
+        assert "\n" not in str(exc.value)
+
+
+def test_label_images_read_with_a_choice(tmp_path):
+    path = tmp_path / "labels.tif"
+    tifffile.imwrite(path, _labels(), compression="lzw")
+    assert_array_equal(read_image(path, conductive_labels=[0]), _labels() == 0)
+    assert_array_equal(read_image(path, labels=True), _labels())
+    assert read_image(path, threshold=100).mean() == pytest.approx(0.18)  # as grayscale: 170
+    # the pore slab runs straight along axis 0: sigma_eff / sigma is its fraction, 0.4
+    res = simulate(read_image(path, conductive_labels=[0]))
+    assert res.relative_conductivity == pytest.approx(0.4, rel=1e-9)
+
+
+def test_cli_label_volume_one_line_in_simulate_and_predict(tmp_path, capsys):
+    labels = tmp_path / "tomogram.tif"
+    tifffile.imwrite(labels, _labels())
+    good = tmp_path / "good.tif"
+    tifffile.imwrite(good, np.ones((8, 10, 10), np.uint8))
+    for command in ("simulate", "predict"):
+        code = main([command, str(labels), str(good), "--json", "--no-progress"])
+        out, err = capsys.readouterr()
+        assert code == 1, command
+        assert err.count("\n") == 1 and "tomogram.tif: looks like a label image" in err
+        assert [json.loads(line)["file"] for line in out.splitlines()] == [str(good)]
+        assert main([command, str(labels), "--conductive-label", "0", "--json"]) == 0
+        row = json.loads(capsys.readouterr().out)
+        assert row["electrolyte_fraction"] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("values", [(-1, 0), (-1, 1), (-3,)])
+def test_negative_values_in_a_binary_image_are_refused(tmp_path, truth, values):
+    """Before: {-1, 0} took 0 (the larger) as electrolyte, against "nonzero conducts"."""
+    data = np.where(truth, values[0], values[-1]).astype(np.int16)
+    path = tmp_path / "signed.npy"
+    np.save(path, data)
+    with pytest.raises(InputError, match="signed.npy: has a negative value.*--conductive-label"):
+        read_image(path)
+    assert_array_equal(read_image(path, conductive_labels=[values[0]]), data == values[0])
+
+
+def test_grayscale_is_not_taken_for_labels(tmp_path, truth):
+    """Nine or more gray levels are a micrograph: thresholded, not refused."""
+    gray = np.where(truth, 180, 60).astype(np.uint8) + (np.arange(24) % 9).astype(np.uint8)
+    iio.imwrite(tmp_path / "gray.png", gray)
+    assert_array_equal(read_image(tmp_path / "gray.png"), truth)
+
+
+# --- damaged files: one line each, nothing else ------------------------------------------------
+
+
+def _damaged(tmp_path, volume) -> dict[str, bytes]:
+    stack = tmp_path / "src.tif"
+    tifffile.imwrite(stack, volume.astype(np.uint8) * 255)
+    tif = stack.read_bytes()
+    tifffile.imwrite(stack, volume.astype(np.uint8) * 255, imagej=True)
+    imagej = stack.read_bytes()
+    tifffile.imwrite(stack, volume.astype(np.uint8) * 255, compression="zlib")
+    deflate = bytearray(stack.read_bytes())
+    with tifffile.TiffFile(stack) as f:
+        start = f.pages.first.dataoffsets[0]
+    deflate[start + 2 : start + 40] = bytes(38)  # zeros in the first compressed strip
+    stack.unlink()
+    iio.imwrite(tmp_path / "src.png", volume[0].astype(np.uint8) * 255)
+    png = (tmp_path / "src.png").read_bytes()
+    (tmp_path / "src.png").unlink()
+    np.save(tmp_path / "src.npy", volume)
+    npy = (tmp_path / "src.npy").read_bytes()
+    (tmp_path / "src.npy").unlink()
+    return {
+        "bad_header.tif": b"II*\x00\xff\xff\xff\x7f" + bytes(64),  # first page beyond the end
+        "cut_tags.tif": tif[:200],
+        "cut_half.tif": tif[: len(tif) // 2],
+        "cut_imagej.tif": imagej[: len(imagej) // 2],  # tifffile alone: one slice, no error
+        "bad_deflate.tif": bytes(deflate),
+        "empty.tif": b"",
+        "text.tif": b"a text file, renamed\n",
+        "cut.png": png[: len(png) // 2],
+        "text.png": b"not a PNG at all",
+        "cut.npy": npy[: len(npy) - 100],
+        "bad_header.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': nonsense",
+    }
+
+
+def test_damaged_files_are_refused_with_a_reason(tmp_path, volume):
+    for name, data in _damaged(tmp_path, volume).items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError) as exc:
+            read_array(tmp_path / name)
+        message = str(exc.value)
+        assert message.startswith(f"{tmp_path / name}: ") and "\n" not in message, name
+        assert "not a readable" in message or "empty" in message, message
+        assert "no pixels" not in message
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match="Python objects"):
+        read_array(tmp_path / "objects.npy")
+    (tmp_path / "folder.tif").mkdir()
+    with pytest.raises(InputError, match="folder.tif: is a directory"):
+        read_image(tmp_path / "folder.tif")
+    assert read_pixel_size(tmp_path / "bad_header.tif") is None
+
+
+def test_tiff_reasons_are_the_libraries_in_words(tmp_path, volume):
+    files = _damaged(tmp_path, volume)
+    expect = {
+        "bad_header.tif": "not a readable TIFF (invalid offset to first page 2147483647)",
+        "text.tif": "not a readable TIFF (not a TIFF file",
+        "cut_imagej.tif": "not a readable TIFF (ImageJ series metadata invalid",
+    }
+    for name, text in expect.items():
+        (tmp_path / name).write_bytes(files[name])
+        with pytest.raises(InputError, match=re.escape(f"{name}: {text}")):
+            read_array(tmp_path / name)
+
+
+def test_tifffile_log_passes_outside_reads(tmp_path, caplog):
+    (tmp_path / "bad.tif").write_bytes(b"II*\x00\xff\xff\xff\x7f" + bytes(64))
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(InputError):
+            read_array(tmp_path / "bad.tif")
+        assert not [r for r in caplog.records if r.name == "tifffile"]  # held, then dropped
+        logging.getLogger("tifffile").warning("a message of the user's own")
+    assert [r.message for r in caplog.records if r.name == "tifffile"] == [
+        "a message of the user's own"
+    ]
+
+
+def test_cli_prints_one_line_per_damaged_file_and_keeps_the_good(tmp_path, volume):
+    """A whole process, as a user runs it: no tifffile log lines, no traceback."""
+    names = []
+    for name, data in _damaged(tmp_path, volume).items():
+        (tmp_path / name).write_bytes(data)
+        names.append(str(tmp_path / name))
+    good = tmp_path / "good.tif"
+    tifffile.imwrite(good, volume.astype(np.uint8) * 255)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ionflow.cli", "simulate", *names, str(good)]
+        + ["--json", "--jobs", "1", "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    err = proc.stderr.splitlines()
+    assert len(err) == len(names), proc.stderr
+    for name in names:
+        assert sum(line.startswith(f"ionflow: error: {name}: ") for line in err) == 1, name
+    assert [json.loads(line)["file"] for line in proc.stdout.splitlines()] == [str(good)]
