@@ -1,6 +1,6 @@
 """Does a volume generated from a real electrode's statistics conduct like the electrode?
 
-    python benchmarks/fitted_real.py [--size 128] [--samples 3]
+    python benchmarks/fitted_real.py [--size 128] [--samples 3] [--data DIR]
 
 For each real volume (pore = electrolyte) and the TauFactor 500^3 benchmark (phase 255), a
 central ``size``^3 crop is measured with ``ionflow.generate.fit_statistics`` (fraction, mean
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import surrogate_families  # noqa: E402
 from _common import machine  # noqa: E402
-from surrogate_families import _volumes  # noqa: E402
 
 
 def main() -> int:
@@ -31,7 +31,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--samples", type=int, default=3)
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=surrogate_families.SHARED,
+        help="folder with real/ and benchmark/ (default: ../shared/data beside the repository)",
+    )
     args = ap.parse_args()
+    surrogate_families.SHARED = args.data  # _volumes() reads the volumes from there
     n = args.size
     print(
         f"Machine: {machine()}. Command: `python benchmarks/fitted_real.py --size {n} "
@@ -42,7 +49,7 @@ def main() -> int:
         "| sigma_eff/sigma per axis |"
     )
     print("| --- | --- | --- | --- | --- |")
-    for name, vol in _volumes().items():
+    for name, vol in surrogate_families._volumes().items():
         c = [(s - n) // 2 for s in vol.shape]
         crop = np.ascontiguousarray(vol[c[0] : c[0] + n, c[1] : c[1] + n, c[2] : c[2] + n])
         stats = fit_statistics(crop)

@@ -41,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs"
 CACHE = RUNS / "families"
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = ROOT.parent / "shared" / "data"  # real/ and benchmark/; set by --data
 EXE = str(Path(sys.executable).with_name("ionflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
@@ -427,12 +427,21 @@ def speed(n: int = 2500, repeats: int = 2) -> None:
 
 
 def main() -> int:
+    global SHARED
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("what", choices=["calibrate", "report", "speed"])
     ap.add_argument("--crops", type=int, default=4, help="3D crops per volume (x 3 axes)")
     ap.add_argument("--crops2d", type=int, default=60, help="2D crops per volume")
     ap.add_argument("--repeats", type=int, default=2, help="speed: best of this many runs")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=SHARED,
+        help="folder with real/ (label volumes) and benchmark/ (the TauFactor 500^3 zip); "
+        f"default {SHARED}",
+    )
     args = ap.parse_args()
+    SHARED = args.data
     if args.what == "calibrate":
         calibrate()
         return 0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .errors import InputError, IonflowError, ResourceError
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source: pyproject.toml reads it (tool.setuptools.dynamic)
 
 _SUBPACKAGES = ("generate", "io", "solve", "surrogate", "dataset", "model", "plot")
 _WHERE = {
