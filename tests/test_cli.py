@@ -82,6 +82,7 @@ def test_bad_files_one_line_each_and_batch_survives(images, capsys):
     assert any("garbage.png" in e and "not a readable" in e for e in err)
 
 
+@pytest.mark.slow  # 3 s alone, 13 s in a loaded full run (the folder and glob runs)
 def test_directory_and_glob_and_table(images, capsys):
     d, p = images
     code = main(["simulate", str(d / "u*.png"), str(d / "ch*.png")])
