@@ -44,7 +44,26 @@ __all__ = [
 
 
 def generate(kind: str, shape, *, electrolyte_fraction: float, rng=None, **options):
-    """Call the generator named ``kind`` (one of :data:`GENERATORS`)."""
+    """Call the generator named ``kind`` (one of :data:`GENERATORS`).
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`GENERATORS`, e.g. ``"disks"`` or ``"grf"``.
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
+    rng : int or numpy Generator, optional
+        Seed or generator.
+    **options
+        Keyword options of that generator (see its docstring).
+
+    Returns
+    -------
+    ndarray
+        The generator's image, bool, shape ``shape``: True = electrolyte.
+    """
     from ..errors import InputError
 
     try:

@@ -142,6 +142,10 @@ def anisotropic(
 
     Parameters
     ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
     radius : float or (min, max), optional
         Median volume-equivalent radius (cells); default log-uniform in (2.5, 7).
     sigma : float or (min, max), optional
@@ -157,8 +161,13 @@ def anisotropic(
         random (isotropic); default: one axis drawn per image.
     jitter : float or (min, max), optional
         Spread of the symmetry axes about ``align`` (degrees, normal); default (0, 20).
+    rng : int or numpy Generator, optional
+        Seed or generator.
 
-    Other parameters and the return value are as for :func:`lognormal`.
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = electrolyte.
     """
     shape, fraction, rng = _setup(shape, electrolyte_fraction, rng)
     ndim = len(shape)
@@ -207,6 +216,10 @@ def fibres(
 
     Parameters
     ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
     radius : float or (min, max), optional
         Median fibre radius (cells); default (1, 3).
     length : float or (min, max), optional
@@ -217,8 +230,13 @@ def fibres(
         default: ``"random"`` or an axis, drawn with equal chance.
     jitter : float or (min, max), optional
         Spread of aligned fibres about ``align`` (degrees, normal); default (0, 30).
+    rng : int or numpy Generator, optional
+        Seed or generator.
 
-    Other parameters and the return value are as for :func:`lognormal`.
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = electrolyte.
     """
     shape, fraction, rng = _setup(shape, electrolyte_fraction, rng)
     ndim = len(shape)
@@ -279,14 +297,23 @@ def agglomerates(
 
     Parameters
     ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
     radius : float or (min, max), optional
         Median primary-particle radius (cells), log-normal with sigma 0.2; default (1.2, 3).
     cluster_radius : float or (min, max), optional
         Standard deviation (cells, per axis) of the primaries' offsets; default (2, 8).
     cluster_size : float or (min, max), optional
         Mean number of primaries per cluster; default log-uniform in (4, 40).
+    rng : int or numpy Generator, optional
+        Seed or generator.
 
-    Other parameters and the return value are as for :func:`lognormal`.
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = electrolyte.
     """
     shape, fraction, rng = _setup(shape, electrolyte_fraction, rng)
     ndim = len(shape)
@@ -326,17 +353,24 @@ def binder_labels(
 
     Parameters
     ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
+    radius, sigma : float or (min, max), optional
+        Median radius (cells) and spread of ln(radius) of the particles, as for :func:`lognormal`.
     binder_share : float or (min, max), optional
         Binder volume / (binder + particle volume); default (0.1, 0.35).
     neck : float or (min, max), optional
         Width (cells) of the Gaussian that spreads the binder from particles; larger values
         bridge wider gaps; default (1, 2.5).
-
-    Other parameters are as for :func:`lognormal`.
+    rng : int or numpy Generator, optional
+        Seed or generator.
 
     Returns
     -------
     ndarray of uint8, shape ``shape``
+        0 = electrolyte, 1 = active particle, 2 = carbon-binder domain.
     """
     shape, fraction, rng = _setup(shape, electrolyte_fraction, rng)
     ndim = len(shape)
@@ -380,6 +414,17 @@ def binder(
 ) -> np.ndarray:
     """Particles coated and bridged by an insulating carbon-binder phase (see :func:`binder_labels`).
 
+    Parameters
+    ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
+    radius, sigma, binder_share, neck : float or (min, max), optional
+        As for :func:`binder_labels`.
+    rng : int or numpy Generator, optional
+        Seed or generator.
+
     Returns
     -------
     ndarray of bool, shape ``shape``
@@ -414,6 +459,10 @@ def grf(
 
     Parameters
     ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
     correlation_length : float or (min, max), optional
         Filter width (cells); default log-uniform in (1.5, 10).
     anisotropy : tuple of float, optional
@@ -423,8 +472,13 @@ def grf(
         ``"one"``: electrolyte where the field is high (bicontinuous blobs). ``"two"``: solid
         where ``|field|`` is small, i.e. thin curved walls between electrolyte pockets (a two-cut
         level set). Default ``"one"`` (3 in 4) or ``"two"``.
+    rng : int or numpy Generator, optional
+        Seed or generator.
 
-    Other parameters and the return value are as for :func:`lognormal`.
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = electrolyte.
     """
     shape, fraction, rng = _setup(shape, electrolyte_fraction, rng)
     ndim = len(shape)

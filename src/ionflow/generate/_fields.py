@@ -22,10 +22,21 @@ def blobs(
 
     Parameters
     ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D; an int means a square image.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
     correlation_length : float
         Standard deviation (cells) of the Gaussian filter applied to white noise.
     anisotropy : tuple of float, optional
         Per-axis multiplier of the correlation length (e.g. (2, 1) stretches along axis 0).
+    rng : int or numpy Generator, optional
+        Seed or generator; the same seed gives the same image.
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = electrolyte.
     """
     shape = check_shape(shape)
     fraction = check_fraction(electrolyte_fraction)

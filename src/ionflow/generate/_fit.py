@@ -43,9 +43,15 @@ def mean_chord_lengths(mask: np.ndarray) -> np.ndarray:
     ``count(True) / count(run starts)``; a run cut by the image face counts as a run (the same
     rule for a source and a generated image). ``inf`` if the phase fills every line, 0 if absent.
 
+    Parameters
+    ----------
+    mask : ndarray of bool
+        2D or 3D image; the runs of True cells are measured.
+
     Returns
     -------
     ndarray of float, shape (ndim,)
+        Mean run length along each axis, in cells.
     """
     mask = np.asarray(mask, dtype=bool)
     total = int(np.count_nonzero(mask))
@@ -211,6 +217,7 @@ def fitted(
         0.1-0.5), i.e. random axis-aligned triaxial ellipsoids, for datasets that cycle over
         generator names.
     rng : int or numpy Generator, optional
+        Seed or generator; the same seed gives the same image.
 
     Returns
     -------

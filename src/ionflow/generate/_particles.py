@@ -116,6 +116,10 @@ def ellipses(
 
     Parameters
     ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D; an int means a square image.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
     semi_axes : float or (min, max)
         Long semi-axis in cells, uniform in [min, max].
     aspect : float
@@ -123,6 +127,13 @@ def ellipses(
     orientation : float, optional
         Angle in degrees of the long axis from axis 0 (the default flow direction), in the plane
         of axes 0 and 1; ``None`` orients every particle at random.
+    rng : int or numpy Generator, optional
+        Seed or generator; the same seed gives the same image.
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = electrolyte.
     """
     shape = check_shape(shape)
     fraction = check_fraction(electrolyte_fraction)
@@ -177,6 +188,31 @@ def nonoverlapping_disks(
     volume exceeds the target; then all are shrunk by a common factor to hit the fraction
     exactly, which keeps them apart. Random sequential addition jams near a particle fraction of
     ~0.5 (2D) / ~0.35 (3D): lower electrolyte fractions raise an error.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        Image shape (cells), 2D or 3D; an int means a square image.
+    electrolyte_fraction : float
+        Target fraction of electrolyte (True) cells.
+    radius : float or (min, max)
+        Particle radius in cells before the common shrink, uniform in [min, max].
+    gap : float
+        Smallest distance (cells) between particle surfaces while they are placed.
+    max_tries : int
+        Failed placements in a row after which the packing counts as jammed.
+    rng : int or numpy Generator, optional
+        Seed or generator; the same seed gives the same image.
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = electrolyte.
+
+    Raises
+    ------
+    InputError
+        If the particles jam before they fill the solid fraction.
     """
     shape = check_shape(shape)
     fraction = check_fraction(electrolyte_fraction)
