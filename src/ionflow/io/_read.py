@@ -29,6 +29,16 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[str]:
     """Files, directories (their image files, sorted) and glob patterns -> a list of files.
 
     A path that matches nothing is kept as is, so that reading it reports it as missing.
+
+    Parameters
+    ----------
+    paths : list of str or path-like
+        Files, directories and glob patterns, in the order given.
+
+    Returns
+    -------
+    list of str
+        The files, directories expanded in place.
     """
     out: list[str] = []
     for p in paths:
@@ -236,6 +246,16 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     stored; a file that tifffile reads only in part (a damaged page chain, a stack cut short)
     is refused, and so is a hyperstack with channels or time points. NPY: never unpickled.
     Other formats via Pillow. Every problem raises :class:`~ionflow.InputError` naming the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        PNG/BMP/JPEG/GIF, TIFF or NPY file.
+
+    Returns
+    -------
+    ndarray
+        The pixel values as stored: 2D, 3D (a volume, z first) or colour (trailing 3 or 4).
     """
     path = Path(path)
     src = str(path)
@@ -294,6 +314,31 @@ def to_phases(
 
     ``invert`` swaps the phases of a binary or grayscale result; ``min_size`` then removes
     islands of either phase smaller than that many pixels.
+
+    Parameters
+    ----------
+    arr : ndarray
+        Raw pixel values (see :func:`read_array`).
+    threshold : float, optional
+        Gray level above which a pixel is electrolyte (skips Otsu).
+    invert : bool
+        Swap the phases of a binary or grayscale result.
+    labels : bool, optional
+        ``True``: a label image, returned as is; ``False``: never a label image; ``None``:
+        decided from the values (see above).
+    conductive_labels : list of float, optional
+        Pixel values that conduct; the result is True where the value is one of them.
+    denoise : str, optional
+        Filter before thresholding (see :func:`~ionflow.io.segment`), e.g. ``"median"``.
+    min_size : int
+        Islands of either phase smaller than this many pixels are removed (0: none).
+    source : str, optional
+        File name for error messages.
+
+    Returns
+    -------
+    ndarray
+        bool (True = electrolyte), or the labels as given for a label image.
     """
     src = source or "<array>"
     if arr.dtype == bool:
@@ -374,6 +419,31 @@ def read_image(
     right) is removed from a 2D image (e.g. an SEM information bar) or from every slice of a
     volume before segmentation, in pixels or as fractions below 1 of the height/width. See
     :func:`to_phases` for how pixels become phases (``denoise``, ``threshold``, ``min_size``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        PNG/BMP/JPEG/GIF, TIFF or NPY file.
+    threshold : float, optional
+        Gray level above which a pixel is electrolyte (skips Otsu).
+    invert : bool
+        Swap the phases of a binary or grayscale result.
+    labels : bool, optional
+        ``True``: a label image, returned as is; ``False``: never a label image; ``None``:
+        decided from the values (see above).
+    conductive_labels : list of float, optional
+        Pixel values that conduct; the result is True where the value is one of them.
+    denoise : str, optional
+        Filter before thresholding (see :func:`~ionflow.io.segment`), e.g. ``"median"``.
+    crop : 4 numbers, optional
+        Margins (top, bottom, left, right) removed first, see :func:`~ionflow.io.crop_image`.
+    min_size : int
+        Islands of either phase smaller than this many pixels are removed (0: none).
+
+    Returns
+    -------
+    ndarray
+        bool (True = electrolyte), or the labels as given for a label image.
     """
     src = str(path)
     arr = _read_squeezed(path)
@@ -405,7 +475,19 @@ def _read_squeezed(path: str | os.PathLike) -> np.ndarray:
 def read_gray(path: str | os.PathLike, *, crop: Crop | None = None) -> np.ndarray:
     """Read an image or volume as gray levels (colour -> luminance), optionally cropped.
 
-    The input of :func:`~ionflow.io.segment`; see :func:`~ionflow.io.crop_image` for ``crop``.
+    The input of :func:`~ionflow.io.segment`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        PNG/BMP/JPEG/GIF, TIFF or NPY file.
+    crop : 4 numbers, optional
+        Margins (top, bottom, left, right) removed, see :func:`~ionflow.io.crop_image`.
+
+    Returns
+    -------
+    ndarray
+        Gray levels, 2D or 3D, in the file's value range.
     """
     arr = _to_gray(_read_squeezed(path))
     if arr.ndim not in (2, 3):

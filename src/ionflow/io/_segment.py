@@ -56,6 +56,8 @@ def crop_image(arr: np.ndarray, crop: Crop | None, *, source: str | None = None)
     crop : 4 numbers or None
         Pixels to remove from each side; a float below 1 is a fraction of the height (top,
         bottom) or width (left, right), e.g. ``(0, 0.1, 0, 0)`` drops the bottom tenth.
+    source : str, optional
+        File name for error messages.
 
     Returns
     -------
@@ -124,6 +126,18 @@ def remove_specks(binary: np.ndarray, min_size: int) -> np.ndarray:
 
     Electrolyte islands become active material and active-material islands (holes) become
     electrolyte. Connectivity is through faces (4 in 2D, 6 in 3D), as the current flows.
+
+    Parameters
+    ----------
+    binary : ndarray of bool
+        2D or 3D phases, True = electrolyte.
+    min_size : int
+        Islands smaller than this many pixels are flipped; 0 or less changes nothing.
+
+    Returns
+    -------
+    ndarray of bool
+        The cleaned phases, same shape.
     """
     out = np.asarray(binary, dtype=bool)
     if min_size <= 1:

@@ -60,6 +60,16 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
     measurement and give None, as do files that are not TIFF or cannot be read (reading the
     pixels reports those). The solver's cells are square/cubic: when the pixel height or voxel
     depth differs from the width by more than 1 %, a warning is logged and the width is used.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Image file; only TIFF files carry a size.
+
+    Returns
+    -------
+    float or None
+        Pixel edge in m, or None when the file states none.
     """
     path = Path(path)
     src = str(path)
@@ -115,8 +125,23 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
 
 
 def pixel_sizes(files: list[str], given: float | None = None) -> dict[str, float | None]:
-    """``given`` (m) for every file, else each TIFF's own (:func:`read_pixel_size`; None: the
-    l = 1 convention). What the metadata supplied is logged."""
+    """Pixel size of every file: ``given`` for all, else each file's own.
+
+    Each TIFF's own comes from :func:`read_pixel_size` (None: the l = 1 convention). What the
+    metadata supplied is logged.
+
+    Parameters
+    ----------
+    files : list of str
+        Image files.
+    given : float, optional
+        Pixel edge (m) for every file, overriding the metadata.
+
+    Returns
+    -------
+    dict
+        ``{file: pixel edge in m or None}``.
+    """
     if given is not None:
         return dict.fromkeys(files, given)
     sizes = {f: read_pixel_size(f) for f in files}

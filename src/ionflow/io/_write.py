@@ -17,6 +17,18 @@ def write_image(path: str | os.PathLike, array: np.ndarray) -> Path:
 
     Boolean arrays are written as 0/255 in PNG and TIFF (deflate-compressed); floating-point
     arrays only to TIFF/NPY.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its suffix (``.png``, ``.tif``/``.tiff``, ``.npy``) picks the format.
+    array : ndarray
+        2D image or 3D volume (z first).
+
+    Returns
+    -------
+    Path
+        The file written.
     """
     path = Path(path)
     suffix = path.suffix.lower()
