@@ -73,9 +73,23 @@ def electrode_clusters(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Face-connected cluster labels and, per label, whether it touches each electrode.
 
-    Returns ``labels`` (0 = not conductive) and boolean lookup tables ``first`` and ``last``
-    indexed by label: the cluster touches the first / last slice along ``axis``. Clusters
-    connect across the faces of the axes in ``periodic`` (never the flow axis).
+    Clusters connect across the faces of the axes in ``periodic`` (never the flow axis).
+
+    Parameters
+    ----------
+    conductive : ndarray of bool
+        2D or 3D mask of the conducting cells.
+    axis : int
+        Flow axis: the electrodes are its first and last slices.
+    periodic : tuple of int
+        Axes whose opposite faces are joined.
+
+    Returns
+    -------
+    labels : ndarray of int, shape ``conductive.shape``
+        Cluster label per cell, 0 = not conductive.
+    first, last : ndarray of bool, shape (n_labels + 1,)
+        Indexed by label: the cluster touches the first / last slice along ``axis``.
     """
     labels, count = label_face_connected(conductive, tuple(d for d in periodic if d != axis))
     first = np.zeros(count + 1, bool)

@@ -12,7 +12,21 @@ __all__ = ["cell_spacing", "check_pixel_size", "geometry", "validate_image"]
 
 
 def validate_image(image: np.ndarray, *, source: str | None = None) -> np.ndarray:
-    """Check that ``image`` is a usable 2D/3D array; returns it as a NumPy array."""
+    """Check that ``image`` is a usable 2D/3D array, and return it as a NumPy array.
+
+    Parameters
+    ----------
+    image : array-like
+        Numeric or boolean 2D image or 3D volume.
+    source : str, optional
+        File name for error messages.
+
+    Returns
+    -------
+    ndarray
+        ``np.asarray(image)``; an empty, non-numeric, non-2D/3D or non-finite image raises
+        :class:`~ionflow.InputError`.
+    """
     arr = np.asarray(image)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InputError(f"image has a non-numeric type ({arr.dtype})", source=source)
@@ -32,6 +46,18 @@ def check_pixel_size(pixel_size: float | None, *, source: str | None = None) -> 
 
     Zero would divide by zero, a negative size gives a negative resistance and an infinite one
     an ``Infinity`` in the JSON rows: none is a pixel.
+
+    Parameters
+    ----------
+    pixel_size : float or None
+        Pixel edge in m, as given.
+    source : str, optional
+        File name for error messages.
+
+    Returns
+    -------
+    float or None
+        The size as a float, or None when none was given.
     """
     if pixel_size is None:
         return None
@@ -88,6 +114,20 @@ def geometry(
     Default (``pixel_size=None``): the paper's convention l = 1, so h = 1 / n_axis and a square
     image or cubic volume has A = 1. A 2D image is a prism whose depth equals l (so A = width x l).
     ``pixel_size`` may give one edge per axis (see :func:`cell_spacing`).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape (cells).
+    axis : int
+        Flow axis.
+    pixel_size : float, sequence of float or None
+        Cell edge in m (one for all axes, or one per axis); None for the l = 1 convention.
+
+    Returns
+    -------
+    h, length, area : float
+        Cell size along the flow (m), sample length along the flow (m), cross-section (m^2).
     """
     spacing = cell_spacing(shape, axis, pixel_size)
     h = spacing[axis]
