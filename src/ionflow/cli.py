@@ -428,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     _add_ml_commands(sub)
+    from .app._serve import add_app_command  # the local web page; its module is light
+
+    add_app_command(sub)
     return parser
 
 
