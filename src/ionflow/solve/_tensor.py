@@ -1,0 +1,253 @@
+"""The effective conductivity tensor and depth profiles along the thickness.
+
+Tensor: with the flow along axis ``j`` (potential difference V over the length ``L_j``), the
+volume average of the current density ``<J>`` gives column ``j`` of the effective conductivity
+tensor, ``K[:, j] = <J> L_j / V`` (the diagonal entry equals ``simulate``'s effective
+conductivity; the off-diagonal ones are the cross-currents a tilted microstructure drives).
+Periodic lateral faces (the default here) let cross-currents flow; with insulating faces they
+must vanish on average. The principal values and axes are those of the symmetric part; the
+asymmetry ``|K - K^T| / |K|`` measures how far the finite sample is from the symmetric tensor
+of homogenisation theory (electrode layers at the two faces make it slightly non-symmetric).
+
+Depth profiles (TauFactor's ``tau_x`` for PyBaMM): per slice along the flow, the electrolyte
+fraction ``eps(x)``, the electrolyte/solid interface density ``a(x)`` and, per face between
+slices, a local tortuosity factor ``tau(x) = eps_face / kappa_face``: ``kappa_face`` is the
+mean current density over the drop of the slice-averaged electrolyte potential across the
+face. The ends use the electrode faces (half a cell away), so the harmonic mean of ``kappa``
+over the faces (half weights at the ends) is exactly ``simulate``'s relative conductivity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ._assemble import percolating_mask
+from ._result import ConductionResult
+from ._simulate import simulate
+
+__all__ = ["DepthProfile", "TensorResult", "conductivity_tensor", "depth_profile"]
+
+
+def _jsonable(obj) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in obj.__dataclass_fields__:
+        value = getattr(obj, name)
+        if name == "results":
+            value = [r.to_dict() for r in value]
+        elif isinstance(value, np.ndarray):
+            value = np.where(np.isfinite(value), value, np.nan).tolist()
+            value = _nan_to_none(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = None
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+def _nan_to_none(value):
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+@dataclass(frozen=True)
+class TensorResult:
+    """Effective conductivity tensor of one image.
+
+    Attributes
+    ----------
+    conductivity : ndarray, shape (ndim, ndim)
+        ``K[i, j]``: mean current density along ``i`` per unit potential gradient along ``j``,
+        in S/m.
+    relative : ndarray, shape (ndim, ndim)
+        ``K / sigma`` (dimensionless).
+    principal_values : ndarray, shape (ndim,)
+        Eigenvalues of the symmetric part of ``relative``, largest first.
+    principal_axes : ndarray, shape (ndim, ndim)
+        Unit eigenvectors (columns, in array-axis coordinates) matching ``principal_values``.
+    asymmetry : float
+        ``|K - K^T| / |K|`` (Frobenius norms).
+    boundary : str
+        Lateral faces used for the solves.
+    results : tuple of ConductionResult
+        The solve along each axis.
+    """
+
+    conductivity: np.ndarray
+    relative: np.ndarray
+    principal_values: np.ndarray
+    principal_axes: np.ndarray
+    asymmetry: float
+    boundary: str
+    results: tuple[ConductionResult, ...] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (nested lists; infinities and NaN become ``None``)."""
+        return _jsonable(self)
+
+
+def conductivity_tensor(
+    image: np.ndarray, *, boundary: str = "periodic", **options: Any
+) -> TensorResult:
+    """The effective conductivity tensor from one solve per axis (see the module docstring).
+
+    Parameters
+    ----------
+    image : ndarray, shape (n0, n1) or (n0, n1, n2)
+        As for :func:`ionflow.simulate`.
+    boundary : {"periodic", "insulating"}
+        Lateral faces of every solve (periodic by default: cross-currents can flow).
+    **options
+        Passed to :func:`ionflow.simulate` (conductivity, label_conductivities, pixel_size,
+        method, rtol, source ...); not ``axis`` or ``fields``.
+
+    Returns
+    -------
+    TensorResult
+    """
+    if "axis" in options or "fields" in options:
+        raise InputError("conductivity_tensor solves along every axis and needs the fields")
+    arr = np.asarray(image)
+    ndim = arr.ndim
+    results = []
+    K = np.zeros((ndim, ndim))
+    for j in range(ndim):
+        res = simulate(arr, axis=j, boundary=boundary, fields=True, **options)
+        if res.percolating:
+            mean_j = res.current_density.reshape(ndim, -1).mean(axis=1)
+            K[:, j] = mean_j * res.length / res.voltage
+        results.append(_without_fields(res))
+    sigma = results[0].sigma
+    rel = K / sigma
+    sym = 0.5 * (rel + rel.T)
+    values, vectors = np.linalg.eigh(sym)
+    order = np.argsort(values)[::-1]
+    norm = float(np.linalg.norm(rel))
+    return TensorResult(
+        conductivity=K,
+        relative=rel,
+        principal_values=values[order],
+        principal_axes=vectors[:, order],
+        asymmetry=float(np.linalg.norm(rel - rel.T) / norm) if norm > 0 else 0.0,
+        boundary=boundary,
+        results=tuple(results),
+    )
+
+
+def _without_fields(res: ConductionResult) -> ConductionResult:
+    import dataclasses
+
+    return dataclasses.replace(res, potential=None, current_density=None)
+
+
+@dataclass(frozen=True)
+class DepthProfile:
+    """Homogenised quantities along the flow axis, per slice and per face between slices.
+
+    Attributes
+    ----------
+    position : ndarray, shape (n,)
+        Slice centres along the flow, in metres (or in units of the length l = 1 by default).
+    fraction : ndarray, shape (n,)
+        Electrolyte fraction eps(x) of each slice.
+    interface_density : ndarray, shape (n,)
+        Electrolyte/solid face area per volume of each slice, 1/m (1/l by default); voxel
+        faces, no smoothing correction.
+    face_position : ndarray, shape (n + 1,)
+        Positions of the faces: the two electrodes and the n - 1 faces between slices.
+    relative_conductivity : ndarray, shape (n + 1,)
+        kappa(x) at every face (sigma_eff / sigma, local).
+    tortuosity : ndarray, shape (n + 1,)
+        tau(x) = eps_face / kappa(x) (``inf`` where no current passes; NaN where eps is 0).
+    result : ConductionResult
+        The solve the profile comes from.
+    """
+
+    position: np.ndarray
+    fraction: np.ndarray
+    interface_density: np.ndarray
+    face_position: np.ndarray
+    relative_conductivity: np.ndarray
+    tortuosity: np.ndarray
+    result: ConductionResult = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (lists; infinities and NaN become ``None``)."""
+        out = _jsonable(self)
+        out["result"] = self.result.to_dict()
+        return out
+
+
+def depth_profile(image: np.ndarray, *, axis: int = 0, **options: Any) -> DepthProfile:
+    """eps(x), a(x) and tau(x) along the flow (see the module docstring).
+
+    Parameters
+    ----------
+    image : ndarray
+        Binary image (nonzero = electrolyte), as for :func:`ionflow.simulate`.
+    axis : int
+        Flow (thickness) axis.
+    **options
+        Passed to :func:`ionflow.simulate` (pixel_size, boundary, method ...).
+
+    Returns
+    -------
+    DepthProfile
+    """
+    if "label_conductivities" in options or options.get("matrix_conductivity"):
+        raise InputError("depth profiles are defined for binary images (one conducting phase)")
+    arr = np.asarray(image)
+    res = simulate(arr, axis=axis, fields=True, **options)
+    axis = res.axis
+    pore = np.moveaxis(arr != 0, axis, 0)
+    n = pore.shape[0]
+    h = res.length / n
+    cells = pore[0].size
+    fraction = pore.reshape(n, -1).mean(axis=1)
+    # interface faces per slice (faces between slices count half for each side)
+    faces = np.zeros(n)
+    for d in range(pore.ndim):
+        lo = tuple(slice(None, -1) if k == d else slice(None) for k in range(pore.ndim))
+        hi = tuple(slice(1, None) if k == d else slice(None) for k in range(pore.ndim))
+        mixed = (pore[lo] != pore[hi]).reshape(pore[lo].shape[0], -1).sum(axis=1)
+        if d == 0:
+            faces[:-1] += 0.5 * mixed
+            faces[1:] += 0.5 * mixed
+        else:
+            faces += mixed
+    spacing = res.pixel_size or (h,) * arr.ndim
+    face_area = float(np.prod(spacing)) / spacing[axis]  # of faces normal to the flow
+    interface = faces * face_area / (cells * float(np.prod(spacing)))
+    position = (np.arange(n) + 0.5) * h
+    face_position = np.arange(n + 1) * h
+    kappa = np.zeros(n + 1)
+    tau = np.full(n + 1, np.inf)
+    if res.percolating:
+        periodic = tuple(range(1, arr.ndim)) if res.boundary == "periodic" else ()
+        keep = percolating_mask(pore, 0, periodic)[0]  # cells that carry the solution
+        phi = np.where(keep, np.moveaxis(res.potential / res.voltage, axis, 0), 0.0)
+        count = keep.reshape(n, -1).sum(axis=1)
+        c = phi.reshape(n, -1).sum(axis=1) / np.maximum(count, 1)
+        drop = np.concatenate([[2.0 * (1.0 - c[0])], c[:-1] - c[1:], [2.0 * c[-1]]])
+        mean_flux = res.relative_conductivity / n  # reduced current per cross-section cell
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kappa = np.where(drop > 0, mean_flux / drop, 0.0)
+            eps_face = np.concatenate(
+                [fraction[:1], 0.5 * (fraction[:-1] + fraction[1:]), fraction[-1:]]
+            )
+            tau = np.where(kappa > 0, eps_face / kappa, np.inf)
+    return DepthProfile(
+        position=position,
+        fraction=fraction,
+        interface_density=interface,
+        face_position=face_position,
+        relative_conductivity=kappa,
+        tortuosity=tau,
+        result=_without_fields(res),
+    )

@@ -1,0 +1,96 @@
+"""Electrode tortuosity factor and impedance: the transmission-line limits, exactly."""
+
+import numpy as np
+import pytest
+
+from ionflow import InputError
+from ionflow.generate import generate
+from ionflow.solve._electrode import (
+    electrode_tortuosity,
+    ideal_impedance,
+    ideal_low_frequency_resistance,
+    impedance,
+)
+
+
+def _straight_pores(shape):
+    """One-cell-wide pores along axis 0 between solid walls: every pore cell has the same
+    interface (two faces in 2D, four in 3D)."""
+    img = np.zeros(shape, np.uint8)
+    if len(shape) == 2:
+        img[:, 1::2] = 1
+    else:
+        img[:, 1::2, 1::2] = 1
+    return img
+
+
+@pytest.mark.parametrize("shape", [(20, 9), (12, 7, 7), (5, 3)])
+def test_straight_pores_have_tau_e_one(shape):
+    res = electrode_tortuosity(_straight_pores(shape))
+    assert res.tau_e == pytest.approx(1.0, rel=1e-12)
+    assert res.connected_interface == 1.0
+
+
+def test_ideal_chain_formula():
+    # continuum limit n/3 per unit conductance, plus the discrete 1/(6n)
+    assert ideal_low_frequency_resistance(10, 1.0, 1.0) == pytest.approx(10 / 3 + 1 / 60)
+    z = ideal_impedance([1e-7], 10)
+    assert z.real[0] == pytest.approx(ideal_low_frequency_resistance(10, 1.0, 1.0), rel=1e-8)
+
+
+def test_straight_pore_is_the_classic_transmission_line():
+    img = _straight_pores((20, 9))
+    omega = np.array([1e-3, 0.1, 1.0, 10.0, 1e4])
+    z = impedance(img, omega)
+    pores = 4
+    expected = ideal_impedance(omega, 20, capacitance=2.0) / pores
+    np.testing.assert_allclose(z, expected, rtol=1e-10)
+    # infinitely fast interface (omega -> inf): only the separator's half cell remains
+    assert z[-1].real == pytest.approx(0.5 / pores, rel=1e-6)
+    # low frequency: the capacitive branch 1 / (j omega C)
+    low = impedance(img, [1e-7])[0]
+    assert -low.imag == pytest.approx(1 / (1e-7 * 2 * 20 * pores), rel=1e-6)
+
+
+def test_low_frequency_limit_matches_the_complex_solve():
+    vol = generate("disks", (14, 12, 12), electrolyte_fraction=0.5, rng=0)
+    res = electrode_tortuosity(vol)
+    z = impedance(vol, [1e-9, 1e-7])
+    np.testing.assert_allclose(z.real, res.resistance_low_frequency, rtol=1e-8)
+    assert res.tau_e > 1.0
+
+
+def test_periodic_and_anisotropic_options():
+    vol = generate("disks", (14, 12, 12), electrolyte_fraction=0.55, rng=1)
+    a = electrode_tortuosity(vol, boundary="periodic")
+    b = electrode_tortuosity(np.roll(vol, 5, axis=2), boundary="periodic")
+    assert a.tau_e == pytest.approx(b.tau_e, rel=1e-9)
+    pores = _straight_pores((10, 5, 5))
+    assert electrode_tortuosity(pores, pixel_size=(3e-6, 1e-6, 2e-6)).tau_e == pytest.approx(1.0)
+
+
+def test_three_phase_binder_is_inert():
+    """Label 2 (binder) neither conducts nor reacts: straight pores walled by binder on one
+    side and active material on the other still give tau_e = 1 (uniform interface)."""
+    img = np.zeros((16, 7), np.uint8)
+    img[:, 1::2] = 1
+    img[:, 2::4] = 2  # every other wall is binder: each pore has one active and one binder wall
+    res = electrode_tortuosity(img, conductive_label=1, reactive_label=0)
+    assert res.tau_e == pytest.approx(1.0, rel=1e-12)
+    assert res.interface_density == pytest.approx((3 * 16) / (16 * 7))
+
+
+def test_blocked_and_bad_inputs():
+    img = np.ones((6, 6), np.uint8)
+    img[3] = 0  # no electrolyte beyond row 2 ... but the pores near the separator still react
+    res = electrode_tortuosity(img)
+    assert np.isfinite(res.tau_e)
+    solid_only_far = np.zeros((6, 6), np.uint8)
+    solid_only_far[:, 2] = 1  # a pore without any... it has interfaces: finite
+    assert np.isfinite(electrode_tortuosity(solid_only_far).tau_e)
+    with pytest.raises(InputError, match="no electrolyte"):
+        electrode_tortuosity(np.zeros((4, 4)))
+    with pytest.raises(InputError, match="positive"):
+        impedance(solid_only_far, [0.0])
+    no_interface = np.ones((5, 5), np.uint8)
+    assert electrode_tortuosity(no_interface).tau_e == float("inf")

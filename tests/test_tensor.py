@@ -1,0 +1,74 @@
+"""The conductivity tensor and depth profiles: laminates are exact, symmetry under transposes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ionflow import InputError, simulate
+from ionflow.generate import generate
+from ionflow.solve._tensor import conductivity_tensor, depth_profile
+
+
+def test_laminate_tensor_is_harmonic_across_and_arithmetic_along():
+    s1, s2 = 1.0, 0.2
+    img = np.zeros((8, 6))
+    img[::2] = s1
+    img[1::2] = s2  # layers normal to axis 0
+    lc = {s1: s1, s2: s2}
+    t = conductivity_tensor(img, label_conductivities=lc)
+    harmonic = 2 / (1 / s1 + 1 / s2)
+    arithmetic = (s1 + s2) / 2
+    np.testing.assert_allclose(t.relative, np.diag([harmonic, arithmetic]), atol=1e-12)
+    np.testing.assert_allclose(t.principal_values, [arithmetic, harmonic], rtol=1e-12)
+    assert abs(t.principal_axes[1, 0]) == pytest.approx(1.0)  # largest along axis 1
+    assert t.asymmetry < 1e-12
+
+
+def test_diagonal_equals_simulate_and_transpose_permutes():
+    vol = generate("disks", (16, 14, 12), electrolyte_fraction=0.6, rng=2)
+    t = conductivity_tensor(vol)
+    for j in range(3):
+        ref = simulate(vol, axis=j, boundary="periodic")
+        assert t.relative[j, j] == pytest.approx(ref.relative_conductivity, rel=1e-9)
+    perm = (2, 0, 1)
+    tp = conductivity_tensor(np.transpose(vol, perm))
+    np.testing.assert_allclose(tp.relative, t.relative[np.ix_(perm, perm)], atol=1e-9)
+    assert t.asymmetry < 0.1
+    json.dumps(t.to_dict())
+
+
+def test_tilted_structure_has_cross_currents():
+    """Stripes at 45 degrees (periodic): a gradient along one axis drives current along the
+    other, and the tensor is symmetric with principal axes along the diagonals."""
+    n = 16
+    i, j = np.indices((n, n))
+    img = ((i + j) % 4 < 2).astype(float) * 0.9 + 0.1
+    t = conductivity_tensor(img, label_conductivities={0.1: 0.1, 1.0: 1.0})
+    assert abs(t.relative[0, 1]) > 0.05 * t.relative[0, 0]
+    assert t.relative[0, 1] == pytest.approx(t.relative[1, 0], rel=1e-6)
+    axis = np.abs(t.principal_axes[:, 0])
+    np.testing.assert_allclose(axis, [2**-0.5, 2**-0.5], atol=1e-6)
+
+
+def test_depth_profile_of_uniform_and_layers():
+    prof = depth_profile(np.ones((10, 6), bool))
+    np.testing.assert_allclose(prof.tortuosity, 1.0, rtol=1e-10)
+    np.testing.assert_allclose(prof.fraction, 1.0)
+    assert not prof.interface_density.any()
+    vol = generate("disks", (20, 16, 16), electrolyte_fraction=0.6, rng=5)
+    prof = depth_profile(vol)
+    w = np.ones(21)
+    w[[0, -1]] = 0.5
+    harmonic = w.sum() / np.sum(w / prof.relative_conductivity)
+    assert harmonic == pytest.approx(prof.result.relative_conductivity, rel=1e-9)
+    assert prof.fraction.mean() == pytest.approx(prof.result.electrolyte_fraction)
+    assert (prof.interface_density > 0).all()
+    json.dumps(prof.to_dict())
+
+
+def test_bad_options():
+    with pytest.raises(InputError):
+        conductivity_tensor(np.ones((4, 4)), axis=1)
+    with pytest.raises(InputError):
+        depth_profile(np.ones((4, 4)), label_conductivities={1: 1})
