@@ -19,7 +19,21 @@ __all__ = ["PredictOutcome", "predict_files"]
 
 @dataclass(frozen=True)
 class PredictOutcome:
-    """One file along one axis: a result, or the one-line reason it has none."""
+    """One file along one axis: a result, or the one-line reason it has none.
+
+    Attributes
+    ----------
+    source : str
+        The input file.
+    axis : int
+        Flow axis; -1 when the file could not be read.
+    result : PredictionResult or None
+        The prediction, or None with ``error`` set.
+    error : str or None
+        Why there is no result (one line naming the file).
+    pixel_size : float or None
+        Pixel edge (m) used, None for the l = 1 convention.
+    """
 
     source: str
     axis: int
@@ -61,6 +75,10 @@ def predict_files(
         Voxel edge in metres for all files; default: each TIFF's own, else l = 1.
     model : path, optional
         A model for every file (default: the bundled 2D and 3D models).
+    voltage : float
+        Applied voltage (V) for the current and resistance of each result.
+    conductivity : float
+        Electrolyte conductivity sigma (S/m).
     progress : bool
         A progress bar on stderr (tqdm) over reading the files, then one per network batch.
     **options

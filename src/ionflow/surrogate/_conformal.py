@@ -45,7 +45,30 @@ def descriptors(
     interface: np.ndarray,
     interface_reference: float,
 ) -> np.ndarray:
-    """(n, len(DESCRIPTORS)) inputs of the difficulty scale; NaN inputs count as typical."""
+    """Build the inputs ``z`` of the difficulty scale, one row per prediction.
+
+    NaN inputs count as typical.
+
+    Parameters
+    ----------
+    distance : ndarray, shape (n,)
+        Feature distance of each image to the training data (:func:`feature_distance`).
+    threshold : float
+        The model's feature-distance threshold; distances are divided by it.
+    fraction, percolating : ndarray, shape (n,)
+        Electrolyte fraction and percolating fraction of each image.
+    predicted : ndarray, shape (n,)
+        Predicted relative conductivity.
+    interface : ndarray, shape (n,)
+        Interface density of each image (:func:`interface_density`).
+    interface_reference : float
+        The training images' typical interface density.
+
+    Returns
+    -------
+    ndarray, shape (n, len(DESCRIPTORS))
+        The descriptors named in :data:`DESCRIPTORS`, in that order.
+    """
     n = len(np.atleast_1d(fraction))
     d = np.asarray(distance, float) / (threshold if threshold and threshold > 0 else 1.0)
     d = np.where(np.isfinite(d) & (d > 0), d, 1.0)
@@ -63,8 +86,22 @@ def fit_conformal(
 ) -> dict:
     """Calibrate on log residuals ``residual`` (n,) with descriptors ``z`` (n, k).
 
-    Returns a JSON-ready dict: ``weights`` of the scale, the conformal ``quantile``, the
-    ``coverage`` asked for and the number of calibration cases ``n``.
+    Parameters
+    ----------
+    residual : ndarray, shape (n,)
+        ``log(predicted / exact)`` of the calibration cases.
+    z : ndarray, shape (n, k)
+        Their descriptors (:func:`descriptors`).
+    coverage : float
+        Fraction of cases the interval should hold, e.g. 0.9.
+    ridge : float
+        Ridge penalty of the least-squares fit of the scale weights.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``weights`` of the scale, the conformal ``quantile``, the ``coverage`` asked
+        for and the number of calibration cases ``n``.
     """
     residual = np.abs(np.asarray(residual, float))
     z = np.asarray(z, float)
@@ -90,9 +127,21 @@ def fit_conformal(
 
 
 def interval(predicted: np.ndarray, z: np.ndarray, cal: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper ends of the calibrated interval, and its log half-width.
+    """Lower and upper ends of the calibrated interval.
 
-    Returns ``(lo, hi)`` where the log half-width is ``log(hi / predicted)``.
+    Parameters
+    ----------
+    predicted : ndarray, shape (n,)
+        Predicted relative conductivities.
+    z : ndarray, shape (n, k)
+        Their descriptors (:func:`descriptors`).
+    cal : dict
+        A calibration from :func:`fit_conformal`.
+
+    Returns
+    -------
+    lo, hi : ndarray, shape (n,)
+        The interval's ends; its log half-width is ``log(hi / predicted)``.
     """
     half = cal["quantile"] * np.exp(np.asarray(z, float) @ np.asarray(cal["weights"]))
     p = np.asarray(predicted, float)

@@ -10,8 +10,18 @@ __all__ = ["feature_distance", "interface_density", "morphology_stats", "ood_rea
 def interface_density(images: np.ndarray) -> np.ndarray:
     """Fraction of face-neighbour pairs that cross a phase boundary, per image.
 
-    ``images``: (n, *shape) bool. Proportional to the specific surface area; it separates
-    coarse from fine microstructures at the same electrolyte fraction.
+    Proportional to the specific surface area; it separates coarse from fine microstructures at
+    the same electrolyte fraction.
+
+    Parameters
+    ----------
+    images : ndarray of bool, shape (n, *shape)
+        A batch of 2D images or 3D volumes.
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+        Interface density of each image, in [0, 1].
     """
     imgs = np.asarray(images, dtype=bool)
     total = np.zeros(len(imgs))
@@ -26,7 +36,19 @@ def interface_density(images: np.ndarray) -> np.ndarray:
 
 
 def morphology_stats(images: np.ndarray) -> dict:
-    """Ranges of the statistics the OOD check compares against (stored in the model)."""
+    """Ranges of the statistics the OOD check compares against (stored in the model).
+
+    Parameters
+    ----------
+    images : ndarray of bool, shape (n, *shape)
+        The training images.
+
+    Returns
+    -------
+    dict
+        ``shape`` (of one image), ``fraction`` ([min, max] electrolyte fraction) and
+        ``interface_density`` (its 0.5 % and 99.5 % quantiles).
+    """
     frac = images.reshape(len(images), -1).mean(1)
     iface = interface_density(images)
     q = lambda v: [float(np.quantile(v, 0.005)), float(np.quantile(v, 0.995))]  # noqa: E731
@@ -42,9 +64,25 @@ def ood_reasons(
 ) -> list[str]:
     """Why an image lies outside the training data (empty list: inside).
 
-    ``blocks``: a larger image predicted block by block. That is trusted in 3D; in 2D it was
-    measured 13-60 % off on 128-400 px images (BENCHMARKS.md), because blocks near the
-    percolation threshold cut the paths that go round them.
+    Parameters
+    ----------
+    image : ndarray of bool
+        The image to predict.
+    stats : dict
+        The model's training statistics (:func:`morphology_stats`).
+    fraction : float
+        The image's electrolyte fraction.
+    iface : float
+        The image's interface density (:func:`interface_density`).
+    blocks : bool
+        A larger image predicted block by block. That is trusted in 3D; in 2D it was measured
+        13-60 % off on 128-400 px images (BENCHMARKS.md), because blocks near the percolation
+        threshold cut the paths that go round them.
+
+    Returns
+    -------
+    list of str
+        One line per reason; empty when the image is like the training data.
     """
     reasons = []
     shape = list(stats["shape"])
@@ -66,7 +104,20 @@ def ood_reasons(
 
 
 def feature_distance(features: np.ndarray, stats: dict) -> np.ndarray:
-    """Mahalanobis distance of feature rows (n, F) to the training features (``stats``: the
-    ``mean`` and ``precision`` stored in the model by ``ionflow.model.calibrate_ood``)."""
+    """Mahalanobis distance of feature rows to the training features.
+
+    Parameters
+    ----------
+    features : ndarray, shape (n, F)
+        The network's pooled features, one row per image.
+    stats : dict
+        ``mean`` (F,) and ``precision`` (F, F) of the training features, stored in the model by
+        ``ionflow.model.calibrate_ood``.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Distance of each row.
+    """
     diff = np.asarray(features, float) - np.asarray(stats["mean"])
     return np.sqrt(np.maximum(((diff @ np.asarray(stats["precision"])) * diff).sum(1), 0))

@@ -36,17 +36,52 @@ EPS = 1e-3  # targets are log(sigma_eff/sigma + EPS): well conditioned from 0 to
 
 
 def to_target(relative: np.ndarray) -> np.ndarray:
-    """The networks' regression target, log(sigma_eff / sigma + EPS)."""
+    """The networks' regression target, log(sigma_eff / sigma + EPS).
+
+    Parameters
+    ----------
+    relative : array-like
+        Relative conductivities sigma_eff / sigma, in [0, 1].
+
+    Returns
+    -------
+    ndarray of float64
+        The targets, same shape.
+    """
     return np.log(np.asarray(relative, dtype=np.float64) + EPS)
 
 
 def from_target(y: np.ndarray) -> np.ndarray:
-    """sigma_eff / sigma from network outputs (the inverse of :func:`to_target`, >= 0)."""
+    """Relative conductivity sigma_eff / sigma from network outputs.
+
+    The inverse of :func:`to_target`, clipped at 0.
+
+    Parameters
+    ----------
+    y : array-like
+        Network outputs (targets).
+
+    Returns
+    -------
+    ndarray of float64
+        sigma_eff / sigma >= 0, same shape.
+    """
     return np.clip(np.exp(np.asarray(y, dtype=np.float64)) - EPS, 0.0, None)
 
 
 def default_model_path(dim: int = 2) -> Path:
-    """The model shipped inside the package for 2D (or 3D) images."""
+    """The model shipped inside the package for 2D (or 3D) images.
+
+    Parameters
+    ----------
+    dim : int
+        2 or 3 (any other value gives the 3D model).
+
+    Returns
+    -------
+    Path
+        The bundled ``.safetensors`` file.
+    """
     name = "ionflow-2d.safetensors" if dim == 2 else "ionflow-3d.safetensors"
     return Path(__file__).resolve().parent.parent / "data" / "models" / name
 
@@ -100,6 +135,16 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
     """The description of an ionflow ``.safetensors`` model, without loading its weights.
 
     A missing, truncated, corrupt or foreign file raises :class:`~ionflow.InputError`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+
+    Returns
+    -------
+    ModelInfo
+        Dimension, members, training data statistics, metrics and training configuration.
     """
     path = Path(path)
     src = str(path)

@@ -86,6 +86,16 @@ def percolating_fractions(images) -> np.ndarray:
 
     The solver's clusters (:func:`~ionflow.solve.electrode_clusters`), counted without building
     the masks of :func:`~ionflow.solve.percolating_mask`.
+
+    Parameters
+    ----------
+    images : sequence of ndarray of bool
+        2D images or 3D volumes, True = electrolyte.
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+        Percolating fraction of each image (of all its cells).
     """
     out = np.zeros(len(images))
     for i, im in enumerate(images):

@@ -45,7 +45,18 @@ def patch_codes(images: np.ndarray) -> np.ndarray:
 
 
 def onnx_path(model: str | os.PathLike) -> Path:
-    """Where the ONNX export of a ``.safetensors`` model lives."""
+    """Where the ONNX export of a ``.safetensors`` model lives.
+
+    Parameters
+    ----------
+    model : str or path-like
+        The ``.safetensors`` model file.
+
+    Returns
+    -------
+    Path
+        The same path with the suffix ``.onnx`` (whether or not that file exists).
+    """
     return Path(model).with_suffix(".onnx")
 
 
