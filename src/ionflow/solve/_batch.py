@@ -90,6 +90,12 @@ def simulate_many(
         Show a progress bar (tqdm, on stderr).
     **options
         Passed to :func:`ionflow.simulate` (axis, voltage, conductivity, ...).
+
+    Yields
+    ------
+    Outcome
+        One per input, in input order: its :class:`~ionflow.ConductionResult` or the one-line
+        reason it has none.
     """
     n = len(inputs)
     jobs = jobs or os.cpu_count() or 1
@@ -97,12 +103,6 @@ def simulate_many(
     if chunksize is None:
         chunksize = max(1, min(64, n // (workers * 4) or 1))
     tasks = [
-
-    Yields
-    ------
-    Outcome
-        One per input, in input order: its :class:`~ionflow.ConductionResult` or the one-line
-        reason it has none.
         ([(i, inputs[i]) for i in range(start, min(n, start + chunksize))], loader, options)
         for start in range(0, n, chunksize)
     ]
