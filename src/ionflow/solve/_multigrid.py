@@ -23,7 +23,11 @@ allocates nothing per iteration and keeps five N-vectors.
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import os
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -37,6 +41,8 @@ from ._grid import GridSystem, assemble_grid, assemble_level
 from ._stencil import DEFAULT, Stencil
 
 __all__ = ["MultigridSolution", "solve_multigrid"]
+
+log = logging.getLogger(__name__)
 
 _csr_matvec = sp._sparsetools.csr_matvec  # C kernel, accumulates into its output, frees the GIL
 _POOL: ThreadPoolExecutor | None = None
@@ -244,6 +250,7 @@ def solve_multigrid(
     maxiter: int = 500,
     return_x: bool = False,
     stencil: Stencil = DEFAULT,
+    progress: bool = False,
 ) -> MultigridSolution:
     """Solve the conduction system of ``sigma`` (relative conductivity) on ``keep``.
 
@@ -265,6 +272,9 @@ def solve_multigrid(
         Also return the potential on the kept cells (in the original orientation).
     stencil : Stencil
         Cell spacing and periodic lateral axes.
+    progress : bool
+        Show a progress bar on stderr (large systems only). With logging at INFO level every
+        iteration of a large system is logged with its accuracy and an ETA.
 
     Returns
     -------
@@ -275,15 +285,85 @@ def solve_multigrid(
     """
     system = assemble_grid(sigma, keep, axis, stencil)
     M = GridMultigrid(system)
-    with _one_blas_thread():
+    reporter = _Progress(system.A.shape[0], rtol, bar=progress)
+    with _one_blas_thread(), reporter:
         x, iterations, estimate, i_var = _fcg(
-            system, M, rtol=rtol, balance_tol=balance_tol, maxiter=maxiter
+            system,
+            M,
+            rtol=rtol,
+            balance_tol=balance_tol,
+            maxiter=maxiter,
+            report=reporter if reporter.active else None,
         )
     i_in, i_out = system.currents(x)
     scale = max(abs(i_in), 1e-300)
     accuracy = abs(i_in - i_var) / scale + estimate
     x_orig = system.to_original(x, sigma.shape, axis) if return_x else None
     return MultigridSolution(x_orig, i_in, i_out, iterations, float(accuracy))
+
+
+class _Progress:
+    """Iteration reports of a long solve: a log line per iteration (INFO) and a tqdm bar.
+
+    The FCG error estimate falls roughly geometrically, so the bar shows
+    ``log(first / now) / log(first / rtol)`` and the ETA extrapolates the recent rate.
+    """
+
+    MIN_UNKNOWNS = 1_000_000
+
+    def __init__(self, unknowns: int, rtol: float, *, bar: bool) -> None:
+        large = unknowns >= self.MIN_UNKNOWNS
+        self.log = large and log.isEnabledFor(logging.INFO)
+        self.want_bar = large and bar
+        self.active = self.log or self.want_bar
+        self.rtol = rtol
+        self.unknowns = unknowns
+        self.first: float | None = None
+        self.bar = None
+        self.start = 0.0
+        self.last_current: float | None = None
+
+    def __enter__(self) -> _Progress:
+        self.start = time.perf_counter()
+        if self.want_bar:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=100,
+                desc=f"solve ({self.unknowns / 1e6:.1f} M unknowns)",
+                unit="%",
+                leave=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, it: int, estimate: float, current: float) -> None:
+        if not np.isfinite(estimate) or estimate <= 0:
+            return
+        if self.first is None:
+            self.first = max(estimate, self.rtol * 10)
+        span = math.log(self.first / self.rtol)
+        done = min(max(math.log(self.first / estimate) / span, 0.0), 1.0) if span > 0 else 1.0
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed * (1.0 - done) / done if done > 0 else math.inf
+        change = abs(current - self.last_current) / abs(current) if self.last_current else math.inf
+        self.last_current = current
+        if self.log:
+            log.info(
+                "iteration %d: current %.9g (change %.1e), accuracy %.1e, ETA %.0f s",
+                it,
+                current,
+                change,
+                estimate,
+                eta,
+            )
+        if self.bar is not None:
+            self.bar.n = round(100 * done)
+            self.bar.set_postfix_str(f"it {it}, accuracy {estimate:.1e}, ETA {eta:.0f} s")
 
 
 def _fcg(
@@ -293,10 +373,12 @@ def _fcg(
     rtol: float,
     balance_tol: float,
     maxiter: int,
+    report: Callable[[int, float, float], None] | None = None,
 ) -> tuple[np.ndarray, int, float, float]:
     """FCG(1) (Notay 2000): each direction A-orthogonal to the previous one.
 
-    Returns x, iterations, the estimated relative error of I_var, and I_var.
+    Returns x, iterations, the estimated relative error of I_var, and I_var. ``report`` is
+    called after every iteration with (iteration, estimated accuracy, I_var).
     """
     op = M.fine_op
     g_in = system.g_in
@@ -343,6 +425,8 @@ def _fcg(
         ratio = 0.9 if dec_prev is None else min(max(dec / dec_prev, 0.2), 0.9)
         estimate = dec * ratio / (1.0 - ratio) / max(abs(i_var), 1e-300)
         dec_prev = dec
+        if report is not None:
+            report(it, estimate, i_var)
         if it >= 2 and estimate < rtol and converged(i_var, estimate):
             return x, it, estimate, i_var
         M(r, z)

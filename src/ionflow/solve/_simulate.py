@@ -48,6 +48,7 @@ def simulate(
     method: Method = "auto",
     rtol: float = 1e-9,
     balance_tol: float = 1e-8,
+    progress: bool = False,
     source: str | None = None,
 ) -> ConductionResult:
     """Solve steady conduction div(sigma grad phi) = 0 through an image or volume.
@@ -85,6 +86,9 @@ def simulate(
     balance_tol : float
         The multigrid solver also iterates until the inlet and outlet currents agree to this
         relative tolerance.
+    progress : bool
+        Show a progress bar (accuracy and ETA) on stderr while a large 3D system (over a
+        million unknowns) is solved; ``logging`` at INFO logs every iteration.
     source : str, optional
         Name of the input, used in error messages.
 
@@ -124,6 +128,7 @@ def simulate(
             method=method,
             rtol=rtol,
             balance_tol=balance_tol,
+            progress=progress,
             source=source,
         )
     except MemoryError as exc:
@@ -151,6 +156,7 @@ def _simulate(
     method: str,
     rtol: float,
     balance_tol: float,
+    progress: bool,
     source: str | None,
 ) -> ConductionResult:
     sigma, electrolyte, sigma_ref = conductivity_map(
@@ -193,6 +199,7 @@ def _simulate(
                 balance_tol=balance_tol,
                 return_x=fields,
                 stencil=stencil,
+                progress=progress,
             )
             x = sol.x if fields else x
             i_in, i_out = sol.inlet, sol.outlet
