@@ -1,12 +1,37 @@
-"""A process pool that is safe to start from any process."""
+"""A process pool that is safe to start from any process, and dies with its parent."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["process_pool"]
+
+WATCH_SECONDS = 0.5
+"""How often a worker checks that the process that started it is still alive."""
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: end this worker when the process that started it is gone.
+
+    A parent killed with SIGKILL (or SIGTERM, which skips Python's clean-up) cannot stop its
+    workers, and a worker busy with a long solve would otherwise run on for minutes. A daemon
+    thread watches the parent id; when the worker is re-parented, it exits at once. (With
+    ``forkserver`` the parent is the fork server, which itself exits when the main process
+    dies.)
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ionflow-parent-watch", daemon=True).start()
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
@@ -14,8 +39,13 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
 
     Forking a process that has started OpenMP/MKL threads (torch does, on import) can deadlock
     the children, so once torch is loaded the workers come from a clean fork server instead.
+    Every worker exits within :data:`WATCH_SECONDS` of its parent's death.
     """
     method = "forkserver" if "torch" in sys.modules else "fork"
     if method not in multiprocessing.get_all_start_methods():
         method = "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_exit_with_parent,
+    )
