@@ -26,6 +26,13 @@ _WHERE = {
     "ConductionResult": "solve",
     "simulate": "solve",
     "simulate_many": "solve",
+    "conductivity_tensor": "solve",
+    "depth_profile": "solve",
+    "electrode_tortuosity": "solve",
+    "impedance": "solve",
+    "simulate_files": "solve",
+    "SolveOptions": "solve",
+    "ReadOptions": "io",
     "read_image": "io",
 }
 
@@ -33,11 +40,18 @@ __all__ = [
     "ConductionResult",
     "InputError",
     "IonflowError",
+    "ReadOptions",
     "ResourceError",
+    "SolveOptions",
+    "conductivity_tensor",
+    "depth_profile",
+    "electrode_tortuosity",
     "generate",
+    "impedance",
     "io",
     "read_image",
     "simulate",
+    "simulate_files",
     "simulate_many",
     "solve",
     "__version__",
@@ -45,8 +59,18 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from . import generate, io, solve
-    from .io import read_image
-    from .solve import ConductionResult, simulate, simulate_many
+    from .io import ReadOptions, read_image
+    from .solve import (
+        ConductionResult,
+        SolveOptions,
+        conductivity_tensor,
+        depth_profile,
+        electrode_tortuosity,
+        impedance,
+        simulate,
+        simulate_files,
+        simulate_many,
+    )
 
 
 def __getattr__(name: str):

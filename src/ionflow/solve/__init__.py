@@ -17,7 +17,19 @@ _WHERE = {
     "percolating_mask": "_assemble",
     "electrode_clusters": "_clusters",
     "simulate_many": "_batch",
+    "simulate_files": "_files",
+    "FileOutcome": "_outcome",
+    "SolveOptions": "_options",
+    "check_pixel_size": "_geometry",
     "ConductionResult": "_result",
+    "ElectrodeResult": "_electrode",
+    "electrode_tortuosity": "_electrode",
+    "impedance": "_electrode",
+    "ideal_impedance": "_electrode",
+    "TensorResult": "_tensor",
+    "conductivity_tensor": "_tensor",
+    "DepthProfile": "_tensor",
+    "depth_profile": "_tensor",
     "geometry": "_geometry",
     "validate_image": "_geometry",
     "simulate": "_simulate",
@@ -25,13 +37,25 @@ _WHERE = {
 
 __all__ = [
     "ConductionResult",
+    "DepthProfile",
+    "ElectrodeResult",
+    "TensorResult",
+    "conductivity_tensor",
+    "depth_profile",
+    "electrode_tortuosity",
+    "ideal_impedance",
+    "impedance",
+    "FileOutcome",
     "LinearSystem",
+    "SolveOptions",
     "assemble",
+    "check_pixel_size",
     "conductivity_map",
     "geometry",
     "electrode_clusters",
     "percolating_mask",
     "simulate",
+    "simulate_files",
     "simulate_many",
     "validate_image",
 ]
@@ -40,9 +64,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ._assemble import LinearSystem, assemble, conductivity_map, percolating_mask
     from ._batch import simulate_many
     from ._clusters import electrode_clusters
-    from ._geometry import geometry, validate_image
+    from ._electrode import ElectrodeResult, electrode_tortuosity, ideal_impedance, impedance
+    from ._files import simulate_files
+    from ._geometry import check_pixel_size, geometry, validate_image
+    from ._options import SolveOptions
+    from ._outcome import FileOutcome
     from ._result import ConductionResult
     from ._simulate import simulate
+    from ._tensor import DepthProfile, TensorResult, conductivity_tensor, depth_profile
 
 
 def __getattr__(name: str):

@@ -11,16 +11,18 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .._pool import process_pool
-from ..errors import IonflowError
+from ..errors import InputError, IonflowError
 from ._result import ConductionResult
 from ._simulate import simulate
 
 __all__ = ["Outcome", "simulate_many"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,16 @@ def _source(item: Any, index: int) -> str:
     return str(item) if isinstance(item, (str, Path)) else f"<array {index}>"
 
 
+def message(exc: BaseException, source: str) -> str:
+    """One line for a failed input, starting with its name."""
+    if isinstance(exc, MemoryError) and not isinstance(exc, IonflowError):
+        return f"{source}: out of memory while solving"
+    if not isinstance(exc, IonflowError):
+        return f"{source}: unexpected {type(exc).__name__}: {exc}"
+    msg = str(exc)
+    return msg if msg.startswith(source) else f"{source}: {msg}"
+
+
 def _one(index: int, item: Any, loader: Callable | None, options: dict) -> Outcome:
     source = _source(item, index)
     try:
@@ -47,13 +59,8 @@ def _one(index: int, item: Any, loader: Callable | None, options: dict) -> Outco
         else:
             image = np.asarray(item)
         return Outcome(index, source, simulate(image, source=source, **options))
-    except IonflowError as exc:
-        msg = str(exc)
-        return Outcome(index, source, error=msg if msg.startswith(source) else f"{source}: {msg}")
-    except MemoryError:
-        return Outcome(index, source, error=f"{source}: out of memory while solving")
     except Exception as exc:  # noqa: BLE001 - one bad input must not lose the batch
-        return Outcome(index, source, error=f"{source}: unexpected {type(exc).__name__}: {exc}")
+        return Outcome(index, source, error=message(exc, source))
 
 
 def _chunk(args: tuple[list[tuple[int, Any]], Callable | None, dict]) -> list[Outcome]:
@@ -98,13 +105,11 @@ def simulate_many(
         reason it has none.
     """
     n = len(inputs)
-    jobs = jobs or os.cpu_count() or 1
-    workers = jobs if scheduler is None else 8
-    if chunksize is None:
-        chunksize = max(1, min(64, n // (workers * 4) or 1))
+    jobs = check_jobs(jobs)
+    size = chunksize or default_chunksize(n, jobs, scheduler)
     tasks = [
-        ([(i, inputs[i]) for i in range(start, min(n, start + chunksize))], loader, options)
-        for start in range(0, n, chunksize)
+        ([(i, inputs[i]) for i in range(start, min(n, start + size))], loader, options)
+        for start in range(0, n, size)
     ]
     bar = None
     if progress:
@@ -112,7 +117,7 @@ def simulate_many(
 
         bar = tqdm(total=n, unit="img", desc="simulate", leave=False)
     try:
-        for chunk in _run(tasks, jobs=jobs, scheduler=scheduler):
+        for chunk in run_tasks(_chunk, tasks, jobs=jobs, scheduler=scheduler):
             for outcome in chunk:
                 if bar is not None:
                     bar.update(1)
@@ -122,18 +127,39 @@ def simulate_many(
             bar.close()
 
 
-def _run(tasks: list, *, jobs: int, scheduler: Any) -> Iterator[list[Outcome]]:
+def check_jobs(jobs: int | None) -> int:
+    """Worker processes: ``jobs``, or all cores for None or 0; a negative number is refused."""
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, type(None))) or (jobs or 0) < 0:
+        raise InputError(f"jobs must be a whole number >= 1 (0: all cores), got {jobs}")
+    return jobs or os.cpu_count() or 1
+
+
+def default_chunksize(n: int, jobs: int, scheduler: Any) -> int:
+    """Inputs per task: enough tasks to keep every worker busy, at most 64 per task."""
+    workers = jobs if scheduler is None else 8
+    return max(1, min(64, n // (workers * 4) or 1))
+
+
+def run_tasks(
+    fn: Callable[[Any], T], tasks: list, *, jobs: int, scheduler: Any = None
+) -> Iterator[T]:
+    """``fn(task)`` for every task, in order: in this process, a local pool or on Dask.
+
+    ``fn`` and the tasks must be picklable. Pool workers exit when this process dies
+    (:func:`ionflow._pool.process_pool`).
+    """
     if scheduler is not None:
-        yield from _run_dask(tasks, scheduler)
+        yield from _run_dask(fn, tasks, scheduler)
     elif jobs == 1 or len(tasks) <= 1:
         for task in tasks:
-            yield _chunk(task)
+            yield fn(task)
     else:
         with process_pool(min(jobs, len(tasks))) as pool:
-            yield from pool.map(_chunk, tasks)
+            yield from pool.map(fn, tasks)
 
 
-def _run_dask(tasks: list, scheduler: Any) -> Iterator[list[Outcome]]:
+def _connect(scheduler: Any):
+    """A Dask client for an address, or one line saying why there is none."""
     try:
         from dask.distributed import Client
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -141,10 +167,19 @@ def _run_dask(tasks: list, scheduler: Any) -> Iterator[list[Outcome]]:
             "a Dask scheduler was given but dask.distributed is not installed "
             "(pip install 'ionflow[dask]')"
         ) from exc
-    own = not isinstance(scheduler, Client)
-    client = Client(scheduler) if own else scheduler
+    if isinstance(scheduler, Client):
+        return scheduler, False
     try:
-        futures = client.map(_chunk, tasks, pure=False)
+        return Client(scheduler), True
+    except Exception as exc:  # noqa: BLE001 - an unreachable or malformed address
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IonflowError(f"cannot use the Dask scheduler {scheduler!r}: {detail}") from None
+
+
+def _run_dask(fn: Callable, tasks: list, scheduler: Any) -> Iterator:
+    client, own = _connect(scheduler)
+    try:
+        futures = client.map(fn, tasks, pure=False)
         for future in futures:
             yield future.result()
     finally:
