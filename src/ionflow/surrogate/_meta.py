@@ -170,9 +170,65 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
         meta = json.loads(raw)
         if meta.get("format") != FORMAT:
             raise InputError(f"unsupported model format {meta.get('format')!r}", source=src)
+        _check_meta(meta)
         return ModelInfo.from_meta(meta, path)
+    except _Corrupt as exc:
+        raise InputError(f"model metadata is corrupt ({exc})", source=src) from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         raise InputError("model metadata is corrupt", source=src) from None
+
+
+class _Corrupt(ValueError):
+    """What is wrong with a model's metadata, in words."""
+
+
+def _numbers(value: Any, n: int | None = None) -> bool:
+    return (
+        isinstance(value, list)
+        and (n is None or len(value) == n)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    )
+
+
+def _check_meta(meta: dict) -> None:
+    """The shape of the metadata that prediction reads, so that a foreign or edited file is
+    one clear error at load time, not a KeyError in the middle of a batch."""
+    if meta.get("dim") not in (2, 3):
+        raise _Corrupt(f"dim must be 2 or 3, got {meta.get('dim')!r}")
+    members = meta.get("members")
+    if not isinstance(members, list) or not members:
+        raise _Corrupt("members must be a non-empty list")
+    for k, m in enumerate(members):
+        if not isinstance(m, dict) or not isinstance(m.get("model"), dict):
+            raise _Corrupt(f"member {k} has no network description")
+        if m.get("fraction_range") is not None and not _numbers(m["fraction_range"], 2):
+            raise _Corrupt(f"member {k}: fraction_range must be two numbers")
+    for key in ("data", "metrics", "train"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise _Corrupt(f"{key} must be a mapping")
+    stats = meta["data"].get("stats", {}) if "data" in meta else {}
+    if not isinstance(stats, dict):
+        raise _Corrupt("data.stats must be a mapping")
+    if "shape" in stats and not (
+        _numbers(stats["shape"], meta["dim"]) and all(v >= 1 for v in stats["shape"])
+    ):
+        raise _Corrupt(f"data.stats.shape must be {meta['dim']} sizes")
+    for key in ("fraction", "interface_density"):
+        if key in stats and not _numbers(stats[key], 2):
+            raise _Corrupt(f"data.stats.{key} must be two numbers")
+    features = stats.get("features")
+    if features is not None and not (
+        isinstance(features, dict)
+        and all(k in features for k in ("mean", "precision", "quantile", "threshold"))
+    ):
+        raise _Corrupt("data.stats.features lacks mean, precision, quantile or threshold")
+    conformal = meta.get("metrics", {}).get("conformal")
+    if conformal is not None and not (
+        isinstance(conformal, dict)
+        and isinstance(conformal.get("quantile"), (int, float))
+        and _numbers(conformal.get("weights"))
+    ):
+        raise _Corrupt("metrics.conformal lacks its quantile or weights")
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -177,7 +177,18 @@ class Predictor:
         self.ood_width = float(ood_width)
         if isinstance(model, (str, os.PathLike)):
             self.info = read_model_info(model)
-            self.runner = self._runner(Path(model), backend)
+            try:
+                self.runner = self._runner(Path(model), backend)
+            except InputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. weights that do not fit the
+                # architecture its metadata describes: torch's many-line size mismatch
+                detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+                raise InputError(
+                    f"weights do not fit the networks its metadata describes "
+                    f"({type(exc).__name__}: {detail})",
+                    source=str(model),
+                ) from None
         else:  # an in-memory Bundle (training, tests): torch
             self.info = ModelInfo.from_meta(model.meta())
             self.runner = self._torch_runner(model)
