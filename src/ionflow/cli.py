@@ -9,10 +9,9 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
-from .errors import IonflowError
+from .errors import InputError, IonflowError
 
 log = logging.getLogger("ionflow")
 
@@ -124,28 +123,39 @@ def _add_physics_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pixel-size", type=float, help="pixel/voxel edge in metres (default: l = 1)")
 
 
-def _reader(args: argparse.Namespace):
-    from .io import read_image
+def _read_options(args: argparse.Namespace):
+    """The image-input flags as one :class:`ionflow.io.ReadOptions` (checked once)."""
+    from .io import ReadOptions
 
-    return partial(
-        read_image,
+    return ReadOptions(
         threshold=args.threshold,
         invert=args.invert,
         labels=True if (args.labels or args.label_conductivity) else None,
-        conductive_labels=args.conductive_label,
+        conductive_labels=tuple(args.conductive_label) if args.conductive_label else None,
         crop=tuple(args.crop) if args.crop else None,
         denoise=args.denoise,
         min_size=args.min_size,
     )
 
 
+def _inputs(args: argparse.Namespace) -> tuple[list[str], int]:
+    """The files named on the command line; one error line per folder without images."""
+    from .io import find_inputs
+
+    files, problems = find_inputs(args.paths or [str(examples_dir())])
+    for problem in problems:
+        _err(problem)
+    return files, len(problems)
+
+
 def _axes(value: str) -> list[int] | None:
+    """``--axis``: 0, 1, 2 or ``all`` (None). A negative axis is refused, not normalised: it
+    would mean a different axis for 2D and 3D inputs of one batch."""
     if value == "all":
         return None
-    try:
+    if value.strip() in ("0", "1", "2"):
         return [int(value)]
-    except ValueError:
-        raise IonflowError(f"--axis must be 0, 1, 2 or 'all', got {value!r}") from None
+    raise IonflowError(f"--axis must be 0, 1, 2 or 'all', got {value!r}")
 
 
 def _fmt(value: float | None, spec: str = ".6g") -> str:
@@ -168,130 +178,51 @@ _TABLE_HEAD = (
 )
 
 
-def _done_files(path: Path | None) -> set[tuple[str, int]]:
-    done: set[tuple[str, int]] = set()
-    if path is None or not path.exists():
-        return done
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-            done.add((row["file"], int(row["axis"])))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # a line cut short by an interruption is simply redone
-    return done
-
-
-def _simulate_grouped(files: list[str], sizes: dict[str, float | None], **options):
-    """simulate_many over runs of consecutive files with one pixel size, in input order."""
-    from itertools import groupby
-
-    from .solve import simulate_many
-
-    for size, group in groupby(files, key=sizes.get):
-        yield from simulate_many(list(group), pixel_size=size, **options)
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .io import expand_paths
+    from .solve import SolveOptions, simulate_files
 
-    files = expand_paths(args.paths or [str(examples_dir())])
-    from .io import pixel_sizes
-
-    sizes = pixel_sizes(files, args.pixel_size)
-    axes = _axes(args.axis)
-    options = dict(
+    read = _read_options(args)
+    options = SolveOptions(
         voltage=args.voltage,
         conductivity=args.conductivity,
         matrix_conductivity=args.matrix_conductivity,
         label_conductivities=_label_map(args.label_conductivity),
+        pixel_size=args.pixel_size,
         method=args.method,
         rtol=args.rtol,
         balance_tol=args.balance_tol,
-        fields=args.fields is not None,
     )
-    output = Path(args.output) if args.output else None
-    done = _done_files(output)
-    sink = output.open("a") if output else None
-    if sink is not None and output.stat().st_size and not output.read_bytes().endswith(b"\n"):
-        sink.write("\n")  # the last run was cut off mid-line; that line is redone
-    failed = 0
+    axes = _axes(args.axis)
+    files, failed = _inputs(args)
+    if not files:
+        return 1 if failed else 0
+    outcomes = simulate_files(
+        files,
+        axes=axes,
+        read=read,
+        options=options,
+        fields_dir=args.fields,
+        output=args.output,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
     if not args.json:
         print(_TABLE_HEAD, flush=True)
-    progress = not args.no_progress and sys.stderr.isatty()
-    reader = _reader(args)
-    axis_list = axes if axes is not None else [0, 1, 2]
     try:
-        by_file: dict[str, list[dict]] = {}
-        for axis in axis_list:
-            todo = [f for f in files if (f, axis) not in done]
-            outcomes = _simulate_grouped(
-                todo,
-                sizes,
-                loader=reader,
-                jobs=args.jobs,
-                scheduler=args.scheduler,
-                progress=progress,
-                axis=axis,
-                **options,
-            )
-            for outcome in outcomes:
-                if outcome.error is not None:
-                    if axes is None and "does not exist" in outcome.error:
-                        continue  # --axis all on a 2D image: axis 2 does not exist
-                    failed += 1
-                    _err(outcome.error)
-                    continue
-                res = outcome.result
-                size = sizes.get(outcome.source)
-                row = {"file": outcome.source, **res.to_dict(), "pixel_size": size}
-                by_file.setdefault(outcome.source, []).append(row)
-                if axes is None:
-                    continue
-                _emit(row, args, sink)
-                if args.fields is not None:
-                    _write_fields(args.fields, outcome.source, reader, res)
-        if axes is None:
-            for _source, rows in by_file.items():
-                values = [r["relative_conductivity"] for r in rows]
-                ratio = max(values) / min(values) if min(values) > 0 else None
-                for r in rows:
-                    r["anisotropy"] = ratio
-                    _emit(r, args, sink)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                failed += 1
+                _err(outcome.error)
+                continue
+            row = outcome.to_dict()
+            print(json.dumps(row) if args.json else _table_row(row), flush=True)
     except KeyboardInterrupt:
-        _err("interrupted; results so far are kept" + (f" in {output}" if output else ""))
+        _err("interrupted; results so far are kept" + (f" in {args.output}" if args.output else ""))
         return 130
     finally:
-        if sink:
-            sink.close()
+        outcomes.close()  # type: ignore[attr-defined]  # releases the output file's lock
     return 1 if failed else 0
-
-
-def _emit(row: dict, args: argparse.Namespace, sink) -> None:
-    line = json.dumps(row)
-    if sink is not None:
-        sink.write(line + "\n")
-        sink.flush()
-    print(line if args.json else _table_row(row), flush=True)
-
-
-def _write_fields(directory: str, source: str, reader, res) -> None:
-    import numpy as np
-
-    from .plot import plot_fields
-
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(source).stem
-    np.save(out / f"{stem}_potential.npy", res.potential)
-    np.save(out / f"{stem}_current_density.npy", res.current_density)
-    plot_fields(
-        out / f"{stem}_fields.png",
-        reader(source),
-        res.potential,
-        res.current_density,
-        axis=res.axis,
-        title=f"{Path(source).name}: sigma_eff/sigma = {res.relative_conductivity:.4g}",
-    )
 
 
 def _own_output(path: str, out: Path) -> bool:
@@ -303,24 +234,47 @@ def _own_output(path: str, out: Path) -> bool:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from .io import expand_paths, read_gray, segment, write_image
+    from .io import ReadOptions, find_inputs, read_gray, same_stems, segment, write_image
     from .plot import plot_segmentation
 
+    opts = ReadOptions(  # checks the flags once (e.g. a negative --min-size)
+        threshold=args.threshold,
+        invert=args.invert,
+        crop=tuple(args.crop) if args.crop else None,
+        denoise=args.denoise,
+        min_size=args.min_size,
+    )
     out = Path(args.out)
-    crop = tuple(args.crop) if args.crop else None
-    failed = 0
-    for f in expand_paths(args.paths):
-        if _own_output(f, out):
-            log.info("%s: skipped (an output of ionflow segment)", f)
-            continue
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file; --out wants a folder", source=str(out))
+    files, problems = find_inputs(args.paths)
+    for problem in problems:
+        _err(problem)
+    failed = len(problems)
+    for f in [f for f in files if _own_output(f, out)]:
+        log.info("%s: skipped (an output of ionflow segment)", f)
+    files = [f for f in files if not _own_output(f, out)]
+    clashes = same_stems(files)
+    for f in files:
         try:
-            gray = read_gray(f, crop=crop)
+            if f in clashes:
+                raise InputError(
+                    f"has the same name as {clashes[f]}; its outputs would overwrite "
+                    f"{out / Path(f).stem}_*; segment it into another --out",
+                    source=f,
+                )
+            gray = read_gray(f, crop=opts.crop)
+            if opts.min_size > gray.size:
+                raise InputError(
+                    f"--min-size {opts.min_size} is larger than the image ({gray.size} pixels)",
+                    source=f,
+                )
             binary, threshold = segment(
                 gray,
-                denoise=args.denoise,
-                threshold=args.threshold,
-                invert=args.invert,
-                min_size=args.min_size,
+                denoise=opts.denoise,
+                threshold=opts.threshold,
+                invert=opts.invert,
+                min_size=opts.min_size,
                 return_threshold=True,
                 source=f,
             )
@@ -674,53 +628,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .io import expand_paths
     from .surrogate import predict_files
 
-    files = expand_paths(args.paths or [str(examples_dir())])
+    read = _read_options(args)
+    axes = _axes(args.axis)
+    files, failed = _inputs(args)
+    if not files:
+        return 1 if failed else 0
     outcomes = predict_files(
         files,
-        axes=_axes(args.axis),
-        read=_reader(args),
+        axes=axes,
+        read=read,
         pixel_size=args.pixel_size,
         model=args.model,
         voltage=args.voltage,
         conductivity=args.conductivity,
+        verify=args.verify,
         tta=args.tta,
         blocks=not args.no_blocks,
         block_axes=args.block_axes,
         backend=args.backend,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    failed = 0
     rows = []
     for out in outcomes:
         if out.error is not None:
             _err(out.error)
             failed += 1
-        else:
-            rows.append(out.to_dict())
-    if args.axis == "all":  # the ratio of the largest to the smallest, as simulate --axis all
-        by_file: dict[str, list[dict]] = {}
-        for row in rows:
-            by_file.setdefault(row["file"], []).append(row)
-        for group in by_file.values():
-            values = [r["relative_conductivity"] for r in group]
-            ratio = max(values) / min(values) if min(values) > 0 else None
-            for r in group:
-                r["anisotropy"] = ratio
-    if args.verify:
-        from .solve import simulate
-
-        reader = _reader(args)
-        for row in rows:
-            true = simulate(reader(row["file"]), axis=row["axis"]).relative_conductivity
-            row["solver_relative_conductivity"] = true
-            row["error_percent"] = (
-                abs(row["relative_conductivity"] - true) / true * 100 if true > 0 else None
-            )
-            lo, hi = row["interval"] or (None, None)
-            row["in_interval"] = None if lo is None else bool(lo <= true <= hi)
+            continue
+        if out.verification is not None and out.verification.error is not None:
+            _err(out.verification.error)  # the prediction is still printed
+            failed += 1
+        rows.append(out.to_dict())
     if not args.json:
         print(
             f"{'file':40s} {'axis':>4s} {'fraction':>8s} {'sigma_eff/s':>12s} "
@@ -739,9 +678,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"{band:>19s} {('yes' if row['ood'] else 'no'):>4s}"
         )
         if args.verify:
-            err = row["error_percent"]
+            err, solved = row["error_percent"], row["solver_relative_conductivity"]
             line += (
-                f" {row['solver_relative_conductivity']:12.6g} "
+                f" {(f'{solved:12.6g}' if solved is not None else '-'):>12s} "
                 f"{(f'{err:.2f}' if err is not None else '-'):>7s}"
             )
         if row["ood_reasons"]:
