@@ -139,8 +139,13 @@ def _read_tiff(path: Path, src: str) -> np.ndarray:
                     raise _Unreadable("no image in the file")
                 arr = tif.asarray()
                 axes = series.axes
-                n_pages = len(tif.pages)
                 in_series = len(series.pages)
+                # pages left out of the first series: a generic series has indexed every page
+                # already; a shaped (tifffile) or ImageJ file is one block unless it has more
+                n_pages = (
+                    len(tif.pages) if getattr(series, "kind", "generic") == "generic" else in_series
+                )
+                n_pages += sum(len(s.pages) for s in tif.series[1:])
                 keyframe = series.keyframe
                 min_is_white = keyframe.photometric == 0 and keyframe.bitspersample > 1
                 images = (tif.imagej_metadata or {}).get("images") if tif.is_imagej else None
@@ -179,7 +184,7 @@ def _read_tiff(path: Path, src: str) -> np.ndarray:
             "as a 2D image or a z-stack",
             source=src,
         )
-    if in_series < n_pages and getattr(series, "kind", "") != "imagej":
+    if in_series < n_pages:
         log.warning(
             "%s: reading the first image series (%s, %d of %d pages); the other pages differ "
             "in shape or type and are ignored",
