@@ -21,7 +21,7 @@ from .errors import InputError, IonflowError, ResourceError
 
 __version__ = "0.1.0"  # the one source: pyproject.toml reads it (tool.setuptools.dynamic)
 
-_SUBPACKAGES = ("generate", "io", "solve", "surrogate", "dataset", "model", "plot")
+_SUBPACKAGES = ("generate", "io", "solve", "metrics", "surrogate", "dataset", "model", "plot")
 _WHERE = {
     "ConductionResult": "solve",
     "simulate": "solve",
@@ -49,6 +49,7 @@ __all__ = [
     "generate",
     "impedance",
     "io",
+    "metrics",
     "read_image",
     "simulate",
     "simulate_files",
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from . import generate, io, solve
+    from . import generate, io, metrics, solve
     from .io import ReadOptions, read_image
     from .solve import (
         ConductionResult,
