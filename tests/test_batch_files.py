@@ -261,6 +261,68 @@ def test_pool_workers_die_with_their_parent():
     assert not left, "workers outlived their parent"
 
 
+def test_interrupted_parent_stops_its_workers_at_once():
+    """Ctrl-C (or a caller that stops iterating) must not wait for the workers' current solves:
+    they are stopped, and the process exits."""
+    code = (
+        "import time\n"
+        "from ionflow.solve._batch import run_tasks\n"
+        "it = run_tasks(time.sleep, [60, 60, 60], jobs=2)\n"
+        "try:\n"
+        "    next(it)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 20
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        with open(f"/proc/{parent.pid}/task/{parent.pid}/children") as fh:
+            workers = [int(p) for p in fh.read().split()]
+    time.sleep(0.5)  # the workers are inside time.sleep(60)
+    started = time.monotonic()
+    os.kill(parent.pid, signal.SIGINT)  # the parent only, as `kill -INT`
+    out, err = parent.communicate(timeout=30)
+    assert time.monotonic() - started < 10 and out.strip() == "interrupted", err
+    assert "Traceback" not in err, err
+    assert not [p for p in workers if os.path.exists(f"/proc/{p}")]
+
+
+@pytest.mark.slow  # 5 s: three field pictures
+def test_fields_of_every_axis_are_kept_apart(volume, tmp_path, capsys):
+    out = tmp_path / "f"
+    assert main(["simulate", volume, "--axis", "all", "--fields", str(out), "--json"]) == 0
+    assert len(rows(capsys.readouterr().out)) == 3
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        f"vol_axis{a}_{kind}" for a in range(3)
+        for kind in ("current_density.npy", "fields.png", "potential.npy")
+    )  # fmt: skip
+    phi = np.load(out / "vol_axis2_potential.npy")
+    assert phi.shape == (8, 8, 8) and np.nanmax(phi) <= 1.0
+
+
+def test_simulate_files_on_dask_equals_local(pngs, volume):
+    distributed = pytest.importorskip("dask.distributed")
+    d, a, b = pngs
+    local = list(simulate_files([a, volume, b], axes=None, jobs=1))
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = list(simulate_files([a, volume, b], axes=None, scheduler=client))
+    assert [(o.source, o.axis, o.anisotropy) for o in remote] == [
+        (o.source, o.axis, o.anisotropy) for o in local
+    ]
+    for x, y in zip(local, remote):
+        assert_allclose(y.result.current, x.result.current, rtol=1e-9, atol=0)
+
+
 def test_empty_folder_is_an_error(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -366,6 +428,7 @@ def test_predict_model_with_foreign_metadata_is_one_line(pngs, capsys, tmp_path,
     assert "edited.safetensors: model metadata is corrupt" in line and words in line
 
 
+@pytest.mark.slow  # 7 s: imports torch
 def test_predict_model_whose_weights_do_not_fit_is_one_line(pngs, capsys, tmp_path):
     pytest.importorskip("torch")
     d, a, b = pngs

@@ -154,8 +154,20 @@ def run_tasks(
         for task in tasks:
             yield fn(task)
     else:
-        with process_pool(min(jobs, len(tasks))) as pool:
-            yield from pool.map(fn, tasks)
+        pool = process_pool(min(jobs, len(tasks)))
+        # submit rather than map: map cancels its futures when interrupted, and a pool whose
+        # workers are then terminated fails on cancelled futures (InvalidStateError, 3.11)
+        futures = [pool.submit(fn, task) for task in tasks]
+        try:
+            for future in futures:
+                yield future.result()
+        except BaseException:  # interrupted, or the caller stopped early: stop the workers
+            # now rather than wait for their current (possibly long) solves
+            for worker in list((getattr(pool, "_processes", None) or {}).values()):
+                worker.terminate()
+            pool.shutdown(wait=False)  # its futures fail as "broken"; nobody waits on them
+            raise
+        pool.shutdown()
 
 
 def _connect(scheduler: Any):

@@ -44,6 +44,7 @@ class _Run:
     options: SolveOptions
     fields: bool
     fields_dir: str | None
+    axis_names: bool = False  # several axes per file: the field files name their axis
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
@@ -54,14 +55,20 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 
 
 def save_fields(
-    directory: str | os.PathLike, source: str, image: np.ndarray, result: ConductionResult
+    directory: str | os.PathLike,
+    source: str,
+    image: np.ndarray,
+    result: ConductionResult,
+    *,
+    axis_name: bool = False,
 ) -> None:
     """Write ``<stem>_potential.npy``, ``<stem>_current_density.npy`` and a picture,
-    ``<stem>_fields.png``, each by write-then-rename."""
+    ``<stem>_fields.png``, each by write-then-rename; ``axis_name``: ``<stem>_axis<a>_...``
+    (one set per axis of an ``--axis all`` run)."""
     from ..plot import plot_fields
 
     out = Path(directory)
-    stem = Path(source).stem
+    stem = Path(source).stem + (f"_axis{result.axis}" if axis_name else "")
     _atomic_save(out / f"{stem}_potential.npy", result.potential)
     _atomic_save(out / f"{stem}_current_density.npy", result.current_density)
     tmp = out / f"{stem}_fields.tmp.png"
@@ -103,7 +110,7 @@ def _solve_file(task: _Task, run: _Run) -> list[FileOutcome]:
                 **kwargs,
             )
             if run.fields_dir is not None:
-                save_fields(run.fields_dir, src, image, res)
+                save_fields(run.fields_dir, src, image, res, axis_name=run.axis_names)
                 if not run.fields:  # the files have them: do not send them back
                     res = replace(res, potential=None, current_density=None)
         except Exception as exc:  # noqa: BLE001 - one bad input must not lose the batch
@@ -175,7 +182,7 @@ def simulate_files(
         Keep the potential and current density in the results.
     fields_dir : path, optional
         Write each file's fields there (``<stem>_potential.npy``, ``_current_density.npy``,
-        ``_fields.png``). Two inputs with the same name stem would overwrite each other: the
+        ``_fields.png``; ``<stem>_axis<a>_...`` with several axes). Two inputs with the same name stem would overwrite each other: the
         later one is refused (its outcome is an error).
     output : path, optional
         A results file (JSON lines, see :mod:`ionflow.solve._resume`): rows are appended as
@@ -208,7 +215,7 @@ def simulate_files(
     read = read if read is not None else ReadOptions()
     options = options if options is not None else SolveOptions()
     jobs = check_jobs(jobs)
-    run = _Run(read, options, fields, _fields_dir(fields_dir))
+    run = _Run(read, options, fields, _fields_dir(fields_dir), axes is None or len(axes) > 1)
     sink = None
     if output is not None:
         from ._resume import ResultsFile
