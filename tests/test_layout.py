@@ -9,7 +9,18 @@ import ionflow
 SRC = Path(ionflow.__file__).parent
 
 # Lower layers never import higher ones (cli may import anything).
-LAYERS = ["errors", "_pool", "io", "generate", "solve", "metrics", "surrogate", "dataset", "plot", "model"]
+LAYERS = [
+    "errors",
+    "_pool",
+    "io",
+    "generate",
+    "solve",
+    "metrics",
+    "surrogate",
+    "dataset",
+    "plot",
+    "model",
+]
 # The one upward arrow: a model without an ONNX export runs through torch, imported lazily and
 # only when installed (``Predictor._torch_runner``).
 UPWARD = {
