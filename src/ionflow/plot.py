@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_fields"]
+__all__ = ["plot_fields", "plot_rev"]
 
 
 def _pyplot():
@@ -146,4 +146,65 @@ def plot_segmentation(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_rev(
+    path: str | os.PathLike,
+    result,
+    *,
+    quantity: str = "relative_conductivity",
+    title: str = "",
+) -> Path:
+    """REV curve of an ``ionflow.rev.RevResult``: value and spread against subvolume edge.
+
+    Left: every subvolume's value (dots), the mean +- std per edge, and at the sample's edge N
+    the full solve with the material interval and the subvolume estimate with its interval.
+    Right: std against edge (log-log) with the fitted power law extended to N.
+    """
+    plt = _pyplot()
+    est = result.estimates[quantity]
+    edges = np.array(est.edges, float)
+    n_edge = est.sample_edge
+    pc = f"{100 * est.confidence:.0f} %"
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for level in result.levels:
+        v = level.values(quantity)
+        finite = np.isfinite(v)
+        ax.scatter(np.full(finite.sum(), level.edge), v[finite], s=9, color="0.6", zorder=1)
+    ax.errorbar(edges, est.mean, yerr=est.std, fmt="o-", color="tab:blue", capsize=4,
+                label="subvolumes: mean +- std", zorder=3)  # fmt: skip
+    lo, hi = est.material_interval
+    centre = est.material_estimate
+    ax.errorbar([n_edge], [centre], yerr=[[centre - lo], [hi - centre]], fmt="s", capsize=5,
+                color="tab:red", label=f"sample value, material {pc} interval", zorder=4)  # fmt: skip
+    slo, shi = est.sample_interval
+    if np.isfinite(est.sample_estimate):
+        ax.errorbar([n_edge * 0.93], [est.sample_estimate],
+                    yerr=[[est.sample_estimate - slo], [shi - est.sample_estimate]], fmt="D",
+                    capsize=4, color="tab:green", label=f"estimate from subvolumes ({pc})",
+                    zorder=4)  # fmt: skip
+    grid = np.geomspace(edges.min(), n_edge, 50)
+    ax.fill_between(grid, centre - est.std_at(grid), centre + est.std_at(grid), color="tab:red",
+                    alpha=0.12, label="fitted std around the sample value")  # fmt: skip
+    ax.set_xscale("log")
+    unit = "" if result.pixel_size is None else f" (1 cell = {result.pixel_size * 1e6:.3g} um)"
+    ax.set_xlabel(f"subvolume edge, cells{unit}")
+    ax.set_ylabel(quantity.replace("_", " "))
+    ax.legend(fontsize=8)
+    ok = np.isfinite(est.std) & (np.array(est.std) > 0)
+    ax2.loglog(edges[ok], np.array(est.std)[ok], "o", color="tab:blue", label="std of subvolumes")
+    if est.prefactor > 0:
+        kind = "fitted" if est.alpha_fitted else "fixed"
+        ax2.loglog(grid, est.std_at(grid), "-", color="tab:red",
+                   label=f"std = {est.prefactor:.3g} L^-{est.alpha:.2f} ({kind})")  # fmt: skip
+        ax2.loglog([n_edge], [est.sample_std], "s", color="tab:red", label="at the sample size")
+    ax2.set_xlabel("subvolume edge, cells")
+    ax2.set_ylabel(f"std of {quantity.replace('_', ' ')}")
+    ax2.legend(fontsize=8)
+    ticks = [*edges.tolist(), n_edge]
+    for a in (ax, ax2):  # label the edges tried and N, not the log decades
+        a.set_xticks(ticks, [f"{t:.0f}" for t in ticks])
+        a.xaxis.set_minor_locator(plt.NullLocator())
+    fig.suptitle(title or f"REV: {quantity.replace('_', ' ')} (flow axis {result.axis})")
     return _save(fig, path)
