@@ -7,8 +7,9 @@ labels, the triple-phase boundary density of a three-label image and, on request
 MacMullin number of the conducting label. Lengths are in the voxel size's unit (metres) or in
 voxel edges when none is given; per-axis voxel sizes are honoured throughout.
 
-Surface areas: face count x 2/3 (3D) / x pi/4 (2D) by default, or marching cubes; the
-conventions and what each is exact for are in :mod:`ionflow.metrics._surface`.
+Surface areas: face count x 2/3 (3D) / x pi/4 (2D) by default, 13-direction Crofton (as
+Avizo) or marching cubes; the conventions and what each is exact for are in
+:mod:`ionflow.metrics._surface`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from ._correlation import two_point_correlation
 from ._percolation import percolation
 from ._result import Interface, MacMullin, MicrostructureMetrics, PhaseMetrics, TriplePhaseBoundary
 from ._size import size_distribution
-from ._surface import SURFACE_METHODS, face_areas, marching_cubes_areas, tpb
+from ._surface import SURFACE_METHODS, crofton_areas, face_areas, marching_cubes_areas, tpb
 
 __all__ = [
     "interfacial_areas",
@@ -39,6 +39,9 @@ def _areas(
     if method == "faces":
         pairs = face_areas(arr, values, h)
         return pairs.sum(axis=1), pairs
+    if method == "crofton":
+        pairs = crofton_areas(arr, values, h)
+        return pairs.sum(axis=1), pairs
     if method == "marching_cubes":
         return marching_cubes_areas(arr, values, h)
     raise InputError(f"unknown surface method {method!r}; use one of {', '.join(SURFACE_METHODS)}")
@@ -52,8 +55,9 @@ def specific_surface_areas(
 ) -> dict[int | float, float]:
     """Boundary area of every label per unit total volume (1/length).
 
-    ``method`` ``"faces"`` (face count x 2/3 in 3D, x pi/4 in 2D) or ``"marching_cubes"``;
-    see :mod:`ionflow.metrics._surface` for what each is exact for.
+    ``method`` ``"faces"`` (face count x 2/3 in 3D, x pi/4 in 2D), ``"crofton"`` (13
+    directions, as Avizo) or ``"marching_cubes"``; see :mod:`ionflow.metrics._surface` for
+    what each is exact for.
     """
     arr = check_labels(image)
     values = phase_labels(arr)
@@ -234,7 +238,7 @@ def measure(
     voxel_size : float or sequence of float, optional
         Voxel edge (metres), one for cubic voxels or one per axis in array order. Default:
         lengths in voxel edges.
-    surface_method : {"faces", "marching_cubes"}
+    surface_method : {"faces", "crofton", "marching_cubes"}
         How boundary areas are measured (see :mod:`ionflow.metrics._surface`).
     axes : sequence of int, optional
         Directions for percolation and the MacMullin number (default: every axis).

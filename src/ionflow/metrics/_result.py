@@ -282,7 +282,8 @@ class MicrostructureMetrics:
     length_unit : str
         ``"m"`` when a voxel size was given (assumed in metres), else ``"voxel"``.
     surface_method : str
-        ``"faces"`` (face count x 2/3 in 3D, x pi/4 in 2D) or ``"marching_cubes"``.
+        ``"faces"`` (face count x 2/3 in 3D, x pi/4 in 2D), ``"crofton"`` (13 directions) or
+        ``"marching_cubes"``.
     phases : tuple of PhaseMetrics
         One per label, in increasing label order.
     interfaces : tuple of Interface

@@ -13,6 +13,13 @@ Conventions, in one place:
   2 % from radius 3 voxels, disks: exact); biased for surfaces aligned with the grid (a flat
   interface normal to an axis reads 2/3 of its area, one normal to a body diagonal 1.15x).
   The raw face count (TauFactor's ``face_counting``) is this value x 3/2 (x 4/pi in 2D).
+* ``"crofton"``: the same Crofton formula with 13 directions in 3D (axes, face and body
+  diagonals; 4 in 2D), as Avizo's Area3D ("intercepts ... 13 intercept directions"): the
+  transitions between two labels per unit length along each direction, weighted by the solid
+  angle (2D: the angle) nearest to that direction, S_V = 2 x the mean (L_A = pi/2 x the mean
+  in 2D). Weights are computed for the actual voxel spacing. Less orientation-dependent than
+  ``"faces"`` (planes within about 6 %), but the diagonal pairs see the digitised staircase:
+  spheres read high, more so the smaller they are (measured in benchmarks/metrics_peers.py).
 * ``"marching_cubes"``: scikit-image's Lewiner marching cubes at level 0.5 of each phase's
   binary mask (marching squares in 2D), no smoothing; the mesh is built on the mask padded
   by one replicated voxel and only triangles whose centroid lies inside the image's box count,
@@ -24,6 +31,8 @@ Conventions, in one place:
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 
 import numpy as np
@@ -32,9 +41,9 @@ from ..errors import InputError
 from ._common import corner_offsets, label_value, pair_slices
 from ._result import TriplePhaseBoundary
 
-__all__ = ["SURFACE_METHODS", "face_areas", "marching_cubes_areas", "tpb"]
+__all__ = ["SURFACE_METHODS", "crofton_areas", "face_areas", "marching_cubes_areas", "tpb"]
 
-SURFACE_METHODS = ("faces", "marching_cubes")
+SURFACE_METHODS = ("faces", "crofton", "marching_cubes")
 
 FACE_CORRECTION = {2: math.pi / 4, 3: 2.0 / 3.0}
 """Cauchy-Crofton factor of the face count, by dimension (see the module docstring)."""
@@ -70,6 +79,59 @@ def face_areas(arr: np.ndarray, values: np.ndarray, h: tuple[float, ...]) -> np.
         counts += np.bincount(code, minlength=k * k).reshape(k, k) * face
     counts = counts + counts.T
     return counts * FACE_CORRECTION[arr.ndim]
+
+
+@functools.lru_cache(maxsize=16)
+def _crofton_directions(h: tuple[float, ...]) -> tuple[tuple[tuple[int, ...], float], ...]:
+    """The 13 (3D) / 4 (2D) lattice directions and their weights for voxel edges ``h``.
+
+    A direction's weight is the share of orientations (uniform on the sphere / half circle)
+    whose line is closest to it; computed on a Fibonacci sphere (200 000 points) in 3D and
+    on 100 000 angles in 2D (weights to about 1e-5).
+    """
+    ndim = len(h)
+    offsets = [
+        d
+        for d in itertools.product((-1, 0, 1), repeat=ndim)
+        if any(d) and d[next(i for i, v in enumerate(d) if v)] > 0
+    ]
+    vec = np.array(offsets, float) * np.array(h)
+    vec /= np.linalg.norm(vec, axis=1)[:, None]
+    if ndim == 3:
+        count = 200_000
+        i = np.arange(count) + 0.5
+        polar = np.arccos(1 - 2 * i / count)
+        azimuth = np.pi * (1 + 5**0.5) * i
+        points = np.stack(
+            [np.cos(polar), np.sin(polar) * np.sin(azimuth), np.sin(polar) * np.cos(azimuth)], 1
+        )
+    else:
+        angle = (np.arange(100_000) + 0.5) / 100_000 * np.pi
+        points = np.stack([np.cos(angle), np.sin(angle)], 1)
+    nearest = np.argmax(np.abs(points @ vec.T), axis=1)
+    weights = np.bincount(nearest, minlength=len(offsets)) / len(points)
+    return tuple(zip(offsets, weights.tolist()))
+
+
+def crofton_areas(arr: np.ndarray, values: np.ndarray, h: tuple[float, ...]) -> np.ndarray:
+    """Pair-area matrix (as :func:`face_areas`) from 13 (4 in 2D) Crofton directions."""
+    k = values.size
+    idx = _indices(arr, values)
+    per_length = np.zeros((k, k))  # transitions per unit length, direction-weighted
+    for offset, weight in _crofton_directions(h):
+        a, b = pair_slices(offset)
+        ia, ib = idx[a], idx[b]
+        pairs = ia.size
+        if pairs == 0 or weight == 0:
+            continue
+        differ = ia != ib
+        ia, ib = ia[differ].astype(np.int64), ib[differ].astype(np.int64)
+        code = np.minimum(ia, ib) * k + np.maximum(ia, ib)
+        length = math.sqrt(sum((o * hh) ** 2 for o, hh in zip(offset, h)))
+        per_length += weight * np.bincount(code, minlength=k * k).reshape(k, k) / (pairs * length)
+    per_length = per_length + per_length.T
+    factor = 2.0 if arr.ndim == 3 else math.pi / 2  # S_V = 2 P_L, L_A = pi/2 P_L
+    return factor * per_length * arr.size * math.prod(h)
 
 
 def _mesh_area(mask: np.ndarray, h: tuple[float, ...]) -> float:
