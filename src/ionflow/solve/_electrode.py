@@ -78,6 +78,8 @@ class ElectrodeResult:
         Shape of the image.
     boundary : str
         ``"insulating"`` or ``"periodic"`` lateral faces.
+    pixel_size : tuple of float or None
+        Cell edge along every axis (m); ``None`` when none was given (the l = 1 convention).
     """
 
     tau_e: float

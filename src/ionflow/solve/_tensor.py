@@ -185,7 +185,7 @@ class DepthProfile:
 
 
 def depth_profile(image: np.ndarray, *, axis: int = 0, **options: Any) -> DepthProfile:
-    """eps(x), a(x) and tau(x) along the flow (see the module docstring).
+    """Profiles eps(x), a(x) and tau(x) along the flow (see the module docstring).
 
     Parameters
     ----------
