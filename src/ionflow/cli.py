@@ -381,11 +381,105 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="output directory")
     p.set_defaults(func=cmd_generate)
 
+    _add_metrics_command(sub)
     _add_ml_commands(sub)
     from .app._serve import add_app_command  # the local web page; its module is light
 
     add_app_command(sub)
     return parser
+
+
+def _add_metrics_command(sub) -> None:
+    p = sub.add_parser("metrics", help="microstructure metrics of label images / volumes")
+    p.add_argument("paths", nargs="+", help="label image files, directories or globs")
+    p.add_argument(
+        "--voxel-size",
+        type=float,
+        nargs="+",
+        metavar="H",
+        help="voxel edge in metres, one or one per axis (DZ DY DX); default: the TIFF's own, "
+        "else lengths in voxels",
+    )
+    p.add_argument(
+        "--surface-method", choices=["faces", "crofton", "marching_cubes"], default="faces"
+    )
+    p.add_argument("--axis", default="all", help="percolation / MacMullin axis: 0, 1, 2 or all")
+    p.add_argument("--conductive-label", type=float, metavar="L", help="label that conducts")
+    p.add_argument("--macmullin", action="store_true", help="solve for the MacMullin number")
+    p.add_argument("--no-sizes", action="store_true", help="skip the size distributions")
+    p.add_argument("--no-s2", action="store_true", help="skip the two-point correlations")
+    p.add_argument("--periodic", action="store_true", help="wrap the image for S2(r)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    out.add_argument("--csv", action="store_true", help="one CSV row of scalars per file")
+    p.set_defaults(func=cmd_metrics)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from .metrics import measure_files
+
+    axes = _axes(args.axis)
+    files, failed = _inputs(args)
+    label = args.conductive_label
+    outcomes = measure_files(
+        files,
+        voxel_size=args.voxel_size,
+        surface_method=args.surface_method,
+        axes=axes,
+        size_distributions=not args.no_sizes,
+        two_point=not args.no_s2,
+        periodic=args.periodic,
+        conductive_label=None if label is None else (int(label) if label == int(label) else label),
+        macmullin=args.macmullin,
+    )
+    rows = []
+    for outcome in outcomes:
+        if outcome.error is not None:
+            _err(outcome.error)
+            failed += 1
+        elif args.json:
+            print(json.dumps(outcome.to_dict(), allow_nan=False), flush=True)
+        elif args.csv:
+            rows.append(outcome.result.summary())
+        else:
+            print(_metrics_text(outcome.result), flush=True)
+    if rows:
+        import csv
+
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return 1 if failed else 0
+
+
+def _metrics_text(res) -> str:
+    unit = res.length_unit
+    lines = [
+        f"{res.source}  shape {'x'.join(map(str, res.shape))}  lengths in {unit}  "
+        f"surfaces: {res.surface_method}",
+        f"  {'label':>8s} {'fraction':>9s} {'SSA_1/' + unit:>12s} {'percolating(axis)':>24s} "
+        f"{'isolated(axis)':>24s} {'d50':>10s}",
+    ]
+    for p in res.phases:
+        perc = " ".join(f"{q.percolating:.3f}({q.axis})" for q in p.percolation)
+        iso = " ".join(f"{q.isolated:.3f}({q.axis})" for q in p.percolation)
+        d50 = _fmt(p.size_distribution.d50, ".4g") if p.size_distribution else "-"
+        lines.append(
+            f"  {p.label!s:>8s} {p.volume_fraction:9.4f} {p.specific_surface_area:12.5g} "
+            f"{perc:>24s} {iso:>24s} {d50:>10s}"
+        )
+    for i in res.interfaces:
+        lines.append(f"  interface {i.labels[0]}-{i.labels[1]}: {i.area_density:.5g} 1/{unit}")
+    if res.triple_phase_boundary is not None:
+        t = res.triple_phase_boundary
+        lines.append(f"  triple-phase boundary {t.labels}: {t.density:.5g} 1/{unit}^2")
+    for m in res.macmullin or ():
+        lines.append(
+            f"  MacMullin number (label {res.conductive_label}, axis {m.axis}): "
+            f"{_fmt(m.macmullin_number, '.5g')}  tortuosity {_fmt(m.tortuosity, '.5g')}"
+        )
+    return "\n".join(lines)
 
 
 def _add_ml_commands(sub) -> None:

@@ -15,6 +15,7 @@ Avizo) or marching cubes; the conventions and what each is exact for are in
 from __future__ import annotations
 
 from ._correlation import two_point_correlation
+from ._files import MetricsOutcome, measure_files
 from ._measure import (
     interfacial_areas,
     macmullin_number,
@@ -41,6 +42,7 @@ __all__ = [
     "SURFACE_METHODS",
     "Interface",
     "MacMullin",
+    "MetricsOutcome",
     "MicrostructureMetrics",
     "Percolation",
     "PhaseMetrics",
@@ -51,6 +53,7 @@ __all__ = [
     "local_thickness",
     "macmullin_number",
     "measure",
+    "measure_files",
     "percolation",
     "size_distribution",
     "specific_surface_areas",
