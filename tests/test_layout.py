@@ -16,6 +16,8 @@ LAYERS = [
     "generate",
     "solve",
     "metrics",
+    "rev",
+    "cellmodel",
     "surrogate",
     "dataset",
     "plot",

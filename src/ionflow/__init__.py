@@ -21,7 +21,18 @@ from .errors import InputError, IonflowError, ResourceError
 
 __version__ = "0.1.0"  # the one source: pyproject.toml reads it (tool.setuptools.dynamic)
 
-_SUBPACKAGES = ("generate", "io", "solve", "metrics", "surrogate", "dataset", "model", "plot")
+_SUBPACKAGES = (
+    "generate",
+    "io",
+    "solve",
+    "metrics",
+    "rev",
+    "cellmodel",
+    "surrogate",
+    "dataset",
+    "model",
+    "plot",
+)
 _WHERE = {
     "ConductionResult": "solve",
     "simulate": "solve",
@@ -43,6 +54,7 @@ __all__ = [
     "ReadOptions",
     "ResourceError",
     "SolveOptions",
+    "cellmodel",
     "conductivity_tensor",
     "depth_profile",
     "electrode_tortuosity",
@@ -51,6 +63,7 @@ __all__ = [
     "io",
     "metrics",
     "read_image",
+    "rev",
     "simulate",
     "simulate_files",
     "simulate_many",
@@ -59,7 +72,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from . import generate, io, metrics, solve
+    from . import cellmodel, generate, io, metrics, rev, solve
     from .io import ReadOptions, read_image
     from .solve import (
         ConductionResult,

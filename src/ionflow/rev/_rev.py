@@ -48,9 +48,21 @@ def default_edges(
 ) -> tuple[int, ...]:
     """Halving edges from min(shape) / 2 down to ``smallest``, at most ``count`` of them.
 
-    ``smallest`` defaults to 8 cells in 3D and 16 in 2D (2D solves are cheap; edges below the
-    particle size only saturate the spread). ``(128, 128, 128)`` gives ``(16, 32, 64)`` with
-    ``count=3``; ``(1024, 1024)`` gives ``(64, 128, 256, 512)``.
+    Parameters
+    ----------
+    shape : sequence of int
+        Shape of the image.
+    smallest : int, optional
+        Smallest edge; default 8 cells in 3D and 16 in 2D (2D solves are cheap; edges below the
+        particle size only saturate the spread).
+    count : int
+        Most edges returned.
+
+    Returns
+    -------
+    tuple of int
+        Ascending; ``(128, 128, 128)`` gives ``(8, 16, 32, 64)``, ``(1024, 1024)`` gives
+        ``(64, 128, 256, 512)``.
     """
     if smallest is None:
         smallest = 8 if len(shape) == 3 else 16
