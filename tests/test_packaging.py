@@ -46,6 +46,7 @@ PUBLIC = (
     "ionflow.surrogate",
     "ionflow.generate",
     "ionflow.io",
+    "ionflow.metrics",
     "ionflow.rev",
     "ionflow.cellmodel",
 )

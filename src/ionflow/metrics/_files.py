@@ -18,7 +18,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MetricsOutcome:
-    """One file: ``result``, or ``error`` (a line naming the file)."""
+    """One file: ``result``, or ``error`` (a line naming the file).
+
+    Attributes
+    ----------
+    source : str
+        The file.
+    result : MicrostructureMetrics or None
+        The metrics, None when the file failed.
+    error : str or None
+        Why there is no result, starting with the file name.
+    """
 
     source: str
     result: MicrostructureMetrics | None = None

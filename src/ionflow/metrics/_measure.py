@@ -26,7 +26,18 @@ __all__ = [
 
 
 def volume_fractions(image: np.ndarray) -> dict[int | float, float]:
-    """Share of the voxels of every label (a bool image has labels 0 and 1)."""
+    """Share of the voxels of every label.
+
+    Parameters
+    ----------
+    image : ndarray, shape (n0, n1) or (n0, n1, n2)
+        A label image (bool: labels 0 and 1).
+
+    Returns
+    -------
+    dict
+        ``{label: fraction}``, labels in increasing order, fractions summing to 1.
+    """
     arr = check_labels(image)
     values, counts = np.unique(arr, return_counts=True)
     return {label_value(v): float(c) / arr.size for v, c in zip(values, counts)}
@@ -55,9 +66,21 @@ def specific_surface_areas(
 ) -> dict[int | float, float]:
     """Boundary area of every label per unit total volume (1/length).
 
-    ``method`` ``"faces"`` (face count x 2/3 in 3D, x pi/4 in 2D), ``"crofton"`` (13
-    directions, as Avizo) or ``"marching_cubes"``; see :mod:`ionflow.metrics._surface` for
-    what each is exact for.
+    Parameters
+    ----------
+    image : ndarray, shape (n0, n1) or (n0, n1, n2)
+        A label image (bool: labels 0 and 1).
+    voxel_size : float or sequence of float, optional
+        Voxel edge, one or one per axis (default 1: lengths in voxels).
+    method : {"faces", "crofton", "marching_cubes"}
+        Face count x 2/3 in 3D (x pi/4 in 2D), 13-direction Crofton (as Avizo) or marching
+        cubes; see :mod:`ionflow.metrics._surface` for what each is exact for.
+
+    Returns
+    -------
+    dict
+        ``{label: area per unit volume}``; in 2D a perimeter per unit area. Boundaries with
+        the image's own faces do not count.
     """
     arr = check_labels(image)
     values = phase_labels(arr)
@@ -75,8 +98,20 @@ def interfacial_areas(
 ) -> dict[tuple[int | float, int | float], float]:
     """Interfacial area per unit total volume (1/length) of every pair of labels that touch.
 
-    Keys are ``(a, b)`` with ``a < b``. ``"marching_cubes"`` gives pairs for two or three
-    labels only (an error for more).
+    Parameters
+    ----------
+    image : ndarray, shape (n0, n1) or (n0, n1, n2)
+        A label image (bool: labels 0 and 1).
+    voxel_size : float or sequence of float, optional
+        Voxel edge, one or one per axis (default 1: lengths in voxels).
+    method : {"faces", "crofton", "marching_cubes"}
+        As for :func:`specific_surface_areas`; ``"marching_cubes"`` gives pairs for two or
+        three labels only (an error for more).
+
+    Returns
+    -------
+    dict
+        ``{(a, b): area per unit volume}`` with ``a < b``, only pairs that touch.
     """
     arr = check_labels(image)
     values = phase_labels(arr)
@@ -118,9 +153,11 @@ def macmullin_number(
         Direction of the flow.
     relative_conductivity : float, optional
         A precomputed sigma_eff / sigma (from a solver, TauFactor, an experiment); when
-        omitted, :func:`ionflow.simulate` solves for it (``simulate_options`` passed on).
+        omitted, :func:`ionflow.simulate` solves for it.
     source : str, optional
         Name of the input, for error messages.
+    **simulate_options
+        Passed on to :func:`ionflow.simulate` (``method``, ``rtol``, ...).
 
     Returns
     -------
@@ -176,10 +213,22 @@ def triple_phase_boundary(
     labels: Sequence[int | float] | None = None,
     voxel_size: float | Sequence[float] | None = None,
 ) -> TriplePhaseBoundary:
-    """Triple-phase boundary density where ``labels`` (default: the image's three) meet.
+    """Triple-phase boundary density where three labels meet.
 
-    3D: corrected voxel-edge length per volume (1/length**2); 2D: junction points per area.
-    See :class:`~ionflow.metrics.TriplePhaseBoundary` for the convention and the correction.
+    Parameters
+    ----------
+    image : ndarray, shape (n0, n1) or (n0, n1, n2)
+        A label image.
+    labels : sequence of three labels, optional
+        The triple (default: the image's labels, when it has exactly three).
+    voxel_size : float or sequence of float, optional
+        Voxel edge, one or one per axis (default 1: lengths in voxels).
+
+    Returns
+    -------
+    TriplePhaseBoundary
+        3D: corrected voxel-edge length per volume (1/length**2); 2D: junction points per
+        area. See :class:`~ionflow.metrics.TriplePhaseBoundary` for the correction.
     """
     arr = check_labels(image)
     values = phase_labels(arr)

@@ -191,7 +191,15 @@ class PhaseMetrics:
 
 @dataclass(frozen=True)
 class Interface:
-    """Interfacial area between two labels, per unit total volume (1/length)."""
+    """Interfacial area between two labels, per unit total volume.
+
+    Attributes
+    ----------
+    labels : tuple of two labels
+        ``(a, b)`` with ``a < b``.
+    area_density : float
+        Area of the a-b interface per unit total volume (1/length; 2D: length per area).
+    """
 
     labels: tuple[Label, Label]
     area_density: float
@@ -218,6 +226,7 @@ class TriplePhaseBoundary:
     Attributes
     ----------
     labels : tuple of three labels
+        The three labels that meet.
     density : float
         Corrected length per volume (3D) or junction points per area (2D).
     voxel_density : float
@@ -247,6 +256,7 @@ class MacMullin:
     Attributes
     ----------
     axis : int
+        The flow direction.
     relative_conductivity : float
         sigma_eff / sigma of the conducting label (given, or from ``ionflow.simulate``).
     macmullin_number : float

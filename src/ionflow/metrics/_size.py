@@ -128,8 +128,24 @@ def size_distribution(
     voxel_size: float | Sequence[float] | None = None,
     step: float | None = None,
 ) -> SizeDistribution | None:
-    """Volume-weighted distribution of the local thickness of ``mask`` (None if empty).
+    """Volume-weighted distribution of the local thickness of ``mask``.
 
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (n0, n1) or (n0, n1, n2)
+        The phase.
+    voxel_size : float or sequence of float, optional
+        Voxel edge, one or one per axis (default 1: lengths in voxels).
+    step : float, optional
+        Spacing of the radius levels (see :func:`local_thickness`).
+
+    Returns
+    -------
+    SizeDistribution or None
+        None when the phase is absent.
+
+    Notes
+    -----
     See :func:`local_thickness` and :class:`~ionflow.metrics.SizeDistribution`. Measured on
     digitised balls: a ball of radius R centred on a voxel reads twice the distance from its
     centre to the nearest voxel outside, uniformly (R = 5: 2 sqrt(26) = 10.2); flat layers of
