@@ -382,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     _add_metrics_command(sub)
+    _add_rev_commands(sub)
     _add_ml_commands(sub)
     from .app._serve import add_app_command  # the local web page; its module is light
 
@@ -451,6 +452,135 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(rows)
     return 1 if failed else 0
+
+
+def _add_rev_commands(sub) -> None:
+    p = sub.add_parser("rev", help="is the sample big enough? sigma_eff/tau of subvolumes (REV)")
+    p.add_argument("paths", nargs="+", help="image files, directories or globs")
+    p.add_argument("--axis", type=int, default=0, help="flow axis (default 0)")
+    p.add_argument("--pixel-size", type=float, help="pixel/voxel edge in m (default: the TIFF's)")
+    p.add_argument(
+        "--edges", type=int, nargs="+", help="subvolume edges in cells (default: halving)"
+    )
+    p.add_argument("--samples", type=int, default=8, help="subvolumes per edge (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the positions (default 0)")
+    p.add_argument("--no-full", action="store_true", help="do not solve the whole image")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--target", type=float, default=0.05, help="relative half-width asked")
+    p.add_argument("--alpha", type=float, help="fix the spread exponent (default: fitted)")
+    p.add_argument("--method", choices=["auto", "direct", "mg", "cg"], default="auto")
+    p.add_argument("--plot", metavar="DIR", help="write <stem>_rev.png (REV curve) here")
+    p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_read_options(p)
+    p.set_defaults(func=cmd_rev, label_conductivity=None)
+
+    p = sub.add_parser(
+        "export-params", help="cell-model parameters (BPX names, PyBaMM) of electrode images"
+    )
+    p.add_argument("--positive", metavar="IMAGE", help="image of the positive electrode")
+    p.add_argument("--negative", metavar="IMAGE", help="image of the negative electrode")
+    p.add_argument("--voxel-size", type=float, help="voxel edge in m (default: the TIFF's)")
+    p.add_argument("--axis", type=int, default=0, help="through-thickness axis (default 0)")
+    p.add_argument("--electrolyte", type=float, help="electrolyte label of a label image")
+    p.add_argument("--active", type=float, action="append", help="active label(s) (repeatable)")
+    p.add_argument("--positive-thickness", type=float, help="m, if the image spans the electrode")
+    p.add_argument("--negative-thickness", type=float, help="m, if the image spans the electrode")
+    p.add_argument("--rev", action="store_true", help="add the REV interval (more solves)")
+    p.add_argument("--out", metavar="FILE.json", help="write here (default: print)")
+    p.set_defaults(func=cmd_export_params)
+
+
+def _number(value: float | None) -> int | float | None:
+    return None if value is None else (int(value) if value == int(value) else value)
+
+
+def cmd_rev(args: argparse.Namespace) -> int:
+    from .io import read_pixel_size
+    from .rev import representativeness
+
+    read = _read_options(args)
+    files, failed = _inputs(args)
+    for path in files:
+        try:
+            image = read(path)
+            size = args.pixel_size if args.pixel_size is not None else read_pixel_size(path)
+            res = representativeness(
+                image,
+                axis=args.axis,
+                edges=args.edges,
+                samples=args.samples,
+                rng=args.seed,
+                pixel_size=size,
+                full=not args.no_full,
+                confidence=args.confidence,
+                target=args.target,
+                alpha=args.alpha,
+                progress=not args.no_progress and sys.stderr.isatty(),
+                solve={"method": args.method},
+                source=path,
+            )
+        except IonflowError as exc:
+            failed += 1
+            _err(str(exc) if path in str(exc) else f"{path}: {exc}")
+            continue
+        if args.plot:
+            from .plot import plot_rev
+
+            plot_rev(Path(args.plot) / f"{Path(path).stem}_rev.png", res, title=Path(path).name)
+        if args.json:
+            print(json.dumps({"source": path, **res.to_dict()}, allow_nan=False), flush=True)
+        else:
+            print(f"# {path}  shape {'x'.join(map(str, res.shape))}  axis {res.axis}")
+            for quantity in ("relative_conductivity", "tortuosity"):
+                print("\n".join(res.summary(quantity)) + "\n", flush=True)
+    return 1 if failed else 0
+
+
+def cmd_export_params(args: argparse.Namespace) -> int:
+    from .cellmodel import electrode_parameters, parameter_document
+    from .io import ReadOptions, read_pixel_size
+
+    if not (args.positive or args.negative):
+        raise IonflowError("give --positive IMAGE and/or --negative IMAGE")
+    read = ReadOptions(labels=True if args.electrolyte is not None else None)
+    electrodes = []
+    for electrode, path, thickness in (
+        ("positive", args.positive, args.positive_thickness),
+        ("negative", args.negative, args.negative_thickness),
+    ):
+        if path is None:
+            continue
+        size = args.voxel_size if args.voxel_size is not None else read_pixel_size(path)
+        if size is None:
+            raise InputError("no voxel size in the file: give --voxel-size (m)", source=path)
+        electrodes.append(
+            electrode_parameters(
+                read(path),
+                pixel_size=size,
+                electrode=electrode,
+                axis=args.axis,
+                electrolyte=_number(args.electrolyte),
+                active=None if not args.active else [_number(a) for a in args.active],
+                thickness=thickness,
+                rev=args.rev,
+                source=path,
+            )
+        )
+    if args.out:
+        from .cellmodel import write_parameters
+
+        print(write_parameters(args.out, electrodes), file=sys.stderr)
+    else:
+        print(json.dumps(parameter_document(electrodes), indent=2, allow_nan=False), flush=True)
+    for e in electrodes:
+        print(
+            f"{e.electrode}: porosity {e.porosity:.4f}, transport efficiency "
+            f"{e.transport_efficiency:.4f}, tortuosity {e.tortuosity_factor:.3f}, Bruggeman "
+            f"{e.bruggeman_exponent:.3f}, a {e.surface_area:.4g} 1/m, R {e.particle_radius:.4g} m",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def _metrics_text(res) -> str:
