@@ -3,7 +3,8 @@
 Drop an image or a volume, check the segmentation, run the exact solve and the surrogate, see
 the numbers and the potential and current maps, download JSON / CSV / TIFF fields. The server
 listens on 127.0.0.1 only. Needs the ``app`` extra (``pip install 'ionflow[app]'``: FastAPI,
-uvicorn, python-multipart); :mod:`ionflow.app._analysis` (what the page does) needs none of it.
+uvicorn, python-multipart); :mod:`ionflow.app._upload` and :mod:`ionflow.app._analysis` (what the page does) need none
+of it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import TYPE_CHECKING
 _WHERE = {
     "AppConfig": "_config",
     "HOST": "_config",
-    "PhaseOptions": "_analysis",
+    "PhaseOptions": "_upload",
     "AnalysisResult": "_analysis",
     "analyse": "_analysis",
-    "inspect_upload": "_analysis",
-    "preview_segmentation": "_analysis",
+    "inspect_upload": "_upload",
+    "preview_segmentation": "_upload",
     "create_app": "_server",
     "serve": "_serve",
 }
@@ -36,16 +37,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from ._analysis import (
-        AnalysisResult,
-        PhaseOptions,
-        analyse,
-        inspect_upload,
-        preview_segmentation,
-    )
+    from ._analysis import AnalysisResult, analyse
     from ._config import HOST, AppConfig
     from ._serve import serve
     from ._server import create_app
+    from ._upload import PhaseOptions, inspect_upload, preview_segmentation
 
 
 def __getattr__(name: str):

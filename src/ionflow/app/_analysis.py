@@ -1,290 +1,39 @@
-"""What the web page does, as plain functions: no web framework here.
+"""What "Run" on the page does, as a plain function: no web framework here.
 
-An upload is saved as a file and handled by the same code as ``ionflow simulate FILE``: the
-phases come from :func:`ionflow.io.read_image` with the page's options (so the page's exact
-numbers are the command's), the pixel size from the file's metadata
-(:func:`ionflow.io.read_pixel_size`), the solve from :func:`ionflow.simulate` and the surrogate
-from :class:`ionflow.surrogate.Predictor` with the bundled model of the image's dimension.
+The solve is :func:`ionflow.simulate` on the phases :func:`~ionflow.app._upload.read_phases`
+reads (as ``ionflow simulate FILE`` does), with the pixel size from the file's metadata; the
+surrogate is :class:`ionflow.surrogate.Predictor` with the bundled model of the image's
+dimension.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ._upload import (
+    PhaseOptions,
+    UploadInfo,
+    electrolyte_of,
+    read_phases,
+    require_label_choice,
+    restate,
+)
 
-__all__ = [
-    "AnalysisResult",
-    "AxisResult",
-    "PhaseOptions",
-    "SegmentationPreview",
-    "UploadInfo",
-    "analyse",
-    "inspect_upload",
-    "preview_segmentation",
-]
+__all__ = ["AnalysisResult", "AxisResult", "analyse", "bundled_predictor"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 """progress(step, total, message): ``step`` of ``total`` steps are done; ``message`` says what
 runs now."""
-
-_MAX_LABELS = 8  # as ionflow.io.to_phases: 3 to this many integer values is a label image
-
-
-@dataclass(frozen=True)
-class PhaseOptions:
-    """How pixels become phases: the image-input options of ``ionflow simulate``.
-
-    Attributes
-    ----------
-    threshold : float or None
-        Grayscale images: pixels above it are electrolyte (None: Otsu's threshold).
-    invert : bool
-        Dark = electrolyte (binary and grayscale images).
-    denoise : {None, "median", "nlmeans"}
-        Denoise a grayscale image before thresholding.
-    min_size : int
-        Remove islands of either phase smaller than this many pixels (0: keep all).
-    conductive_label : float or None
-        Label images: the label that conducts (required: the reader refuses to guess).
-    crop : 4 numbers or None
-        (top, bottom, left, right) removed first, in pixels or fractions below 1.
-    """
-
-    threshold: float | None = None
-    invert: bool = False
-    denoise: str | None = None
-    min_size: int = 0
-    conductive_label: float | None = None
-    crop: tuple[float, float, float, float] | None = None
-
-    def read_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`ionflow.io.read_image` (as the CLI passes them)."""
-        return dict(
-            threshold=self.threshold,
-            invert=self.invert,
-            conductive_labels=None if self.conductive_label is None else [self.conductive_label],
-            crop=tuple(self.crop) if self.crop else None,
-            denoise=self.denoise,
-            min_size=int(self.min_size),
-        )
-
-    def command_options(self) -> list[str]:
-        """The same options as ``ionflow simulate`` arguments (shown on the page)."""
-        out: list[str] = []
-        if self.threshold is not None:
-            out += ["--threshold", f"{self.threshold:g}"]
-        if self.invert:
-            out.append("--invert")
-        if self.denoise:
-            out += ["--denoise", self.denoise]
-        if self.min_size > 1:
-            out += ["--min-size", str(int(self.min_size))]
-        if self.conductive_label is not None:
-            out += ["--conductive-label", f"{self.conductive_label:g}"]
-        if self.crop:
-            out += ["--crop", *(f"{v:g}" for v in self.crop)]
-        return out
-
-
-def _restate(exc: InputError, path: str | Path, name: str) -> InputError:
-    """The same complaint about the file the user named (not the server's copy of it)."""
-    return InputError(exc.reason.replace(str(path), name), source=name)
-
-
-def read_phases(path: str | Path, options: PhaseOptions) -> np.ndarray:
-    """Phases of a file (bool, or labels) exactly as ``ionflow simulate FILE <options>`` reads
-    them."""
-    from ..io import read_image
-
-    return read_image(path, **options.read_options())
-
-
-@dataclass(frozen=True)
-class UploadInfo:
-    """An uploaded file, read once to describe it.
-
-    Attributes
-    ----------
-    id : str
-        The upload's key on the server.
-    name : str
-        The file name the user gave.
-    path : Path
-        Where the server keeps the file.
-    shape : tuple of int
-        Pixels (2D: rows, columns) or voxels (3D: z, y, x), after squeezing.
-    kind : {"binary", "labels", "grayscale"}
-        Two values; a few integer values (a label image); anything else (thresholded).
-    values : tuple of float
-        The label values of a binary or label image (empty for grayscale).
-    gray_range : (float, float)
-        Smallest and largest gray level (colour images: luminance).
-    default_threshold : float or None
-        Otsu's threshold of a grayscale image (what the solve uses without ``threshold``).
-    pixel_size : float or None
-        Pixel edge in metres from the file's metadata (None: the l = A = 1 convention).
-    size_bytes : int
-        Size of the uploaded file.
-    """
-
-    id: str
-    name: str
-    path: Path
-    shape: tuple[int, ...]
-    kind: str
-    values: tuple[float, ...]
-    gray_range: tuple[float, float]
-    default_threshold: float | None
-    pixel_size: float | None
-    size_bytes: int
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("path")
-        out["ndim"] = self.ndim
-        out["shape"] = list(self.shape)
-        out["values"] = list(self.values)
-        out["gray_range"] = list(self.gray_range)
-        return out
-
-
-def inspect_upload(
-    path: str | Path, *, name: str, upload_id: str, size_bytes: int | None = None
-) -> UploadInfo:
-    """Read an uploaded file and say what it holds.
-
-    Raises
-    ------
-    InputError
-        Not a readable image, not 2D/3D, or with no conductive pixel under any threshold (a
-        single gray level of 0). The message names the file by ``name``.
-    """
-    from ..io import read_gray, read_pixel_size
-
-    path = Path(path)
-    try:
-        gray = read_gray(path)
-        values = np.unique(gray)
-    except InputError as exc:
-        raise _restate(exc, path, name) from None
-    if values.size == 1 and values[0] == 0:
-        raise InputError(
-            "image is entirely insulating (every pixel is 0): no conductive pixel", source=name
-        )
-    integer = bool(np.all(values == np.round(values)))
-    # as ionflow.io.to_phases: 0 and one other value is binary; 3-8 integer values, or two
-    # nonzero ones, are labels (which one conducts is the user's choice, never a guess)
-    if integer and (2 < values.size <= _MAX_LABELS or (values.size == 2 and values[0] != 0)):
-        kind = "labels"
-    elif values.size <= 2:
-        kind = "binary"
-    else:
-        kind = "grayscale"
-    default_threshold = None
-    if kind == "grayscale":
-        from skimage.filters import threshold_otsu
-
-        default_threshold = float(threshold_otsu(gray))
-    return UploadInfo(
-        id=upload_id,
-        name=name,
-        path=path,
-        shape=tuple(int(n) for n in gray.shape),
-        kind=kind,
-        values=tuple(float(v) for v in values) if kind != "grayscale" else (),
-        gray_range=(float(values[0]), float(values[-1])),
-        default_threshold=default_threshold,
-        pixel_size=read_pixel_size(path),
-        size_bytes=int(size_bytes if size_bytes is not None else path.stat().st_size),
-    )
-
-
-def _electrolyte(phases: np.ndarray) -> np.ndarray:
-    """The electrolyte of read phases, as the solver sees it: nonzero conducts."""
-    return np.asarray(phases) != 0
-
-
-_LABEL_CHOICE = "a label image: choose which label conducts (Conducting label)"
-
-
-def _needs_label(upload: UploadInfo, options: PhaseOptions) -> bool:
-    """A label image without a conducting label (or a threshold): the reader would refuse it."""
-    return (
-        upload.kind == "labels" and options.conductive_label is None and options.threshold is None
-    )
-
-
-@dataclass(frozen=True)
-class SegmentationPreview:
-    """What the phases of an upload look like with some options.
-
-    Attributes
-    ----------
-    gray : ndarray
-        Gray levels after the crop, the shape of ``electrolyte``.
-    electrolyte : ndarray of bool
-        The conducting phase, as the solve will see it.
-    electrolyte_fraction : float
-        Its volume fraction.
-    threshold : float or None
-        The gray level used (grayscale images), the options' or Otsu's.
-    warning : str or None
-        Something the user should know before solving (nothing conducts, nothing percolates).
-    """
-
-    gray: np.ndarray
-    electrolyte: np.ndarray
-    electrolyte_fraction: float
-    threshold: float | None
-    warning: str | None
-
-
-def preview_segmentation(upload: UploadInfo, options: PhaseOptions) -> SegmentationPreview:
-    """The phases of ``upload`` with ``options`` (read as the solve reads them) and, for a
-    grayscale image, the threshold that produced them."""
-    from ..io import read_gray, segment
-
-    if _needs_label(upload, options):
-        gray = read_gray(upload.path, crop=options.crop)
-        return SegmentationPreview(gray, np.zeros(gray.shape, bool), 0.0, None, _LABEL_CHOICE)
-    try:
-        phases = read_phases(upload.path, options)
-        gray = read_gray(upload.path, crop=options.crop)
-        threshold = options.threshold
-        if upload.kind == "grayscale" and threshold is None:
-            # Otsu's threshold as the reader computed it (it does not return it): the same
-            # function on the same (cropped, denoised) input
-            threshold = float(segment(gray, denoise=options.denoise, return_threshold=True)[1])
-    except InputError as exc:
-        raise _restate(exc, upload.path, upload.name) from None
-    electrolyte = _electrolyte(phases)
-    fraction = float(electrolyte.mean())
-    warning = None
-    if fraction == 0:
-        warning = "no pixel conducts with these options: the solve would fail"
-    return SegmentationPreview(
-        gray=gray,
-        electrolyte=electrolyte,
-        electrolyte_fraction=fraction,
-        threshold=threshold,
-        warning=warning,
-    )
 
 
 @dataclass(frozen=True)
@@ -500,14 +249,13 @@ def analyse(
             progress(step, steps, message)
 
     tell("reading and segmenting")
-    if _needs_label(upload, options):
-        raise InputError(_LABEL_CHOICE, source=upload.name)
+    require_label_choice(upload, options)
     try:
         phases = read_phases(upload.path, options)
     except InputError as exc:
-        raise _restate(exc, upload.path, upload.name) from None
+        raise restate(exc, upload.path, upload.name) from None
     step += 1
-    electrolyte = _electrolyte(phases)
+    electrolyte = electrolyte_of(phases)
     if not electrolyte.any():
         raise InputError(
             "image is entirely insulating with these options (no conductive pixel)",
@@ -530,7 +278,7 @@ def analyse(
                     source=upload.name,
                 )
             except InputError as exc:
-                raise _restate(exc, upload.path, upload.name) from None
+                raise restate(exc, upload.path, upload.name) from None
             step += 1
             potential = res.potential.astype(np.float32)
             magnitude = np.sqrt((res.current_density**2).sum(axis=0)).astype(np.float32)
@@ -562,10 +310,3 @@ def analyse(
         electrolyte=electrolyte,
         seconds=time.perf_counter() - started,
     )
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """JSON has no infinity: None for NaN/inf."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)

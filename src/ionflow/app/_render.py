@@ -11,7 +11,8 @@ import threading
 
 import numpy as np
 
-from ._analysis import AnalysisResult, SegmentationPreview
+from ._analysis import AnalysisResult
+from ._upload import SegmentationPreview
 
 __all__ = ["field_plane", "render_field", "render_segmentation"]
 

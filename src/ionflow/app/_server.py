@@ -36,17 +36,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from ..errors import InputError
-from ._analysis import (
-    AnalysisResult,
-    PhaseOptions,
-    UploadInfo,
-    analyse,
-    inspect_upload,
-    preview_segmentation,
-)
+from ._analysis import AnalysisResult, analyse
 from ._config import HOST, AppConfig
 from ._jobs import JobStore
 from ._render import render_field, render_segmentation
+from ._upload import PhaseOptions, UploadInfo, inspect_upload, preview_segmentation
 
 __all__ = ["create_app"]
 
