@@ -35,6 +35,8 @@ if CHROMIUM is None:
         allow_module_level=True,
     )
 
+pytestmark = pytest.mark.slow  # a browser and a server process: ~10-15 s in all
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "ionflow" / "data" / "examples"
 TIMEOUT_MS = 60_000
 
