@@ -57,12 +57,15 @@ class PhaseOptions:
     conductive_label: float | None = None
     crop: tuple[float, float, float, float] | None = None
 
-    def read_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`ionflow.io.read_image` (as the CLI passes them)."""
-        return dict(
+    def read_options(self):
+        """The same options as an :class:`ionflow.io.ReadOptions`, the object ``ionflow
+        simulate`` reads its files with (checked when made: bad values raise InputError)."""
+        from ..io import ReadOptions
+
+        return ReadOptions(
             threshold=self.threshold,
             invert=self.invert,
-            conductive_labels=None if self.conductive_label is None else [self.conductive_label],
+            conductive_labels=None if self.conductive_label is None else (self.conductive_label,),
             crop=tuple(self.crop) if self.crop else None,
             denoise=self.denoise,
             min_size=int(self.min_size),
@@ -93,10 +96,8 @@ def restate(exc: InputError, path: str | Path, name: str) -> InputError:
 
 def read_phases(path: str | Path, options: PhaseOptions) -> np.ndarray:
     """Phases of a file (bool, or labels) exactly as ``ionflow simulate FILE <options>`` reads
-    them."""
-    from ..io import read_image
-
-    return read_image(path, **options.read_options())
+    them: with the same :class:`ionflow.io.ReadOptions`."""
+    return options.read_options().read(path)
 
 
 @dataclass(frozen=True)
