@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shlex
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -279,3 +283,34 @@ def test_cli_options_and_a_busy_port(capsys):
         port = taken.getsockname()[1]
         with pytest.raises(IonflowError, match=f"port {port} is in use"):
             serve(AppConfig(port=port))
+
+
+def test_ionflow_app_serves_on_loopback():
+    """The command itself, in a subprocess: prints its URL, serves the page, stops on SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ionflow.cli", "app", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(match.group(0) + "api/info", timeout=5) as r:
+                    info = json.load(r)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert info["version"] == ionflow.__version__
+        with urllib.request.urlopen(match.group(0), timeout=5) as r:
+            assert b'id="drop-zone"' in r.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stdout.close()
