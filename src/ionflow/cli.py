@@ -178,6 +178,12 @@ _TABLE_HEAD = (
 )
 
 
+def _plot_fields():
+    from .plot import plot_fields
+
+    return plot_fields
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .solve import SolveOptions, simulate_files
 
@@ -202,6 +208,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         read=read,
         options=options,
         fields_dir=args.fields,
+        fields_picture=_plot_fields() if args.fields is not None else None,
         output=args.output,
         jobs=args.jobs,
         scheduler=args.scheduler,

@@ -45,6 +45,7 @@ class _Run:
     fields: bool
     fields_dir: str | None
     axis_names: bool = False  # several axes per file: the field files name their axis
+    picture: Callable[..., Any] | None = None  # draws <stem>_fields.png (ionflow.plot)
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
@@ -61,18 +62,20 @@ def save_fields(
     result: ConductionResult,
     *,
     axis_name: bool = False,
+    picture: Callable[..., Any] | None = None,
 ) -> None:
-    """Write ``<stem>_potential.npy``, ``<stem>_current_density.npy`` and a picture,
+    """Write ``<stem>_potential.npy`` and ``<stem>_current_density.npy`` and, with ``picture``
+    (e.g. :func:`ionflow.plot.plot_fields`; the solver draws nothing itself),
     ``<stem>_fields.png``, each by write-then-rename; ``axis_name``: ``<stem>_axis<a>_...``
     (one set per axis of an ``--axis all`` run)."""
-    from ..plot import plot_fields
-
     out = Path(directory)
     stem = Path(source).stem + (f"_axis{result.axis}" if axis_name else "")
     _atomic_save(out / f"{stem}_potential.npy", result.potential)
     _atomic_save(out / f"{stem}_current_density.npy", result.current_density)
+    if picture is None:
+        return
     tmp = out / f"{stem}_fields.tmp.png"
-    plot_fields(
+    picture(
         tmp,
         image,
         result.potential,
@@ -110,7 +113,9 @@ def _solve_file(task: _Task, run: _Run) -> list[FileOutcome]:
                 **kwargs,
             )
             if run.fields_dir is not None:
-                save_fields(run.fields_dir, src, image, res, axis_name=run.axis_names)
+                save_fields(
+                    run.fields_dir, src, image, res, axis_name=run.axis_names, picture=run.picture
+                )
                 if not run.fields:  # the files have them: do not send them back
                     res = replace(res, potential=None, current_density=None)
         except Exception as exc:  # noqa: BLE001 - one bad input must not lose the batch
@@ -157,6 +162,7 @@ def simulate_files(
     options: SolveOptions | None = None,
     fields: bool = False,
     fields_dir: str | os.PathLike | None = None,
+    fields_picture: Callable[..., Any] | None = None,
     output: str | os.PathLike | None = None,
     jobs: int | None = None,
     scheduler: Any = None,
@@ -181,9 +187,12 @@ def simulate_files(
     fields : bool
         Keep the potential and current density in the results.
     fields_dir : path, optional
-        Write each file's fields there (``<stem>_potential.npy``, ``_current_density.npy``,
-        ``_fields.png``; ``<stem>_axis<a>_...`` with several axes). Two inputs with the same name stem would overwrite each other: the
-        later one is refused (its outcome is an error).
+        Write each file's fields there (``<stem>_potential.npy``, ``_current_density.npy``;
+        ``<stem>_axis<a>_...`` with several axes). Two inputs with the same name stem would
+        overwrite each other: the later one is refused (its outcome is an error).
+    fields_picture : callable, optional
+        ``picture(path, image, potential, current_density, axis=, title=)`` draws
+        ``<stem>_fields.png`` beside them (``ionflow.plot.plot_fields``; picklable).
     output : path, optional
         A results file (JSON lines, see :mod:`ionflow.solve._resume`): rows are appended as
         they arrive, fsynced; (file, axis) rows already there *with equal options* are skipped
@@ -215,7 +224,14 @@ def simulate_files(
     read = read if read is not None else ReadOptions()
     options = options if options is not None else SolveOptions()
     jobs = check_jobs(jobs)
-    run = _Run(read, options, fields, _fields_dir(fields_dir), axes is None or len(axes) > 1)
+    run = _Run(
+        read,
+        options,
+        fields,
+        _fields_dir(fields_dir),
+        axis_names=axes is None or len(axes) > 1,
+        picture=fields_picture,
+    )
     sink = None
     if output is not None:
         from ._resume import ResultsFile
