@@ -42,6 +42,15 @@ def test_fit_spread_recovers_the_power_law_and_the_overlap_correction():
     assert_allclose(law(n), c * n**-alpha, rtol=1e-6)
 
 
+def test_fit_spread_caps_alpha_at_d_over_2():
+    """A spread falling faster than 1/sqrt(volume) is a small-cube effect: alpha = d/2."""
+    edges = np.array([8.0, 16, 32])
+    law = fit_spread(edges, 5 * edges**-2.5, np.full(3, 8), sample_edge=1e6, ndim=3)
+    assert law.fitted and law.alpha == 1.5
+    assert_allclose(law.data_alpha, 2.5, rtol=1e-6)
+    assert law(1e6) > 5 * 1e6**-2.5  # wider than the steep law would say
+
+
 def test_fit_spread_fixed_or_too_few_points_uses_d_over_2():
     law = fit_spread(np.array([16.0]), np.array([0.1]), np.array([8]), sample_edge=64, ndim=2)
     assert not law.fitted and law.alpha == 1.0

@@ -77,10 +77,13 @@ class RevEstimate:
     stderr : tuple of float
         Standard error of each mean, std / sqrt(n_eff), n_eff = min(n, disjoint cubes that fit).
     alpha, alpha_stderr : float
-        Exponent of the fitted spread std(L) = prefactor * L^-alpha and its standard error
-        (NaN when not fitted: then alpha is fixed at d/2 or the caller's value).
+        Exponent of the spread std(L) = prefactor * L^-alpha and the standard error of the
+        fitted exponent (NaN when not fitted: then alpha is fixed at d/2 or the caller's value).
     alpha_fitted : bool
         Whether alpha came from the data.
+    alpha_data : float
+        The exponent the data gave; above d/2 it is capped (``alpha`` = d/2), since a steeper
+        decay is a small-cube effect that must not be extrapolated.
     prefactor : float
         c of the spread law (quantity units x cells^alpha).
     sample_edge : float
@@ -115,6 +118,7 @@ class RevEstimate:
     alpha: float
     alpha_stderr: float
     alpha_fitted: bool
+    alpha_data: float
     prefactor: float
     sample_edge: float
     sample_std: float
@@ -207,6 +211,8 @@ class RevResult:
                 f"{int(level.percolating.sum())}/{len(level.percolating)} |"
             )
         fixed = "fitted" if est.alpha_fitted else "fixed"
+        if est.alpha_fitted and est.alpha_data > est.alpha:
+            fixed = f"capped at d/2; the data gave {est.alpha_data:.3g}"
         lo, hi = est.material_interval
         slo, shi = est.sample_interval
         full = "not solved" if est.sample_value is None else f"{est.sample_value:.4g}"

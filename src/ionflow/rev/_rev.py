@@ -10,8 +10,9 @@ Method (written out for users in the README, "Is the sample big enough?"):
    with the overlap of the cubes accounted for (``_stats.effective_count``).
 3. Spread law: std(L) = c L^-alpha, fitted by weighted least squares in log-log (alpha = d/2
    for volume averages of short-range correlated cells; the fit finds it, or a fixed alpha is
-   used when fewer than 2 edges vary). The within-sample spread is corrected for the sample's
-   own deviation (Var_within = Var(L) - Var(N)).
+   used when fewer than 2 edges vary). A fitted alpha above d/2 is capped at d/2 (a faster
+   decay is a small-cube effect, not extrapolated). The within-sample spread is corrected for
+   the sample's own deviation (Var_within = Var(L) - Var(N)).
 4. (a) The whole sample's value from its subvolumes: the mean trend mean(L) = m + b / L
    evaluated at N = (number of cells)^(1/d), with its standard error; useful when the whole
    image is too large to solve. (b) The material's property: the sample's value (the full
@@ -277,6 +278,7 @@ def _estimate(
         alpha=law.alpha,
         alpha_stderr=law.alpha_stderr,
         alpha_fitted=law.fitted,
+        alpha_data=law.data_alpha,
         prefactor=law.prefactor,
         sample_edge=n_edge,
         sample_std=sample_std,

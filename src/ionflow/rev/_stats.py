@@ -44,12 +44,14 @@ class PowerLaw:
     alpha : float
         Exponent (d/2 for a volume average of short-range correlated cells).
     alpha_stderr : float
-        Standard error of a fitted alpha; NaN when alpha was fixed or fitted through 2 points
-        without a check of the scatter.
+        Standard error of the fitted exponent (NaN when alpha was fixed).
     fitted : bool
         Whether alpha came from the data (>= 2 edges with a spread) or was fixed.
     points : int
         Edges used in the fit.
+    data_alpha : float
+        The exponent the data gave before the cap at d/2 (NaN when not fitted); above d/2 the
+        cap is in force and ``alpha`` = d/2.
     """
 
     prefactor: float
@@ -57,6 +59,7 @@ class PowerLaw:
     alpha_stderr: float
     fitted: bool
     points: int
+    data_alpha: float = math.nan
 
     def __call__(self, edge: float | np.ndarray) -> float | np.ndarray:
         """Spread of the quantity over cubes of ``edge`` cells."""
@@ -93,6 +96,11 @@ def fit_spread(
     capped at the within-sample variance of the largest edge: a spread that hardly shrinks with
     size cannot be told apart from one that does not shrink at all.
 
+    A fitted alpha above d/2 is capped at d/2: the spread of a statistically homogeneous
+    material with a finite correlation length decays as 1/sqrt(volume) at large sizes, never
+    faster (short of hyperuniform order), so a steeper decay over the edges tried is a small-cube
+    effect (boundary layers, cubes that stop percolating) that must not be extrapolated.
+
     Parameters
     ----------
     edges, stds, counts : ndarray, shape (k,)
@@ -102,7 +110,8 @@ def fit_spread(
     sample_edge : float
         Edge of the cube with the whole sample's volume, N (cells).
     ndim : int
-        2 or 3; the fixed exponent d/2 is used when fewer than 2 edges show a spread.
+        2 or 3; the exponent d/2 is used when fewer than 2 edges show a spread, and caps a
+        fitted one.
     alpha : float, optional
         Fix the exponent instead of fitting it.
 
@@ -123,12 +132,14 @@ def fit_spread(
     fit = bool(alpha is None and ok.sum() >= 2)
     slope = -(ndim / 2 if alpha is None else alpha)
     var_n = 0.0
+    data_slope = math.nan
     for _ in range(iterations):
         y = 0.5 * np.log(var + var_n)
         if fit:
             xm = np.average(x, weights=w)
             ym = np.average(y, weights=w)
-            slope = float(np.sum(w * (x - xm) * (y - ym)) / np.sum(w * (x - xm) ** 2))
+            data_slope = float(np.sum(w * (x - xm) * (y - ym)) / np.sum(w * (x - xm) ** 2))
+            slope = max(data_slope, -ndim / 2)
         intercept = float(np.average(y - slope * x, weights=w))
         # Var(N) <= Var_within at the largest edge: beyond that the sample cannot tell (the
         # spread barely shrinks, the fixed point runs off to alpha = 0); the cap keeps the
@@ -146,10 +157,10 @@ def fit_spread(
         sxx = float(np.sum(w * (x - xm) ** 2))
         scale = 1.0
         if ok.sum() >= 3:  # inflate by the scatter about the line when it exceeds the model's
-            resid = y - (intercept + slope * x)
+            resid = y - (ym + data_slope * (x - xm))
             scale = max(1.0, float(np.sum(w * resid**2)) / (ok.sum() - 2))
         stderr = math.sqrt(scale / sxx)
-    return PowerLaw(math.exp(intercept), -slope, stderr, fit, int(ok.sum()))
+    return PowerLaw(math.exp(intercept), -slope, stderr, fit, int(ok.sum()), -data_slope)
 
 
 @dataclass(frozen=True)
