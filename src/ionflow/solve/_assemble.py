@@ -52,6 +52,8 @@ def conductivity_map(
     label_conductivities : mapping of label -> S/m, optional
         One conductivity per label value. Every label present must be listed. The electrolyte is
         the most conductive label and its conductivity is the reference sigma.
+    source : str, optional
+        Name of the input, used in error messages.
 
     Returns
     -------
@@ -101,7 +103,14 @@ def percolating_mask(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split conductive cells by which electrodes their face-connected cluster touches.
 
-    Clusters connect across the faces of the axes in ``periodic``.
+    Parameters
+    ----------
+    conductive : ndarray of bool
+        Cells that conduct.
+    axis : int
+        Flow axis: the electrodes are the faces before its first and after its last slice.
+    periodic : tuple of int
+        Axes whose two faces wrap around (clusters connect across them).
 
     Returns
     -------
@@ -119,9 +128,19 @@ def percolating_mask(
 class LinearSystem:
     """The reduced-unit system A x = b over the kept cells.
 
-    ``A`` is the symmetric positive definite weighted graph Laplacian of the kept cells plus the
-    electrode couplings on its diagonal; ``x`` is phi / V. ``inlet``/``outlet`` index the unknowns
-    in the first/last slice and ``g_inlet``/``g_outlet`` their electrode conductances (2 sigma).
+    Attributes
+    ----------
+    A : scipy.sparse.csr_matrix
+        Symmetric positive definite weighted graph Laplacian of the kept cells plus the
+        electrode couplings on its diagonal.
+    b : ndarray
+        Right-hand side: the inlet couplings (V = 1); the solution ``x`` is phi / V.
+    keep : ndarray of bool
+        The cells that are unknowns, in the image's shape.
+    inlet, outlet : ndarray of int
+        Unknowns in the first / last slice along the flow.
+    g_inlet, g_outlet : ndarray
+        Their electrode conductances (2 sigma w, see ``_stencil``).
     """
 
     A: sp.csr_matrix
@@ -133,7 +152,18 @@ class LinearSystem:
     g_outlet: np.ndarray
 
     def currents(self, x: np.ndarray) -> tuple[float, float]:
-        """Reduced inlet and outlet current for the solution ``x``."""
+        """Reduced inlet and outlet current for the solution ``x``.
+
+        Parameters
+        ----------
+        x : ndarray
+            Reduced potential on the unknowns.
+
+        Returns
+        -------
+        inlet, outlet : float
+            Current through the phi = V face and through the phi = 0 face.
+        """
         inlet = float(np.dot(self.g_inlet, 1.0 - x[self.inlet]))
         outlet = float(np.dot(self.g_outlet, x[self.outlet]))
         return inlet, outlet

@@ -24,7 +24,7 @@ def label_face_connected(
     try:
         import cc3d
     except ImportError:  # pragma: no cover - cc3d is a declared dependency
-        cc3d = None
+        cc3d = None  # type: ignore[assignment]
     if cc3d is not None and conductive.ndim in (2, 3):
         labels, count = cc3d.connected_components(
             conductive, connectivity=4 if conductive.ndim == 2 else 6, return_N=True

@@ -411,7 +411,7 @@ def ideal_impedance(
     """
     omega = np.asarray(frequencies, dtype=np.float64).ravel()
     y = 1j * omega * capacitance  # last cell: its capacitor alone (the collector blocks)
-    z = 1.0 / y
+    z: np.ndarray = 1.0 / y
     for _ in range(n - 1):
         z = 1.0 / (y + 1.0 / (resistance + z))
     return 0.5 * resistance + z

@@ -70,6 +70,8 @@ def save_fields(
     (one set per axis of an ``--axis all`` run)."""
     out = Path(directory)
     stem = Path(source).stem + (f"_axis{result.axis}" if axis_name else "")
+    if result.potential is None or result.current_density is None:
+        raise ValueError("save_fields needs a result solved with fields=True")
     _atomic_save(out / f"{stem}_potential.npy", result.potential)
     _atomic_save(out / f"{stem}_current_density.npy", result.current_density)
     if picture is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def check_pixel_size(pixel_size: float | None, *, source: str | None = None) -> 
 def cell_spacing(
     shape: tuple[int, ...],
     axis: int,
-    pixel_size: float | tuple[float, ...] | list[float] | None,
+    pixel_size: float | Sequence[float] | None,
     *,
     source: str | None = None,
 ) -> tuple[float, ...]:
@@ -90,7 +91,7 @@ def cell_spacing(
     """
     if pixel_size is None:
         return (1.0 / shape[axis],) * len(shape)
-    if isinstance(pixel_size, (tuple, list, np.ndarray)):
+    if isinstance(pixel_size, (Sequence, np.ndarray)):
         sizes = list(pixel_size)
         if len(sizes) == 1:
             sizes = sizes * len(shape)
@@ -107,7 +108,7 @@ def cell_spacing(
 def geometry(
     shape: tuple[int, ...],
     axis: int,
-    pixel_size: float | tuple[float, ...] | list[float] | None,
+    pixel_size: float | Sequence[float] | None,
 ) -> tuple[float, float, float]:
     """Cell size h along the flow, length l along the flow, and cross-section A, in metres.
 

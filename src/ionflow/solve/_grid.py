@@ -20,8 +20,8 @@ another layout:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -122,7 +122,7 @@ def _coarse_edges(g: np.ndarray, d: int, f: list[int], periodic: bool = False) -
 
 
 def assemble_level(
-    weights: list[np.ndarray | Callable[[], np.ndarray] | None],
+    weights: list[Any],
     g_in: np.ndarray,
     g_out: np.ndarray,
     active: np.ndarray,
@@ -157,14 +157,16 @@ def assemble_level(
     diag[:n_first] += g_in[active[0]]
     diag[N - n_last :] += g_out[active[-1]]
 
-    data = np.empty((N, nslot), dtype=dtype)
+    data: np.ndarray = np.empty((N, nslot), dtype=dtype)
     indices = np.empty((N, nslot), dtype=I32)
     ar = np.arange(N, dtype=I32)
     coarse_w: list[np.ndarray | None] = [None, None, None]
     for d in range(3):
-        w_d = weights[d]
-        weights[d] = None
+        w_d = weights[d]  # an array, a callable making one, or None
+        weights[d] = None  # dropped from the caller's list too: freed after use
         g = w_d() if callable(w_d) else w_d
+        if g is None:
+            g = np.zeros(shape)
         if shape[d] > 1:
             gf = g.ravel()
             k = dims.index(d)
@@ -217,7 +219,11 @@ def assemble_level(
         g_out=_blocksum(g_out[None], [1, *f[1:]])[0],
         active=active_c,
         factors=f,
-        periodic=tuple(p and active_c.shape[d] > 1 for d, p in enumerate(periodic)),
+        periodic=(
+            bool(periodic[0] and active_c.shape[0] > 1),
+            bool(periodic[1] and active_c.shape[1] > 1),
+            bool(periodic[2] and active_c.shape[2] > 1),
+        ),
     )
     return A, idx, coarse
 

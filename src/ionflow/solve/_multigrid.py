@@ -178,6 +178,7 @@ class GridMultigrid:
         _gauss_seidel(A.indptr, A.indices, A.data, z, r, 0, n, 1)  # forward sweep
         L.op.residual(z, r, t)
         C = self.levels[l + 1]
+        assert L.agg is not None  # every level but the coarsest has its aggregation
         rc = np.bincount(L.agg, weights=t, minlength=L.n_coarse).astype(C.A.dtype, copy=False)
         ec = np.empty_like(rc)
         if l + 1 == len(self.levels) - 1:

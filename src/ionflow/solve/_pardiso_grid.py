@@ -44,7 +44,7 @@ def _library() -> ctypes.CDLL | None:
             _LIB = pypardiso_solver.libmkl
         except Exception:  # ImportError, or MKL failing to load
             _LIB = False
-    return _LIB or None
+    return _LIB if isinstance(_LIB, ctypes.CDLL) else None
 
 
 class _GridPardiso:
@@ -92,8 +92,8 @@ class _GridPardiso:
         diag[1:, :] += down
         g_in, g_out = electrode_conductances(s, axis, weight=weights[axis])
         b = np.zeros(self.shape)
-        first = [slice(None), slice(None)]
-        last = [slice(None), slice(None)]
+        first: list[slice | int] = [slice(None), slice(None)]
+        last: list[slice | int] = [slice(None), slice(None)]
         first[axis] = 0
         last[axis] = -1
         diag[tuple(first)] += g_in

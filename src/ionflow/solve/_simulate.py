@@ -201,7 +201,8 @@ def _simulate(
                 stencil=stencil,
                 progress=progress,
             )
-            x = sol.x if fields else x
+            if fields and sol.x is not None:
+                x = sol.x
             i_in, i_out = sol.inlet, sol.outlet
             used, iterations, accuracy = "multigrid-cg", sol.iterations, sol.accuracy
         elif method == "direct" and (grid := _grid_direct(sigma, keep, axis, stencil)):

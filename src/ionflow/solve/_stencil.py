@@ -283,23 +283,23 @@ def face_fluxes(
     shape = list(phi.shape)
     shape[d] += 1
     faces = np.zeros(shape)
-    inner = [slice(None)] * phi.ndim
+    inner: list[slice | int] = [slice(None)] * phi.ndim
     if periodic and phi.shape[d] >= 2:
         g = face_conductances(s, d, weight=weight, periodic=True)
         flux = g * (p - np.roll(p, -1, axis=d))
         inner[d] = slice(1, None)
         faces[tuple(inner)] = flux
-        first = [slice(None)] * phi.ndim
-        first[d] = 0
-        faces[tuple(first)] = np.take(flux, -1, axis=d)
+        wrap: list[slice | int] = [slice(None)] * phi.ndim
+        wrap[d] = 0
+        faces[tuple(wrap)] = np.take(flux, -1, axis=d)
         return faces
     g = face_conductances(s, d, weight=weight)
     inner[d] = slice(1, -1)
     faces[tuple(inner)] = g * -np.diff(p, axis=d)
     if d == axis:
         g_in, g_out = electrode_conductances(s, d, weight=weight)
-        first = [slice(None)] * phi.ndim
-        last = [slice(None)] * phi.ndim
+        first: list[slice | int] = [slice(None)] * phi.ndim
+        last: list[slice | int] = [slice(None)] * phi.ndim
         first[d] = 0
         last[d] = -1
         faces[tuple(first)] = g_in * (1.0 - np.take(p, 0, axis=d))

@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ._assemble import percolating_mask
 from ._result import ConductionResult
-from ._simulate import simulate
+from ._simulate import Boundary, simulate
 
 __all__ = ["DepthProfile", "TensorResult", "conductivity_tensor", "depth_profile"]
 
@@ -93,7 +93,7 @@ class TensorResult:
 
 
 def conductivity_tensor(
-    image: np.ndarray, *, boundary: str = "periodic", **options: Any
+    image: np.ndarray, *, boundary: Boundary = "periodic", **options: Any
 ) -> TensorResult:
     """The effective conductivity tensor from one solve per axis (see the module docstring).
 
@@ -119,7 +119,7 @@ def conductivity_tensor(
     K = np.zeros((ndim, ndim))
     for j in range(ndim):
         res = simulate(arr, axis=j, boundary=boundary, fields=True, **options)
-        if res.percolating:
+        if res.percolating and res.current_density is not None:
             mean_j = res.current_density.reshape(ndim, -1).mean(axis=1)
             K[:, j] = mean_j * res.length / res.voltage
         results.append(_without_fields(res))
@@ -228,7 +228,7 @@ def depth_profile(image: np.ndarray, *, axis: int = 0, **options: Any) -> DepthP
     face_position = np.arange(n + 1) * h
     kappa = np.zeros(n + 1)
     tau = np.full(n + 1, np.inf)
-    if res.percolating:
+    if res.percolating and res.potential is not None:
         periodic = tuple(range(1, arr.ndim)) if res.boundary == "periodic" else ()
         keep = percolating_mask(pore, 0, periodic)[0]  # cells that carry the solution
         phi = np.where(keep, np.moveaxis(res.potential / res.voltage, axis, 0), 0.0)

@@ -24,8 +24,21 @@ DENSE_BLOCKS = 1000  # up to this many blocks the coarse system is solved densel
 
 
 def block_grid(shape: Sequence[int], block: Sequence[int]) -> tuple[int, ...] | None:
-    """Blocks per axis to cover ``shape`` with ``block``-sized blocks, or None when the image is
-    not larger than one block (or smaller than a block along some axis)."""
+    """Blocks per axis to cover ``shape`` with ``block``-sized blocks.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Shape of the image.
+    block : sequence of int
+        Shape of one block (the network's training size).
+
+    Returns
+    -------
+    tuple of int or None
+        Blocks per axis, or None when the image is not larger than one block (or smaller than a
+        block along some axis).
+    """
     if len(shape) != len(block) or any(n < b for n, b in zip(shape, block)):
         return None
     grid = tuple(-(-n // b) for n, b in zip(shape, block))
@@ -33,8 +46,23 @@ def block_grid(shape: Sequence[int], block: Sequence[int]) -> tuple[int, ...] | 
 
 
 def cut_blocks(image: np.ndarray, block: Sequence[int], grid: Sequence[int]) -> np.ndarray:
-    """(prod(grid), *block) blocks in C order of the grid; where a size is not a multiple of the
-    block, neighbouring blocks overlap a little (origins evenly spread from 0 to n - b)."""
+    """Cut an image into the blocks of a grid.
+
+    Parameters
+    ----------
+    image : ndarray
+        The image.
+    block : sequence of int
+        Shape of one block.
+    grid : sequence of int
+        Blocks per axis (from :func:`block_grid`).
+
+    Returns
+    -------
+    ndarray, shape (prod(grid), *block)
+        The blocks in C order of the grid; where a size is not a multiple of the block,
+        neighbouring blocks overlap a little (origins evenly spread from 0 to n - b).
+    """
     starts = [
         np.linspace(0, n - b, g).round().astype(int) for n, b, g in zip(image.shape, block, grid)
     ]
@@ -47,10 +75,19 @@ def cut_blocks(image: np.ndarray, block: Sequence[int], grid: Sequence[int]) -> 
 
 
 def coarse_relative_conductivity(sigma: np.ndarray, spacing: Sequence[float]) -> float:
-    """sigma_eff / sigma along axis 0 of a grid of blocks.
+    """Relative conductivity sigma_eff / sigma along axis 0 of a grid of blocks.
 
-    ``sigma``: (dim, *grid) relative conductivity of every block along every axis; ``spacing``:
-    the block size along each axis. Uniform blocks of conductivity s give exactly s.
+    Parameters
+    ----------
+    sigma : ndarray, shape (dim, *grid)
+        Relative conductivity of every block along every axis.
+    spacing : sequence of float
+        The block size along each axis.
+
+    Returns
+    -------
+    float
+        The relative conductivity of the grid; uniform blocks of conductivity s give exactly s.
     """
     dim = sigma.shape[0]
     grid = sigma.shape[1:]
