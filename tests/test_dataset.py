@@ -125,8 +125,9 @@ def _same(path, reference):
     again = load_split(path, "all")
     assert np.array_equal(again.images, reference.images)
     for key, value in reference.labels.items():
-        # rounding differs with the batch a direct solve shares its analysis with
-        assert_allclose(again.labels[key], value, rtol=1e-12, atol=1e-15, err_msg=key)
+        # rounding differs with the batch a direct solve shares its analysis with (the flux
+        # imbalance is rounding noise itself, ~1e-13)
+        assert_allclose(again.labels[key], value, rtol=1e-12, atol=1e-12, err_msg=key)
 
 
 def test_sigkill_before_the_first_chunk_then_rerun(tmp_path, slow_reference):

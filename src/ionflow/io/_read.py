@@ -330,7 +330,8 @@ def to_phases(
         Swap the phases of a binary or grayscale result.
     labels : bool, optional
         ``True``: a label image, returned as is; ``False``: never a label image; ``None``:
-        decided from the values (see above).
+        decided from the values, and a label image is refused, naming its labels (give
+        ``conductive_labels`` or ``labels=True``).
     conductive_labels : list of float, optional
         Pixel values that conduct; the result is True where the value is one of them.
     denoise : str, optional
@@ -343,7 +344,7 @@ def to_phases(
     Returns
     -------
     ndarray
-        bool (True = electrolyte), or the labels as given for a label image.
+        bool (True = electrolyte), or the values as stored with ``labels=True``.
     """
     src = source or "<array>"
     if arr.dtype == bool:
@@ -418,7 +419,7 @@ def read_image(
     denoise: str | None = None,
     min_size: int = 0,
 ) -> np.ndarray:
-    """Read an image or volume and return its phases (bool, or labels for a label image).
+    """Read an image or volume and return its phases (bool; labels as stored with ``labels``).
 
     A multi-page TIFF or a 3D NPY array is a volume (z, y, x). ``crop`` = (top, bottom, left,
     right) is removed from a 2D image (e.g. an SEM information bar) or from every slice of a
@@ -435,7 +436,8 @@ def read_image(
         Swap the phases of a binary or grayscale result.
     labels : bool, optional
         ``True``: a label image, returned as is; ``False``: never a label image; ``None``:
-        decided from the values (see above).
+        decided from the values, and a label image is refused, naming its labels (give
+        ``conductive_labels`` or ``labels=True``).
     conductive_labels : list of float, optional
         Pixel values that conduct; the result is True where the value is one of them.
     denoise : str, optional
@@ -448,7 +450,7 @@ def read_image(
     Returns
     -------
     ndarray
-        bool (True = electrolyte), or the labels as given for a label image.
+        bool (True = electrolyte), or the values as stored with ``labels=True``.
     """
     src = str(path)
     arr = _read_squeezed(path)
