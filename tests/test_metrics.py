@@ -250,6 +250,15 @@ def test_local_thickness_of_layers_and_anisotropic_voxels():
     assert np.all(M.local_thickness(m[:, :, 0])[m[:, :, 0]] == 6.0)
 
 
+def test_local_thickness_same_without_the_edt_package(monkeypatch, rng):
+    # ``edt`` (when installed) and scipy's transform are both exact: same thickness map.
+    m = rng.random((20, 22, 18)) < 0.55
+    first = M.local_thickness(m, voxel_size=(1.0, 1.5, 1.0))
+    monkeypatch.setitem(__import__("sys").modules, "edt", None)  # import edt -> ImportError
+    again = M.local_thickness(m, voxel_size=(1.0, 1.5, 1.0))
+    np.testing.assert_allclose(first, again, rtol=1e-6)
+
+
 # --- percolation ----------------------------------------------------------------------------
 
 
