@@ -4,12 +4,17 @@ Every generator takes ``shape``, a keyword-only ``electrolyte_fraction`` and ``r
 a boolean array with True = electrolyte, exact to within one cell of the target fraction.
 """
 
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
 from ._families import agglomerates, anisotropic, binder, binder_labels, fibres, grf, lognormal
 from ._fields import blobs
 from ._fit import fit_statistics, fitted, mean_chord_lengths
 from ._particles import disks, ellipses, nonoverlapping_disks
 
-GENERATORS = {
+GENERATORS: dict[str, Callable[..., np.ndarray]] = {
     "disks": disks,
     "nonoverlapping": nonoverlapping_disks,
     "ellipses": ellipses,
@@ -43,7 +48,14 @@ __all__ = [
 ]
 
 
-def generate(kind: str, shape, *, electrolyte_fraction: float, rng=None, **options):
+def generate(
+    kind: str,
+    shape: tuple[int, ...] | int,
+    *,
+    electrolyte_fraction: float,
+    rng: int | np.random.Generator | None = None,
+    **options: Any,
+) -> np.ndarray:
     """Call the generator named ``kind`` (one of :data:`GENERATORS`).
 
     Parameters

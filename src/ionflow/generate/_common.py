@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import InputError
@@ -9,10 +11,14 @@ from ..errors import InputError
 
 def check_shape(shape: tuple[int, ...] | int) -> tuple[int, ...]:
     """A 2D or 3D shape of positive ints."""
-    shape = (int(shape),) * 2 if np.isscalar(shape) else tuple(int(n) for n in shape)
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise InputError(f"shape must be 2 or 3 positive sizes, got {shape}")
-    return shape
+    # checked here at run time: callers pass ints, tuples, lists, numpy sizes (a bool, so that
+    # numpy's TypeGuard does not narrow ``raw`` to ``generic | str | bytes | ...``)
+    raw: Any = shape
+    scalar = bool(np.isscalar(raw))
+    dims = (int(raw),) * 2 if scalar else tuple(int(n) for n in raw)
+    if len(dims) not in (2, 3) or min(dims) < 1:
+        raise InputError(f"shape must be 2 or 3 positive sizes, got {dims}")
+    return dims
 
 
 def check_fraction(fraction: float) -> float:

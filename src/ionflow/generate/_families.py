@@ -64,7 +64,9 @@ def _centres(rng: np.random.Generator, k: int, shape: tuple[int, ...]) -> np.nda
     return rng.uniform(0.0, 1.0, size=(k, len(shape))) * np.asarray(shape, dtype=float)
 
 
-def _axis(rng: np.random.Generator, align, ndim: int, *, allow_random: bool = True):
+def _axis(
+    rng: np.random.Generator, align: object, ndim: int, *, allow_random: bool = True
+) -> int | str:
     """``align`` option: an axis index, ``"random"`` (isotropic) or ``None`` (drawn axis)."""
     if align is None:
         return int(rng.integers(ndim))
@@ -77,7 +79,9 @@ def _axis(rng: np.random.Generator, align, ndim: int, *, allow_random: bool = Tr
     )
 
 
-def _setup(shape, fraction, rng):
+def _setup(
+    shape: Shape, fraction: float, rng: Rng
+) -> tuple[tuple[int, ...], float, np.random.Generator]:
     return check_shape(shape), check_fraction(fraction), np.random.default_rng(rng)
 
 

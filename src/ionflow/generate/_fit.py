@@ -71,7 +71,7 @@ def _two_point(mask: np.ndarray) -> dict:
     s2, lengths = [], []
     for d in range(mask.ndim):
         n = mask.shape[d]
-        row = []
+        row: list[float | None] = []  # None: lag longer than this axis
         for r in lags:
             if r >= n:
                 row.append(None)
@@ -84,7 +84,7 @@ def _two_point(mask: np.ndarray) -> dict:
     return {"lags": lags, "s2": s2, "correlation_length": lengths}
 
 
-def _correlation_length(phi: float, lags: list[int], row: list) -> float | None:
+def _correlation_length(phi: float, lags: list[int], row: list[float | None]) -> float | None:
     var = phi - phi * phi
     if var <= 0:
         return None
@@ -139,7 +139,11 @@ def fit_statistics(volume: np.ndarray, conductive: bool = True) -> dict:
     dist = ndimage.distance_transform_edt(solid)
     peaks = solid & (dist >= 1.0) & (ndimage.maximum_filter(dist, size=3) == dist)
     radii = dist[peaks]
-    size = {"median_radius": None, "log_sigma": None, "count": int(radii.size)}
+    size: dict[str, float | int | None] = {
+        "median_radius": None,
+        "log_sigma": None,
+        "count": int(radii.size),
+    }
     if radii.size:
         logs = np.log(radii)
         size.update(median_radius=float(np.exp(np.median(logs))), log_sigma=float(logs.std()))
@@ -184,13 +188,13 @@ def _model(stats: dict, ndim: int) -> tuple[float, np.ndarray, float]:
         raise InputError(f"stats electrolyte_fraction must lie in (0, 1) to fit, got {phi}")
     if len(chords) < ndim:
         raise InputError(f"stats are {len(chords)}D; cannot generate a {ndim}D image from them")
-    chords = np.asarray(chords[:ndim])  # a 2D image of 3D stats: the plane of axes 0 and 1
-    if not np.all(np.isfinite(chords) & (chords > 0)):
-        raise InputError(f"stats mean electrolyte chords must be positive and finite, got {chords}")
+    axes = np.asarray(chords[:ndim])  # a 2D image of 3D stats: the plane of axes 0 and 1
+    if not np.all(np.isfinite(axes) & (axes > 0)):
+        raise InputError(f"stats mean electrolyte chords must be positive and finite, got {axes}")
     r = np.exp(sigma * _Z)
     moment = float((_W * r**ndim).sum() / (_W * r ** (ndim - 1)).sum())
     c = 4.0 / 3.0 if ndim == 3 else math.pi / 2.0
-    return phi, chords * -math.log(phi) / (c * moment), sigma
+    return phi, axes * -math.log(phi) / (c * moment), sigma
 
 
 def fitted(

@@ -10,6 +10,7 @@ shrunk by one common factor (the same trick as scikit-image's ``binary_blobs``).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -50,9 +51,11 @@ def particle_score(
 
 
 def _radii(rng: np.random.Generator, radius: float | tuple[float, float], k: int) -> np.ndarray:
-    if np.isscalar(radius):
-        return np.full(k, float(radius))
-    lo, hi = radius
+    spec: Any = radius  # a number or a (min, max) pair, checked at run time
+    scalar = bool(np.isscalar(spec))  # a bool: numpy's TypeGuard would narrow ``spec`` wrongly
+    if scalar:
+        return np.full(k, float(spec))
+    lo, hi = spec
     if not 0 < lo <= hi:
         raise InputError(f"radius range must satisfy 0 < min <= max, got {radius}")
     return rng.uniform(lo, hi, size=k)
@@ -243,9 +246,9 @@ def nonoverlapping_disks(
             f"non-overlapping particles jammed before reaching electrolyte fraction {fraction}; "
             "use a higher fraction or overlapping disks"
         )
-    r = np.asarray(radii)
-    transforms = np.eye(ndim)[None] / r[:, None, None]
-    score = particle_score(shape, np.asarray(centres), transforms, r)
+    reach = np.asarray(radii)
+    transforms = np.eye(ndim)[None] / reach[:, None, None]
+    score = particle_score(shape, np.asarray(centres), transforms, reach)
     np.minimum(score, 1.0 + 1e-9, out=score, where=score > 1.0 + 1e-9)  # never grow them
     score[~np.isfinite(score)] = 2.0
     return top_fraction(score, fraction)

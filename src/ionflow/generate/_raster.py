@@ -25,6 +25,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -70,22 +71,24 @@ def draw(
 
     ``None`` draws from ``default``. ``log=True`` draws log-uniformly (scale parameters).
     """
-    if value is None:
-        value = default
-    if np.isscalar(value):
+    # checked here at run time: callers pass numbers, pairs, numpy scalars, lists or mistakes (a
+    # bool, so that numpy's TypeGuard does not narrow ``spec`` to ``generic | str | bytes | ...``)
+    spec: Any = default if value is None else value
+    scalar = bool(np.isscalar(spec))
+    if scalar:
         try:
-            v = float(value)
+            v = float(spec)
         except (TypeError, ValueError):
             v = math.nan
         if not math.isfinite(v) or v < minimum:
-            raise InputError(f"{name} must be a number >= {minimum}, got {value}")
+            raise InputError(f"{name} must be a number >= {minimum}, got {spec}")
         return v
     try:
-        lo, hi = (float(x) for x in value)
+        lo, hi = (float(x) for x in spec)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number or a (min, max) range, got {value!r}") from None
+        raise InputError(f"{name} must be a number or a (min, max) range, got {spec!r}") from None
     if not (minimum <= lo <= hi) or not math.isfinite(hi) or (log and lo <= 0):
-        raise InputError(f"{name} range must satisfy {minimum} <= min <= max, got {value}")
+        raise InputError(f"{name} range must satisfy {minimum} <= min <= max, got {spec}")
     if log:
         return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
     return float(rng.uniform(lo, hi))
@@ -114,14 +117,21 @@ class Primitives:
     def box(self, cutoff: float) -> np.ndarray:
         """Half-widths (k, ndim) of the boxes that hold every cell with score < cutoff**2."""
         if self.transforms is not None:
+            assert self.extents is not None  # ellipsoids always carry their extents
             return cutoff * self.extents
-        r = cutoff * self.radii[:, None]
+        r = cutoff * self.sphere_radii()[:, None]
         if self.half is None:
             return np.broadcast_to(r, self.centres.shape)
         return r + np.abs(self.half)
 
+    def sphere_radii(self) -> np.ndarray:
+        """``radii`` of spheres and capsules (the sets without ``transforms``)."""
+        if self.radii is None:
+            raise ValueError("Primitives without transforms need radii")
+        return self.radii
+
     def take(self, sel: np.ndarray) -> Primitives:
-        def pick(a):
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[sel]
 
         return Primitives(
@@ -239,7 +249,7 @@ def rasterise(
     sphere = prims.transforms is None and prims.half is None
     if sphere:
         # ball of offsets: |o + f| <= R needs |o| <= R + sqrt(ndim) / 2
-        ball = _quantise(cutoff * prims.radii + 0.5 * math.sqrt(ndim), 0.5)
+        ball = _quantise(cutoff * prims.sphere_radii() + 0.5 * math.sqrt(ndim), 0.5)
         half = np.minimum(np.floor(ball)[:, None].astype(np.int64), n // 2)
         keys = np.column_stack([half, ball])
     else:
@@ -248,9 +258,10 @@ def rasterise(
         keys = half
     keys, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    pad = keys[:, :ndim].astype(np.int64).max(axis=0) if not sphere else None
     if sphere:
         pad = np.minimum(np.full(ndim, int(keys[:, 0].max())), n // 2)
+    else:
+        pad = keys[:, :ndim].astype(np.int64).max(axis=0)
     padded = n + 2 * pad
     strides = np.array([int(np.prod(padded[d + 1 :])) for d in range(ndim)], dtype=np.int64)
     work = np.full(int(np.prod(padded)), np.inf, dtype=np.float32)
@@ -324,7 +335,7 @@ def _score_block(prims: Primitives, frac: np.ndarray, features: np.ndarray) -> n
         metric = np.einsum("kei,kej->kij", t, t)
         return _product(_coefficients(metric, frac), features)
     eye = np.broadcast_to(np.eye(ndim), (k, ndim, ndim))
-    inv_r2 = 1.0 / prims.radii.astype(np.float64) ** 2
+    inv_r2 = 1.0 / prims.sphere_radii().astype(np.float64) ** 2
     if prims.half is None:
         return _product(_coefficients(eye * inv_r2[:, None, None], frac), features)
     # capsule: distance to the segment centre + t * half, |t| <= 1 (o + f = offset to centre)
@@ -340,6 +351,34 @@ def _score_block(prims: Primitives, frac: np.ndarray, features: np.ndarray) -> n
     hn = (hh * inv_r2).astype(np.float32)[:, None]  # |half|^2 / r^2
     # |o + f - t h|^2 / r^2 = b - 2 t (o + f).h / r^2 + t^2 |h|^2 / r^2, and (o + f).h = t0 |h|^2
     return b - t * (2.0 * t0 - t) * hn
+
+
+@overload
+def boolean_model(
+    shape: tuple[int, ...],
+    fraction: float,
+    rng: np.random.Generator,
+    sample: Callable[[np.random.Generator, int], Primitives],
+    mean_volume: float,
+    *,
+    cutoff: float = ...,
+    safety: float = ...,
+    return_score: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def boolean_model(
+    shape: tuple[int, ...],
+    fraction: float,
+    rng: np.random.Generator,
+    sample: Callable[[np.random.Generator, int], Primitives],
+    mean_volume: float,
+    *,
+    cutoff: float = ...,
+    safety: float = ...,
+    return_score: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def boolean_model(
