@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 from ..surrogate._meta import file_sha256
 from ..surrogate._runtime import ONNX_FORMAT, onnx_path, patch_codes
 from ._checkpoint import Bundle, load_bundle
-from ._nets import ModelConfig, create_model
+from ._nets import IonNet, ModelConfig, PatchCode, TwoStage, create_model
 
 __all__ = ["export_onnx", "member_networks"]
 
@@ -51,10 +52,11 @@ class _Graph(nn.Module):
 
     def _features(self, net: nn.Module, inp: torch.Tensor) -> torch.Tensor:
         if not self.codes:
-            return net.forward_features(inp)
-        patch = net.stem[0]
+            return cast(TwoStage, net).forward_features(inp)
+        ion = cast(IonNet, net)  # codes: every member has the patch stem, so is an IonNet
+        patch = cast(PatchCode, ion.stem[0])
         h = patch.embed(inp).permute(0, patch.dim + 1, *range(1, patch.dim + 1))
-        return net.pool(net.stages(net.stem[1:](h))).flatten(1)
+        return ion.pool(ion.stages(ion.stem[1:](h))).flatten(1)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.codes:
@@ -68,7 +70,7 @@ class _Graph(nn.Module):
             inp = x if binary else signed
             if hasattr(net, "forward_features"):
                 f = self._features(net, inp)
-                ys.append(net.forward_head(f))
+                ys.append(cast(TwoStage, net).forward_head(f))
                 if k == 0:
                     feats = f
             else:

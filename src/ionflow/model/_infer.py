@@ -7,13 +7,18 @@ users lives in :mod:`ionflow.surrogate` and needs no torch; this module exists s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Literal, cast, overload
+
 import numpy as np
 import torch
+
+from ._nets import TwoStage
 
 __all__ = ["flip_outputs", "predict_targets", "to_input"]
 
 
-def _batches(n: int, size: int, rng: np.random.Generator | None):
+def _batches(n: int, size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for s in range(0, n, size):
         yield order[s : s + size]
@@ -26,6 +31,28 @@ def to_input(images: np.ndarray, binary: bool = False) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(images, dtype=bool)).unsqueeze(1)
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     return (x * 2.0 - 1.0).unsqueeze(1)
+
+
+@overload
+def flip_outputs(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    *,
+    batch: int = ...,
+    tta: bool = ...,
+    features: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def flip_outputs(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    *,
+    batch: int = ...,
+    tta: bool = ...,
+    features: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @torch.inference_mode()
@@ -53,9 +80,10 @@ def flip_outputs(
         views = []
         for f in flips:
             if features and not f:
-                h = model.forward_features(x)
+                staged = cast(TwoStage, model)  # features=True promises this split
+                h = staged.forward_features(x)
                 feats.append(h.numpy())
-                views.append(model.forward_head(h))
+                views.append(staged.forward_head(h))
             else:
                 views.append(model(torch.flip(x, f) if f else x))
         out.append(torch.stack(views).numpy())

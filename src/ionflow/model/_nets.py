@@ -22,11 +22,21 @@ design: about 0.1 s for a 256^3 volume on 2 CPU cores, against ~1 s for the conv
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Protocol, cast
 
 import torch
 from torch import nn
 
 __all__ = ["ModelConfig", "create_model"]
+
+
+class TwoStage(Protocol):
+    """A network split as timm splits them: pooled ``forward_features`` (n, features), then
+    ``forward_head`` (n,). :class:`IonNet` and :class:`TimmRegressor` are; MONAI ones are not."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def forward_head(self, f: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -192,7 +202,8 @@ class TimmRegressor(nn.Module):
         self.backbone = timm.create_model(
             cfg.arch, pretrained=False, in_chans=cfg.in_chans, num_classes=0
         )
-        self.head = _head(self.backbone.num_features, cfg.head_hidden, cfg.dropout)
+        # every timm model sets num_features (an int); nn.Module's __getattr__ types it as a module
+        self.head = _head(cast(int, self.backbone.num_features), cfg.head_hidden, cfg.dropout)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)

@@ -273,6 +273,7 @@ def train(
         unknown = set(cfg.exclude_generators) - set(tr.config.generators)
         if unknown:
             raise InputError(f"no generator {sorted(unknown)} in {tr.config.generators}")
+        assert tr.generator is not None and va.generator is not None  # load_split reads them
         tr = tr.select(~np.isin(tr.generator, cfg.exclude_generators))
         va = va.select(~np.isin(va.generator, cfg.exclude_generators))
     dim = tr.images.ndim - 1
@@ -295,6 +296,8 @@ def train(
             f"{partial} holds a different unfinished run; delete it or use another output name"
         )
     sig_file.write_text(signature)
+    # (train rows, validation rows, fraction range or None) per ensemble member
+    groups: list[tuple[np.ndarray, np.ndarray, tuple[float, float] | None]]
     if cfg.per_class:
         classes = sorted(set(np.round(tr.fraction_target, 6).tolist()))
         edges = [(a + b) / 2 for a, b in zip(classes[:-1], classes[1:])]
@@ -333,7 +336,7 @@ def train(
                 progress,
             )
             _save_state({"state": state, "info": info}, done_file)
-        fr = None if frange is None else tuple(float(v) for v in frange)
+        fr = None if frange is None else (float(frange[0]), float(frange[1]))
         members.append(Member(model_cfg.to_dict(), state, fr, info))
     data = {
         "dataset": str(dataset),
