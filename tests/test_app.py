@@ -10,6 +10,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -26,8 +27,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import ionflow  # noqa: E402
 from ionflow.app import AppConfig, create_app, serve  # noqa: E402
+from ionflow.app._jobs import JobStore  # noqa: E402
 from ionflow.cli import main  # noqa: E402
-from ionflow.errors import IonflowError  # noqa: E402
+from ionflow.errors import InputError, IonflowError  # noqa: E402
 from ionflow.io import read_image, write_image  # noqa: E402
 from ionflow.surrogate import Predictor, default_model_path  # noqa: E402
 
@@ -314,3 +316,37 @@ def test_ionflow_app_serves_on_loopback():
         proc.terminate()
         proc.wait(timeout=20)
         proc.stdout.close()
+
+
+def test_jobs_report_progress_and_failures():
+    store = JobStore(workers=1, keep=2)
+    gate = threading.Event()
+
+    def work(progress):
+        progress(1, 3, "exact solve along axis 0")
+        gate.wait(10)
+        progress(3, 3, "done")
+        return 42
+
+    job = store.submit("u", work)
+    deadline = time.monotonic() + 10
+    while job.message != "exact solve along axis 0" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.get(job.id).to_dict()["state"] == "running"
+    assert (job.step, job.total) == (1, 3)
+    gate.set()
+
+    def bad_input(progress):
+        raise InputError("image is entirely insulating", source="x.png")
+
+    def bug(progress):
+        raise RuntimeError("oops")
+
+    failed, broken = store.submit("u", bad_input), store.submit("u", bug)
+    while broken.state in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (job.state, job.result) == ("done", 42)
+    assert failed.error == "x.png: image is entirely insulating"
+    assert broken.state == "error" and broken.error == "unexpected error: RuntimeError: oops"
+    assert store.get(job.id) is None  # only the last 2 jobs are kept
+    store.close()
