@@ -335,6 +335,7 @@ def _make(
         bar = tqdm(total=cfg.size, initial=cfg.size - len(todo), unit="img", desc="dataset")
     kept = cfg.size - len(todo)
     pool = process_pool(min(jobs, len(tasks))) if jobs > 1 and len(tasks) > 1 else None
+    finished: Iterator[list[tuple[int, np.ndarray, dict]]]
     try:
         if pool is None:
             finished = map(_work, tasks)

@@ -193,7 +193,8 @@ class PartialBuild:
         tmp = path.with_name(path.name + ".tmp")
         arrays = {f"label_{k}": np.asarray(rows.labels[k], np.float64)[order] for k in self.keys}
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, index=index, images=rows.images[order], **arrays)
+            # numpy's stub lets **arrays reach allow_pickle: bool; the keys are all label_*
+            np.savez_compressed(fh, index=index, images=rows.images[order], **arrays)  # type: ignore[arg-type]
         replace_atomically(tmp, path)
         return path
 

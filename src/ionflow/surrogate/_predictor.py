@@ -431,11 +431,12 @@ class Predictor:
             if self.stats and not exact
             else []
         )
-        limit = self.feature_stats["threshold"] if self.feature_stats else math.inf
-        if not exact and distance > limit:
+        fstats = self.feature_stats
+        limit = fstats["threshold"] if fstats else math.inf
+        if fstats and not exact and distance > limit:
             reasons.append(
                 f"network features unlike training (distance {distance:.1f} > {limit:.1f}, "
-                f"the {self.feature_stats['quantile']:.1%} point of validation)"
+                f"the {fstats['quantile']:.1%} point of validation)"
             )
         bounds: tuple[float, float] | None = None
         half = math.nan
