@@ -335,6 +335,8 @@ def test_jobs_report_progress_and_failures():
     assert store.get(job.id).to_dict()["state"] == "running"
     assert (job.step, job.total) == (1, 3)
     gate.set()
+    while job.state != "done" and time.monotonic() < deadline:
+        time.sleep(0.01)
 
     def bad_input(progress):
         raise InputError("image is entirely insulating", source="x.png")
@@ -348,5 +350,5 @@ def test_jobs_report_progress_and_failures():
     assert (job.state, job.result) == ("done", 42)
     assert failed.error == "x.png: image is entirely insulating"
     assert broken.state == "error" and broken.error == "unexpected error: RuntimeError: oops"
-    assert store.get(job.id) is None  # only the last 2 jobs are kept
+    assert store.get(job.id) is None  # only the last 2 jobs are kept (finished ones go first)
     store.close()
