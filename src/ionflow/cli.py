@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 from .errors import InputError, IonflowError
 
@@ -42,10 +43,12 @@ def _err(message: str) -> None:
     print(f"ionflow: error: {message}", file=sys.stderr, flush=True)
 
 
-def _label_map(items: list[str] | None) -> dict[float, float] | None:
+def _label_map(items: list[str] | None) -> tuple[tuple[float, float], ...] | None:
+    """``--label-conductivity LABEL=S_PER_M ...`` as (label, S/m) pairs (a repeated label: the
+    last value), the form :class:`ionflow.solve.SolveOptions` stores."""
     if not items:
         return None
-    out = {}
+    out: dict[float, float] = {}
     for item in items:
         try:
             label, value = item.split("=")
@@ -54,7 +57,7 @@ def _label_map(items: list[str] | None) -> dict[float, float] | None:
             raise IonflowError(
                 f"--label-conductivity expects LABEL=S_PER_M, got {item!r}"
             ) from None
-    return out
+    return tuple(out.items())
 
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:
@@ -448,6 +451,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         elif args.json:
             print(json.dumps(outcome.to_dict(), allow_nan=False), flush=True)
         elif args.csv:
+            assert outcome.result is not None  # a MetricsOutcome without an error has a result
             rows.append(outcome.result.summary())
         else:
             print(_metrics_text(outcome.result), flush=True)
@@ -498,7 +502,16 @@ def _add_rev_commands(sub) -> None:
     p.set_defaults(func=cmd_export_params)
 
 
-def _number(value: float | None) -> int | float | None:
+@overload
+def _number(value: float) -> float: ...
+
+
+@overload
+def _number(value: None) -> None: ...
+
+
+def _number(value: float | None) -> float | None:
+    """A label as typed: ``2.0`` -> ``2`` (an int, so that it prints and matches as one)."""
     return None if value is None else (int(value) if value == int(value) else value)
 
 
@@ -805,12 +818,13 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import ModelConfig, TrainConfig, train
 
+    default = ModelConfig()
     mc = ModelConfig(
         arch=args.arch,
         stem_stride=args.stem_stride,
         stem=args.stem,
-        **({"stem_channels": tuple(args.stem_channels)} if args.stem_channels else {}),
-        **({"channels": tuple(args.channels)} if args.channels else {}),
+        stem_channels=tuple(args.stem_channels) if args.stem_channels else default.stem_channels,
+        channels=tuple(args.channels) if args.channels else default.channels,
     )
     tc = TrainConfig(
         epochs=args.epochs,
