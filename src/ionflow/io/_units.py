@@ -92,6 +92,7 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
         log.debug("%s: no pixel size (%s)", src, exc)
         return None
 
+    x: float | None  # the pixel width (m), from the first metadata that states it
     scan = (fei or {}).get("Scan", {})
     if isinstance(scan.get("PixelWidth"), (int, float)) and scan["PixelWidth"] > 0:
         x = float(scan["PixelWidth"])
@@ -107,7 +108,7 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
     if ij and isinstance(ij.get("unit"), str):
         metres = _UNIT_M.get(ij["unit"].strip().lower())
         x = per_unit(xres, metres) if metres else None
-        if x is not None:
+        if metres and x is not None:  # (x implies metres; said again for the type checker)
             _check_square(x, per_unit(yres, metres), "pixel height", src)
             spacing = ij.get("spacing")
             if isinstance(spacing, (int, float)) and spacing > 0:
