@@ -123,7 +123,29 @@ def _add_physics_options(p: argparse.ArgumentParser) -> None:
         metavar="LABEL=S",
         help="conductivity per label of a label image (repeatable)",
     )
-    g.add_argument("--pixel-size", type=float, help="pixel/voxel edge in metres (default: l = 1)")
+    g.add_argument(
+        "--pixel-size",
+        "--voxel-size",
+        type=float,
+        nargs="+",
+        metavar="M",
+        help="pixel/voxel edge in metres, or one per axis in array order (DZ DY DX) for "
+        "anisotropic voxels (default: the TIFF's own, else l = 1)",
+    )
+    g.add_argument(
+        "--boundary",
+        choices=["insulating", "periodic"],
+        default="insulating",
+        help="faces perpendicular to the flow: insulating (default) or periodic (wrap around); "
+        "with --axis all, periodic also gives the conductivity tensor",
+    )
+
+
+def _pixel_size(values: list[float] | None) -> float | tuple[float, ...] | None:
+    """``--pixel-size``: one edge, or one per axis."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def _read_options(args: argparse.Namespace):
@@ -196,10 +218,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         conductivity=args.conductivity,
         matrix_conductivity=args.matrix_conductivity,
         label_conductivities=_label_map(args.label_conductivity),
-        pixel_size=args.pixel_size,
+        pixel_size=_pixel_size(args.pixel_size),
         method=args.method,
         rtol=args.rtol,
         balance_tol=args.balance_tol,
+        boundary=args.boundary,
     )
     axes = _axes(args.axis)
     files, failed = _inputs(args)
@@ -219,6 +242,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     if not args.json:
         print(_TABLE_HEAD, flush=True)
+    tensor_rows: dict[str, list] = {}
     try:
         for outcome in outcomes:
             if outcome.error is not None:
@@ -227,12 +251,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 continue
             row = outcome.to_dict()
             print(json.dumps(row) if args.json else _table_row(row), flush=True)
+            if axes is None and options.boundary == "periodic" and not args.json:
+                _print_tensor(outcome, tensor_rows)
     except KeyboardInterrupt:
         _err("interrupted; results so far are kept" + (f" in {args.output}" if args.output else ""))
         return 130
     finally:
         outcomes.close()  # type: ignore[attr-defined]  # releases the output file's lock
     return 1 if failed else 0
+
+
+def _print_tensor(outcome, pending: dict[str, list]) -> None:
+    """After the last axis of a file (``--axis all --boundary periodic``): its tensor."""
+    from .solve._tensor import tensor_from_results
+
+    results = pending.setdefault(outcome.source, [])
+    results.append(outcome.result)
+    if len(results) < len(outcome.result.shape):
+        return
+    del pending[outcome.source]
+    t = tensor_from_results(results)
+    print(f"  conductivity tensor sigma_eff/sigma of {Path(outcome.source).name}:")
+    for row in t.relative:
+        print("    [" + "  ".join(f"{v:+.6f}" for v in row) + "]")
+    values = ", ".join(f"{v:.6f}" for v in t.principal_values)
+    print(f"  principal values {values}; asymmetry {t.asymmetry:.1e}", flush=True)
 
 
 def _own_output(path: str, out: Path) -> bool:
@@ -392,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     _add_metrics_command(sub)
+    from ._cli_transport import add_transport_commands
+
+    add_transport_commands(sub)
     _add_rev_commands(sub)
     _add_ml_commands(sub)
     from .app._serve import add_app_command  # the local web page; its module is light

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_fields", "plot_rev"]
+__all__ = ["plot_depth_profile", "plot_fields", "plot_nyquist", "plot_rev"]
 
 
 def _pyplot():
@@ -207,4 +207,88 @@ def plot_rev(
         a.set_xticks(ticks, [f"{t:.0f}" for t in ticks])
         a.xaxis.set_minor_locator(plt.NullLocator())
     fig.suptitle(title or f"REV: {quantity.replace('_', ' ')} (flow axis {result.axis})")
+    return _save(fig, path)
+
+
+def plot_nyquist(
+    path: str | os.PathLike,
+    impedance: np.ndarray,
+    *,
+    ideal: np.ndarray | None = None,
+    title: str = "",
+) -> Path:
+    """Nyquist plot (-Im Z against Re Z) of an electrode, with its homogeneous reference.
+
+    Parameters
+    ----------
+    path : path-like
+        PNG to write.
+    impedance : ndarray of complex
+        Z per frequency (reduced units), high to low frequency or the reverse.
+    ideal : ndarray of complex, optional
+        The homogeneous transmission line at the same frequencies.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    z = np.asarray(impedance)
+    zi = None if ideal is None else np.asarray(ideal)
+    # in units of the homogeneous electrode's R_ion / 3 (its low-frequency real part)
+    scale = float(np.max(zi.real)) if zi is not None else float(np.max(z.real))
+    scale = scale if scale > 0 else 1.0
+    ax.plot(z.real / scale, -z.imag / scale, "o-", ms=3, color="C3", label="microstructure")
+    if zi is not None:
+        ax.plot(zi.real / scale, -zi.imag / scale, "--", color="k", label="homogeneous electrode")
+    right = max(1.6, 1.1 * float(np.max(z.real)) / scale)
+    ax.set_xlim(0, right)
+    ax.set_ylim(0, 2.0 * right)
+    ax.set_xlabel("Re Z / (R_ion,homogeneous / 3)")
+    ax.set_ylabel("-Im Z / (R_ion,homogeneous / 3)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title(title or "Nyquist plot")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_depth_profile(path: str | os.PathLike, profile, *, title: str = "") -> Path:
+    """eps(x), tau(x) and a(x) along the thickness (a :class:`ionflow.solve.DepthProfile`).
+
+    Parameters
+    ----------
+    path : path-like
+        PNG to write.
+    profile : DepthProfile
+        From :func:`ionflow.depth_profile`.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    x = profile.position
+    xf = profile.face_position
+    ax.plot(x, profile.fraction, color="0.4", ls="--", label="electrolyte fraction eps(x)")
+    tau = np.where(np.isfinite(profile.tortuosity), profile.tortuosity, np.nan)
+    ax.plot(xf, tau, color="C3", label="tortuosity factor tau(x)")
+    ax.set_xlabel("depth along the flow (m)" if profile.result.pixel_size else "depth (l = 1)")
+    ax.set_ylabel("eps, tau")
+    ax2 = ax.twinx()
+    ax2.plot(x, profile.interface_density, color="C0", alpha=0.7, label="interface density a(x)")
+    ax2.set_ylabel("a(x) (1/m)" if profile.result.pixel_size else "a(x) (1/l)")
+    lines = ax.get_lines() + ax2.get_lines()
+    ax.legend(lines, [ln.get_label() for ln in lines], loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Depth profile")
+    fig.tight_layout()
     return _save(fig, path)

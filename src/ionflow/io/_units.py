@@ -34,19 +34,21 @@ def _rational(value) -> float:
     return float(value)
 
 
-def _check_square(x: float, other: float | None, what: str, src: str) -> None:
-    if other and math.isfinite(other) and abs(other - x) > 0.01 * x:
-        log.warning(
-            "%s: %s %.4g m differs from the pixel width %.4g m; the solver uses cubic cells "
-            "of the pixel width",
-            src,
-            what,
-            other,
-            x,
-        )
+PixelSize = float | tuple[float, ...]
 
 
-def read_pixel_size(path: str | os.PathLike) -> float | None:
+def _sizes(x: float, y: float | None, z: float | None, stack: bool, src: str) -> PixelSize:
+    """One edge when the pixels are square (voxels cubic) within 1 %, else one per axis in
+    array order: ``(dy, dx)`` for an image, ``(dz, dy, dx)`` for a stack."""
+    y = y if y and math.isfinite(y) and y > 0 else x
+    edges = (z if z and math.isfinite(z) and z > 0 else x, y, x) if stack else (y, x)
+    if all(abs(e - x) <= 0.01 * x for e in edges):
+        return x
+    log.info("%s: anisotropic %s %s m (array order)", src, "voxels" if stack else "pixels", edges)
+    return tuple(float(e) for e in edges)
+
+
+def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
     """The edge of one pixel/voxel in metres, from a TIFF file's metadata, or None.
 
     Looked up in this order:
@@ -58,8 +60,9 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
 
     The common display defaults (72, 96 or 300 dots per inch) and ResolutionUnit "none" are no
     measurement and give None, as do files that are not TIFF or cannot be read (reading the
-    pixels reports those). The solver's cells are square/cubic: when the pixel height or voxel
-    depth differs from the width by more than 1 %, a warning is logged and the width is used.
+    pixels reports those). When the pixel height or the voxel depth (a stack's slice spacing)
+    differs from the width by more than 1 %, one edge per axis is returned in array order,
+    ``(dy, dx)`` or ``(dz, dy, dx)``: the solver then uses box-shaped cells (FIB-SEM stacks).
 
     Parameters
     ----------
@@ -68,8 +71,8 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
 
     Returns
     -------
-    float or None
-        Pixel edge in m, or None when the file states none.
+    float, tuple of float, or None
+        Pixel edge in m (one per axis when they differ), or None when the file states none.
     """
     path = Path(path)
     src = str(path)
@@ -88,6 +91,7 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
             unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
             fei = tif.fei_metadata if tif.is_fei else None
             ij = tif.imagej_metadata if tif.is_imagej else None
+            stack = len(tif.pages) > 1 or bool(ij and int(ij.get("slices", 1) or 1) > 1)
     except Exception as exc:  # noqa: BLE001 - unreadable here means "no metadata"
         log.debug("%s: no pixel size (%s)", src, exc)
         return None
@@ -97,10 +101,8 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
     if isinstance(scan.get("PixelWidth"), (int, float)) and scan["PixelWidth"] > 0:
         x = float(scan["PixelWidth"])
         height = scan.get("PixelHeight")
-        _check_square(
-            x, float(height) if isinstance(height, (int, float)) else None, "pixel height", src
-        )
-        return x
+        y = float(height) if isinstance(height, (int, float)) else None
+        return _sizes(x, y, None, stack, src)
 
     def per_unit(res: float | None, metres: float) -> float | None:
         return metres / res if res and math.isfinite(res) and res > 0 else None
@@ -109,23 +111,23 @@ def read_pixel_size(path: str | os.PathLike) -> float | None:
         metres = _UNIT_M.get(ij["unit"].strip().lower())
         x = per_unit(xres, metres) if metres else None
         if metres and x is not None:  # (x implies metres; said again for the type checker)
-            _check_square(x, per_unit(yres, metres), "pixel height", src)
             spacing = ij.get("spacing")
-            if isinstance(spacing, (int, float)) and spacing > 0:
-                _check_square(x, float(spacing) * metres, "voxel depth (ImageJ spacing)", src)
-            return x
+            z = float(spacing) * metres if isinstance(spacing, (int, float)) else None
+            return _sizes(x, per_unit(yres, metres), z, stack, src)
     if unit in (2, 3, 4, 5) and xres:
         if unit == 2 and any(abs(xres - d) < 1e-6 for d in _DISPLAY_DPI):
             log.info("%s: ignoring the display resolution %g dpi", src, xres)
             return None
         x = per_unit(xres, _RESUNIT_M[unit])
-        if x is not None:
-            _check_square(x, per_unit(yres, _RESUNIT_M[unit]), "pixel height", src)
-        return x
+        if x is None:
+            return None
+        return _sizes(x, per_unit(yres, _RESUNIT_M[unit]), None, stack, src)
     return None
 
 
-def pixel_sizes(files: list[str], given: float | None = None) -> dict[str, float | None]:
+def pixel_sizes(
+    files: list[str], given: PixelSize | None = None
+) -> dict[str, PixelSize | None]:
     """Pixel size of every file: ``given`` for all, else each file's own.
 
     Each TIFF's own comes from :func:`read_pixel_size` (None: the l = 1 convention). What the
@@ -135,18 +137,18 @@ def pixel_sizes(files: list[str], given: float | None = None) -> dict[str, float
     ----------
     files : list of str
         Image files.
-    given : float, optional
-        Pixel edge (m) for every file, overriding the metadata.
+    given : float or tuple of float, optional
+        Pixel edge (m) for every file (or one per axis), overriding the metadata.
 
     Returns
     -------
     dict
-        ``{file: pixel edge in m or None}``.
+        ``{file: pixel edge(s) in m or None}``.
     """
     if given is not None:
         return dict.fromkeys(files, given)
     sizes = {f: read_pixel_size(f) for f in files}
     for f, size in sizes.items():
         if size is not None:
-            log.info("%s: pixel size %.6g m from the TIFF metadata", f, size)
+            log.info("%s: pixel size %s m from the TIFF metadata", f, size)
     return sizes

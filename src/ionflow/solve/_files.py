@@ -32,7 +32,7 @@ class _Task:
     source: str
     axes: tuple[int, ...] | None  # None: every axis of the image
     skip: frozenset[int]  # axes already in the results file (with axes None)
-    pixel_size: float | None
+    pixel_size: float | tuple[float, ...] | None
     refused: str | None = None  # a reason to refuse the file without reading it
 
 

@@ -13,6 +13,7 @@ from ._geometry import check_pixel_size
 __all__ = ["METHODS", "SolveOptions"]
 
 METHODS = ("auto", "direct", "cg", "mg")
+BOUNDARIES = ("insulating", "periodic")
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,11 @@ class SolveOptions:
         Conductivity of the zero phase (S/m); finite and >= 0.
     label_conductivities : tuple of (label, S/m) pairs, or None
         Conductivity per label of a label image; a mapping is accepted and stored sorted.
-    pixel_size : float or None
-        Pixel/voxel edge (m) for every file; None: each TIFF's own, else the l = 1 convention.
+    pixel_size : float, tuple of float, or None
+        Pixel/voxel edge (m) for every file, or one edge per axis in array order (anisotropic
+        voxels); None: each TIFF's own, else the l = 1 convention.
+    boundary : {"insulating", "periodic"}
+        Faces perpendicular to the flow (see :func:`ionflow.simulate`).
     method : {"auto", "direct", "cg", "mg"}
         Linear solver (see :func:`ionflow.simulate`).
     rtol, balance_tol : float
@@ -46,10 +50,11 @@ class SolveOptions:
     conductivity: float = 1.0
     matrix_conductivity: float = 0.0
     label_conductivities: tuple[tuple[float, float], ...] | None = None
-    pixel_size: float | None = None
+    pixel_size: float | tuple[float, ...] | None = None
     method: str = "auto"
     rtol: float = 1e-9
     balance_tol: float = 1e-8
+    boundary: str = "insulating"
 
     def __post_init__(self) -> None:
         labels = self.label_conductivities
@@ -74,7 +79,17 @@ class SolveOptions:
             raise InputError(
                 f"matrix conductivity must be finite and >= 0, got {self.matrix_conductivity}"
             )
-        object.__setattr__(self, "pixel_size", check_pixel_size(self.pixel_size))
+        if isinstance(self.pixel_size, (tuple, list)):
+            sizes = tuple(float(check_pixel_size(v)) for v in self.pixel_size)  # type: ignore[arg-type]
+            if not 1 <= len(sizes) <= 3:
+                raise InputError(f"give 1, 2 or 3 pixel sizes, got {len(sizes)}")
+            object.__setattr__(self, "pixel_size", sizes[0] if len(sizes) == 1 else sizes)
+        else:
+            object.__setattr__(self, "pixel_size", check_pixel_size(self.pixel_size))
+        if self.boundary not in BOUNDARIES:
+            raise InputError(
+                f"unknown boundary {self.boundary!r}; use one of {', '.join(BOUNDARIES)}"
+            )
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         for name in ("rtol", "balance_tol"):
@@ -94,6 +109,7 @@ class SolveOptions:
             "method": self.method,
             "rtol": self.rtol,
             "balance_tol": self.balance_tol,
+            "boundary": self.boundary,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,5 +118,9 @@ class SolveOptions:
         out["label_conductivities"] = (
             [list(p) for p in self.label_conductivities] if self.label_conductivities else None
         )
-        out["pixel_size"] = self.pixel_size
+        out["pixel_size"] = (
+            list(self.pixel_size) if isinstance(self.pixel_size, tuple) else self.pixel_size
+        )
+        if self.boundary == "insulating":  # the default: rows written before it existed match
+            del out["boundary"]
         return out

@@ -36,8 +36,9 @@ class FileOutcome:
     result : ConductionResult or None
     error : str or None
         Why there is no result, starting with the file name.
-    pixel_size : float or None
-        The pixel size used (m); None: the l = A = 1 convention.
+    pixel_size : float, tuple of float, or None
+        The pixel size used (m; one per axis for anisotropic voxels); None: the l = A = 1
+        convention.
     anisotropy : float or None
         With every axis of a file (``axes=None``): the ratio of its largest to its smallest
         relative conductivity (``inf`` when blocked along one axis; JSON ``null``); None when
@@ -48,14 +49,15 @@ class FileOutcome:
     axis: int
     result: ConductionResult | None = None
     error: str | None = None
-    pixel_size: float | None = None
+    pixel_size: float | tuple[float, ...] | None = None
     anisotropy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON row: ``file``, the result's keys, ``pixel_size`` (and ``anisotropy``)."""
         if self.result is None:
             return {"file": self.source, "axis": self.axis, "error": self.error}
-        out = {"file": self.source, **self.result.to_dict(), "pixel_size": self.pixel_size}
+        size = list(self.pixel_size) if isinstance(self.pixel_size, tuple) else self.pixel_size
+        out = {"file": self.source, **self.result.to_dict(), "pixel_size": size}
         if self.anisotropy is not None:
             out["anisotropy"] = self.anisotropy if math.isfinite(self.anisotropy) else None
         return out

@@ -57,6 +57,10 @@ class ConductionResult:
         (l = 1, cubic cells).
     boundary : str
         The faces perpendicular to the flow: ``"insulating"`` or ``"periodic"``.
+    mean_current_density : tuple of float or None
+        Volume average of the current density (A/m^2), one component per axis; computed with
+        periodic faces (its off-flow components are the cross-currents of the conductivity
+        tensor) or with the fields, else None.
     potential : ndarray or None
         Potential (V) per cell, same shape as the image; NaN in insulating cells, only when
         fields were requested.
@@ -86,6 +90,7 @@ class ConductionResult:
     iterations: int = 0
     pixel_size: tuple[float, ...] | None = None
     boundary: str = "insulating"
+    mean_current_density: tuple[float, ...] | None = None
     potential: np.ndarray | None = field(default=None, repr=False, compare=False)
     current_density: np.ndarray | None = field(default=None, repr=False, compare=False)
 

@@ -183,6 +183,9 @@ def _simulate(
     stencil = Stencil(spacing=None if isotropic else relative, periodic=periodic)
     scale = sigma_ref * voltage * (length if arr.ndim == 2 else h)
 
+    # the potential is needed for the fields and, with periodic faces, the mean current
+    # density (the cross-currents of the conductivity tensor)
+    want_x = fields or boundary == "periodic"
     x = np.zeros(0)
     iterations = 0
     accuracy = 0.0
@@ -197,11 +200,11 @@ def _simulate(
                 axis,
                 rtol=rtol,
                 balance_tol=balance_tol,
-                return_x=fields,
+                return_x=want_x,
                 stencil=stencil,
                 progress=progress,
             )
-            if fields and sol.x is not None:
+            if want_x and sol.x is not None:
                 x = sol.x
             i_in, i_out = sol.inlet, sol.outlet
             used, iterations, accuracy = "multigrid-cg", sol.iterations, sol.accuracy
@@ -230,7 +233,8 @@ def _simulate(
         accuracy = imbalance
 
     potential = current_density = None
-    if fields:
+    mean_density = None
+    if want_x:
         phi = np.full(arr.shape, np.nan)
         phi[inlet_only] = 1.0
         phi[outlet_only] = 0.0
@@ -241,6 +245,9 @@ def _simulate(
         cell = float(np.prod(relative))
         for d in range(arr.ndim):
             current_density[d] *= sigma_ref * voltage * relative[d] / (h * cell)
+        mean_density = tuple(float(v) for v in current_density.reshape(arr.ndim, -1).mean(1))
+        if not fields:
+            potential = current_density = None
 
     return ConductionResult(
         current=float(current),
@@ -265,6 +272,7 @@ def _simulate(
         iterations=int(iterations),
         pixel_size=tuple(float(e) for e in spacing) if explicit_size else None,
         boundary=boundary,
+        mean_current_density=mean_density if boundary == "periodic" or fields else None,
         potential=potential,
         current_density=current_density,
     )

@@ -20,6 +20,7 @@ over the faces (half weights at the ends) is exactly ``simulate``'s relative con
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,13 @@ from ._assemble import percolating_mask
 from ._result import ConductionResult
 from ._simulate import Boundary, simulate
 
-__all__ = ["DepthProfile", "TensorResult", "conductivity_tensor", "depth_profile"]
+__all__ = [
+    "DepthProfile",
+    "TensorResult",
+    "conductivity_tensor",
+    "depth_profile",
+    "tensor_from_results",
+]
 
 
 def _jsonable(obj) -> dict[str, Any]:
@@ -114,15 +121,42 @@ def conductivity_tensor(
     if "axis" in options or "fields" in options:
         raise InputError("conductivity_tensor solves along every axis and needs the fields")
     arr = np.asarray(image)
-    ndim = arr.ndim
-    results = []
+    results = [
+        _without_fields(
+            simulate(arr, axis=j, boundary=boundary, fields=boundary != "periodic", **options)
+        )
+        for j in range(arr.ndim)
+    ]
+    return tensor_from_results(results)
+
+
+def tensor_from_results(results: Sequence[ConductionResult]) -> TensorResult:
+    """The tensor from one solve per axis that carries its mean current density.
+
+    Parameters
+    ----------
+    results : sequence of ConductionResult
+        One per axis of the image, in any order, each with ``mean_current_density`` (solved
+        with periodic faces or with the fields).
+
+    Returns
+    -------
+    TensorResult
+    """
+    if not results:
+        raise InputError("no results to build a tensor from")
+    ndim = len(results[0].shape)
+    by_axis = {r.axis: r for r in results}
+    if sorted(by_axis) != list(range(ndim)):
+        raise InputError(f"a tensor needs one result per axis, got axes {sorted(by_axis)}")
     K = np.zeros((ndim, ndim))
-    for j in range(ndim):
-        res = simulate(arr, axis=j, boundary=boundary, fields=True, **options)
-        if res.percolating and res.current_density is not None:
-            mean_j = res.current_density.reshape(ndim, -1).mean(axis=1)
-            K[:, j] = mean_j * res.length / res.voltage
-        results.append(_without_fields(res))
+    for j, res in by_axis.items():
+        if res.mean_current_density is None:
+            raise InputError("a tensor needs the mean current density (periodic faces or fields)")
+        if res.percolating:
+            K[:, j] = np.asarray(res.mean_current_density) * res.length / res.voltage
+    results = [by_axis[j] for j in range(ndim)]
+    boundary = results[0].boundary
     sigma = results[0].sigma
     rel = K / sigma
     sym = 0.5 * (rel + rel.T)
