@@ -125,9 +125,7 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
     return None
 
 
-def pixel_sizes(
-    files: list[str], given: PixelSize | None = None
-) -> dict[str, PixelSize | None]:
+def pixel_sizes(files: list[str], given: PixelSize | None = None) -> dict[str, PixelSize | None]:
     """Pixel size of every file: ``given`` for all, else each file's own.
 
     Each TIFF's own comes from :func:`read_pixel_size` (None: the l = 1 convention). What the
