@@ -60,7 +60,7 @@ class ConductionResult:
     mean_current_density : tuple of float or None
         Volume average of the current density (A/m^2), one component per axis; computed with
         periodic faces (its off-flow components are the cross-currents of the conductivity
-        tensor) or with the fields, else None.
+        tensor), else None.
     potential : ndarray or None
         Potential (V) per cell, same shape as the image; NaN in insulating cells, only when
         fields were requested.

@@ -272,7 +272,7 @@ def _simulate(
         iterations=int(iterations),
         pixel_size=tuple(float(e) for e in spacing) if explicit_size else None,
         boundary=boundary,
-        mean_current_density=mean_density if boundary == "periodic" or fields else None,
+        mean_current_density=mean_density if boundary == "periodic" else None,
         potential=potential,
         current_density=current_density,
     )

@@ -120,13 +120,16 @@ def conductivity_tensor(
     """
     if "axis" in options or "fields" in options:
         raise InputError("conductivity_tensor solves along every axis and needs the fields")
+    import dataclasses
+
     arr = np.asarray(image)
-    results = [
-        _without_fields(
-            simulate(arr, axis=j, boundary=boundary, fields=boundary != "periodic", **options)
-        )
-        for j in range(arr.ndim)
-    ]
+    results = []
+    for j in range(arr.ndim):
+        res = simulate(arr, axis=j, boundary=boundary, fields=boundary != "periodic", **options)
+        if res.mean_current_density is None and res.current_density is not None:
+            mean = res.current_density.reshape(arr.ndim, -1).mean(axis=1)
+            res = dataclasses.replace(res, mean_current_density=tuple(float(v) for v in mean))
+        results.append(_without_fields(res))
     return tensor_from_results(results)
 
 
