@@ -152,6 +152,7 @@ def test_batch_of_one_shape_equals_one_by_one():
 
 def test_too_large_volume_raises_resource_error(monkeypatch):
     monkeypatch.setattr(_memory, "available_memory", lambda: 1024)
+    monkeypatch.setattr(_memory, "SMALL", 0)
     vol = np.ones((16, 16, 16), bool)
     with pytest.raises(
         ResourceError, match=r"volume 16x16x16 needs about .* GiB .* available; crop"
@@ -175,6 +176,7 @@ def test_memory_checked_before_any_large_allocation(monkeypatch):
 
     monkeypatch.setattr(_simulate, "conductivity_map", must_not_run)
     monkeypatch.setattr(_memory, "available_memory", lambda: 4096)
+    monkeypatch.setattr(_memory, "SMALL", 0)
     with pytest.raises(ResourceError, match="needs about"):
         simulate(np.ones((16, 16, 16), bool))
 
@@ -215,6 +217,7 @@ def test_resource_error_is_one_line_in_the_cli(monkeypatch, tmp_path, capsys):
     from ionflow.cli import main
 
     monkeypatch.setattr(_memory, "available_memory", lambda: 1024)
+    monkeypatch.setattr(_memory, "SMALL", 0)
     path = tmp_path / "vol.npy"
     np.save(path, np.ones((16, 16, 16), np.uint8))
     code = main(["simulate", str(path), "--json", "--jobs", "1"])
