@@ -1,9 +1,9 @@
 """MkDocs hooks: pages that are generated from the project instead of copied into docs/.
 
-* ``<!-- readme: HEADING -->`` is replaced by the README section under ``## HEADING`` (so the
-  README stays the one source of that text). Image links into docs/ are made relative to the
-  site; links to other repository files become plain text. A heading that no longer exists
-  fails the build.
+* ``<!-- readme: HEADING -->`` is replaced by the README section whose ``## `` heading starts
+  with HEADING (so the README stays the one source of that text; a short prefix survives small
+  rewordings). Image links into docs/ are made relative to the site; links to other repository
+  files become plain text. A heading that no longer exists fails the build.
 * ``<!-- cli-help -->`` is replaced by ``ionflow --help`` and the ``--help`` of every
   subcommand, from the argparse parser itself (so the page never goes stale).
 """
@@ -22,10 +22,13 @@ _LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 
 def _readme_section(heading: str) -> str:
     lines = README.read_text(encoding="utf-8").splitlines()
-    try:
-        start = lines.index(f"## {heading}")
-    except ValueError:
-        raise ValueError(f"README.md has no section '## {heading}' (docs/hooks.py)") from None
+    found = [i for i, line in enumerate(lines) if line.startswith(f"## {heading}")]
+    if len(found) != 1:
+        raise ValueError(
+            f"README.md has {len(found)} sections whose heading starts with '## {heading}'; "
+            "docs/*.md name them in <!-- readme: ... --> (see docs/hooks.py)"
+        )
+    start = found[0]
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     return "\n".join(lines[start + 1 : end]).strip("\n")
 
