@@ -23,8 +23,11 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -34,6 +37,11 @@ from ..generate import generate
 from ..solve import simulate
 from ._config import DatasetConfig
 from ._partial import PartialBuild, Rows, partial_dir, replace_atomically
+
+if TYPE_CHECKING:
+    import h5py
+
+Plan = tuple[np.ndarray, np.ndarray, np.ndarray]  # per row: split, target fraction, generator
 
 __all__ = ["LABEL_KEYS", "build_dataset", "open_dataset", "sample"]
 
@@ -52,7 +60,7 @@ LABEL_KEYS = (
 )
 
 
-def _plan(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _plan(cfg: DatasetConfig) -> Plan:
     """Split index, target fraction and generator index of every image (deterministic)."""
     split, frac, gen = [], [], []
     rng = np.random.default_rng([cfg.seed, 2**31 - 1])
@@ -108,7 +116,7 @@ def _work(
     return out
 
 
-def open_dataset(path: str | os.PathLike, mode: str = "r"):
+def open_dataset(path: str | os.PathLike, mode: str = "r") -> h5py.File:
     """Open an ionflow dataset file with h5py, refusing foreign or corrupt files clearly."""
     import h5py
 
@@ -131,7 +139,7 @@ def open_dataset(path: str | os.PathLike, mode: str = "r"):
     return f
 
 
-def _chunks(todo: np.ndarray, plan, size: int) -> Iterator[list[tuple[int, float, int]]]:
+def _chunks(todo: np.ndarray, plan: Plan, size: int) -> Iterator[list[tuple[int, float, int]]]:
     _, frac, gen = plan
     for start in range(0, len(todo), size):
         idx = todo[start : start + size]
@@ -155,7 +163,7 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum, frame):
+    def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
@@ -165,7 +173,7 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _stop(pool) -> None:
+def _stop(pool: ProcessPoolExecutor) -> None:
     """End a process pool now, in-flight chunks included (their rows are made again)."""
     pool.shutdown(wait=False, cancel_futures=True)
     stop = getattr(pool, "terminate_workers", None)  # Python >= 3.14
@@ -176,7 +184,7 @@ def _stop(pool) -> None:
         proc.kill()  # SIGKILL: a forked worker would take SIGTERM as KeyboardInterrupt
 
 
-def _import_in_place(f, store: PartialBuild) -> np.ndarray:
+def _import_in_place(f: h5py.File, store: PartialBuild) -> np.ndarray:
     """Rows done in a file that an older ionflow built in place become chunks of ``store``;
     returns which, (size,) bool."""
     done = f["done"][:]
@@ -188,7 +196,7 @@ def _import_in_place(f, store: PartialBuild) -> np.ndarray:
     return done
 
 
-def _assemble(out: Path, store: PartialBuild, cfg: DatasetConfig, plan) -> None:
+def _assemble(out: Path, store: PartialBuild, cfg: DatasetConfig, plan: Plan) -> None:
     """Write the dataset file from the finished chunks: a temporary file, then a rename."""
     import h5py
 
@@ -316,7 +324,7 @@ def build_dataset(
 def _make(
     store: PartialBuild,
     cfg: DatasetConfig,
-    plan,
+    plan: Plan,
     todo: np.ndarray,
     *,
     jobs: int | None,

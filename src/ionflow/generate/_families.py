@@ -119,7 +119,7 @@ def lognormal(
     sig = draw(rng, sigma, (0.2, 0.6), "sigma")
     ndim = len(shape)
 
-    def sample(g, k):
+    def sample(g: np.random.Generator, k: int) -> Primitives:
         return Primitives(_centres(g, k, shape), radii=_lognormal(g, k, median, sig))
 
     volume = _ball(ndim) * _mean_power(median, sig, ndim)
@@ -190,9 +190,9 @@ def anisotropic(
     else:
         unit = np.array([1.0] + [ratio] * (ndim - 1)) * ratio ** (-(ndim - 1.0) / ndim)
 
-    def sample(g, k):
+    def sample(g: np.random.Generator, k: int) -> Primitives:
         r = _lognormal(g, k, median, sig)
-        if axis == "random":
+        if isinstance(axis, str):  # _axis gives "random" or an axis index
             rot = random_rotations(g, k, ndim)
         else:
             rot = jittered_axes(g, k, ndim, axis, spread)
@@ -253,10 +253,10 @@ def fibres(
     axis = _axis(rng, align, ndim)
     spread = draw(rng, jitter, (0.0, 30.0), "jitter")
 
-    def sample(g, k):
+    def sample(g: np.random.Generator, k: int) -> Primitives:
         r = r0 * np.exp(0.15 * np.clip(g.standard_normal(k), -3, 3))
         seg = np.maximum(l0 * np.exp(0.3 * np.clip(g.standard_normal(k), -3, 3)) - 2 * r, 0.0)
-        if axis == "random":
+        if isinstance(axis, str):  # _axis gives "random" or an axis index
             d = g.standard_normal((k, ndim))
             d /= np.linalg.norm(d, axis=1, keepdims=True)
         else:
@@ -325,7 +325,7 @@ def agglomerates(
     spread = draw(rng, cluster_radius, (2.0, 8.0), "cluster_radius")
     mean_n = draw(rng, cluster_size, (4.0, 40.0), "cluster_size", log=True, minimum=1.0)
 
-    def sample(g, k):
+    def sample(g: np.random.Generator, k: int) -> Primitives:
         clusters = max(1, int(math.ceil(k / mean_n)))
         counts = np.maximum(g.poisson(mean_n, clusters), 1)
         owner = np.repeat(np.arange(clusters), counts)
@@ -390,7 +390,7 @@ def binder_labels(
         return np.zeros(shape, dtype=np.uint8)
     fraction_p = 1.0 - (1.0 - fraction) * (1.0 - share)  # electrolyte + binder
 
-    def sample(g, k):
+    def sample(g: np.random.Generator, k: int) -> Primitives:
         return Primitives(_centres(g, k, shape), radii=_lognormal(g, k, median, sig))
 
     volume = _ball(ndim) * _mean_power(median, sig, ndim)

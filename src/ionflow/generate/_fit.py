@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ._common import check_fraction, check_shape
-from ._raster import boolean_model, draw, ellipsoids
+from ._raster import Primitives, boolean_model, draw, ellipsoids
 
 __all__ = ["fit_statistics", "fitted", "mean_chord_lengths"]
 
@@ -241,7 +241,7 @@ def fitted(
     semi = semi * safety ** (1.0 / ndim)  # boolean_model shrinks by ~safety^(-1/ndim)
     eye = np.eye(ndim)
 
-    def sample(g, k):
+    def sample(g: np.random.Generator, k: int) -> Primitives:
         r = np.exp(sigma * np.clip(g.standard_normal(k), -4.0, 2.5))
         centres = g.uniform(0.0, 1.0, size=(k, ndim)) * np.asarray(shape, dtype=float)
         return ellipsoids(centres, r[:, None] * semi, np.broadcast_to(eye, (k, ndim, ndim)))

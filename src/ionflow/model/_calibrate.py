@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..surrogate._features import feature_distance
 from ._checkpoint import Bundle, load_bundle, save_bundle
 
+if TYPE_CHECKING:
+    from torch import nn
+
 __all__ = ["calibrate_intervals", "calibrate_ood", "feature_stats"]
 
 QUANTILE = 0.995
 
 
-def _feature_net(bundle: Bundle):
+def _feature_net(bundle: Bundle) -> nn.Module | None:
     """The bundle's network if it exposes pooled features (None: MONAI, per-class bundles)."""
     from ._nets import ModelConfig, create_model
 
@@ -35,7 +39,7 @@ def _feature_net(bundle: Bundle):
     return net
 
 
-def _features(net, images: np.ndarray) -> np.ndarray:
+def _features(net: nn.Module, images: np.ndarray) -> np.ndarray:
     from ._infer import flip_outputs
 
     return flip_outputs(net, images.astype(bool), batch=32, features=True)[1]

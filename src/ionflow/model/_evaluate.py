@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..dataset import load_split
+
+if TYPE_CHECKING:
+    from ..surrogate import Predictor
 
 __all__ = ["evaluate", "error_metrics"]
 
@@ -29,14 +34,18 @@ def error_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
     }
 
 
-def _power_law(frac: np.ndarray, rel: np.ndarray):
+def _power_law(
+    frac: np.ndarray, rel: np.ndarray
+) -> tuple[Callable[[np.ndarray], np.ndarray], tuple[float, float]]:
     """Fit sigma_eff/sigma = a * f^b on the training set (percolating images)."""
     m = rel > 0
     b, log_a = np.polyfit(np.log(frac[m]), np.log(rel[m]), 1)
     return lambda f: np.exp(log_a) * f**b, (float(np.exp(log_a)), float(b))
 
 
-def _baseline_data(dataset, model_dataset) -> tuple[np.ndarray, np.ndarray] | None:
+def _baseline_data(
+    dataset: str | os.PathLike, model_dataset: str | None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(fraction, relative conductivity) to fit the power law on: this dataset's training
     split, else the model's own training data, else nothing."""
     for source in (dataset, model_dataset):
@@ -49,7 +58,7 @@ def _baseline_data(dataset, model_dataset) -> tuple[np.ndarray, np.ndarray] | No
 
 
 def evaluate(
-    model,
+    model: Predictor | str | os.PathLike,
     dataset: str | os.PathLike,
     *,
     split: str = "test",

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class TrainConfig:
     exclude_generators: tuple[str, ...] = ()  # leave-one-family-out: families left out
 
 
-def _batches(n: int, size: int, rng: np.random.Generator | None):
+def _batches(n: int, size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for s in range(0, n, size):
         yield order[s : s + size]

@@ -70,7 +70,12 @@ class PredictOutcome(FileOutcome):
         return out
 
 
-def _verify(image: np.ndarray, res: PredictionResult, source: str, pixel_size) -> Verification:
+def _verify(
+    image: np.ndarray,
+    res: PredictionResult,
+    source: str,
+    pixel_size: float | Sequence[float] | None,
+) -> Verification:
     """Solve what was predicted (same image, axis and physics) and compare."""
     from ..solve import simulate
     from ..solve._batch import message
@@ -111,7 +116,7 @@ def predict_files(
     conductivity: float = 1.0,
     verify: bool = False,
     progress: bool = False,
-    **options,
+    **options: Any,
 ) -> list[PredictOutcome]:
     """Predict every file along every axis, in input order.
 

@@ -23,7 +23,7 @@ from ..solve import ConductionResult, electrode_clusters, geometry
 from ._conformal import descriptors, interval
 from ._features import feature_distance, interface_density, ood_reasons
 from ._meta import ModelInfo, from_target, read_model_info
-from ._runtime import OnnxRunner, onnx_path
+from ._runtime import OnnxRunner, Runner, onnx_path
 from ._tiles import block_grid, coarse_relative_conductivity, cut_blocks
 
 __all__ = ["PredictionResult", "Predictor", "percolating_fractions"]
@@ -81,7 +81,7 @@ class PredictionResult(ConductionResult):
         return out
 
 
-def percolating_fractions(images) -> np.ndarray:
+def percolating_fractions(images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """Fraction of each image (flow on axis 0) in electrolyte joining both faces.
 
     The solver's clusters (:func:`~ionflow.solve.electrode_clusters`), counted without building
@@ -201,7 +201,8 @@ class Predictor:
         ]
 
     @staticmethod
-    def _torch_runner(bundle):
+    def _torch_runner(bundle: Any) -> Runner:
+        """``bundle``: an :class:`ionflow.model.Bundle` (not imported: model sits above)."""
         try:
             from ..model._runner import TorchRunner
         except ImportError:
@@ -211,7 +212,7 @@ class Predictor:
             ) from None
         return TorchRunner(bundle)
 
-    def _runner(self, path: Path, backend: str):
+    def _runner(self, path: Path, backend: str) -> Runner:
         exported = onnx_path(path)
         if backend != "torch" and exported.exists():
             try:
@@ -301,7 +302,14 @@ class Predictor:
             column("interface_density"),
         )
 
-    def _descriptors(self, distance, fraction, percolating, predicted, interface) -> np.ndarray:
+    def _descriptors(
+        self,
+        distance: np.ndarray,
+        fraction: np.ndarray,
+        percolating: np.ndarray,
+        predicted: np.ndarray,
+        interface: np.ndarray,
+    ) -> np.ndarray:
         """:func:`~ionflow.surrogate.descriptors` with this model's threshold and the geometric
         middle of its training images' interface-density range as references."""
         lo, hi = self.stats.get("interface_density", (0.1, 0.1))
@@ -331,7 +339,7 @@ class Predictor:
 
         ``pixel_size`` (m) is one value for all images or one per image (None: l = A = 1).
         """
-        sizes = (
+        sizes: list[Any] = (  # one per image, as given: geometry() checks each
             list(pixel_size)
             if isinstance(pixel_size, (list, tuple, np.ndarray))
             else [pixel_size] * len(images)
@@ -420,7 +428,17 @@ class Predictor:
         return rel, spread, block_distance
 
     def _record(
-        self, im, rel, spread, perc, distance, grid, voltage, conductivity, pixel_size, axis
+        self,
+        im: np.ndarray,
+        rel: float,
+        spread: float,
+        perc: float,
+        distance: float,
+        grid: tuple[int, ...] | None,
+        voltage: float,
+        conductivity: float,
+        pixel_size: float | Sequence[float] | None,
+        axis: int,
     ) -> PredictionResult:
         fraction = float(_fractions(im[None])[0])
         _, length, area = geometry(im.shape, 0, pixel_size)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -58,6 +60,13 @@ def onnx_path(model: str | os.PathLike) -> Path:
         The same path with the suffix ``.onnx`` (whether or not that file exists).
     """
     return Path(model).with_suffix(".onnx")
+
+
+class Runner(Protocol):
+    """A model's networks as one call: :class:`OnnxRunner`, or the torch ``TorchRunner`` of
+    :mod:`ionflow.model` (same outputs)."""
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class OnnxRunner:
@@ -129,7 +138,9 @@ class OnnxRunner:
         )
 
 
-def run_batches(run, images: np.ndarray, members: int) -> tuple[np.ndarray, np.ndarray]:
+def run_batches(
+    run: Callable[[np.ndarray], Sequence[np.ndarray]], images: np.ndarray, members: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``run(batch) -> (y, features)`` over batches of about :data:`BATCH_VOXELS` voxels,
     gathered as raw outputs (members, n) and features (n, F) in float64 (both runners)."""
     per = max(1, BATCH_VOXELS // max(1, int(np.prod(images.shape[1:]))))
