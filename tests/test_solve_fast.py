@@ -231,3 +231,17 @@ def test_memory_estimate_is_sane():
     assert 100 < need < 300  # a 1000^3 volume needs ~180 GiB (calibrated, see _memory.py)
     assert _memory.available_memory() is None or _memory.available_memory() > 0
     assert issubclass(ResourceError, ionflow.IonflowError)
+
+
+def test_label_arrays_are_refused_not_guessed():
+    """A 0/85/170 array used to run with every nonzero label conducting (the solid too)."""
+    labels = np.zeros((8, 8), np.uint8)
+    labels[:, 2] = 85
+    labels[:, 5] = 170
+    with pytest.raises(ionflow.InputError, match="several nonzero values .85 and 170"):
+        simulate(labels)
+    with pytest.raises(ionflow.InputError, match="negative values"):
+        simulate(np.where(labels > 0, -1, 0))
+    res = simulate(labels, label_conductivities={0: 0.0, 85: 1.0, 170: 0.0})
+    assert res.relative_conductivity == pytest.approx(1 / 8)
+    assert simulate((labels == 85) * 7.5).relative_conductivity == pytest.approx(1 / 8)

@@ -93,9 +93,36 @@ def conductivity_map(
         raise InputError(
             f"matrix conductivity must be >= 0, got {matrix_conductivity}", source=source
         )
+    _check_binary(image, source)
     electrolyte = image != 0
     sigma = np.where(electrolyte, 1.0, matrix_conductivity / conductivity)
     return sigma, electrolyte, float(conductivity)
+
+
+def _check_binary(image: np.ndarray, source: str | None) -> None:
+    """A binary image has one nonzero value (or is bool): refuse a label image or a negative
+    value instead of letting every nonzero label conduct (a 0/85/170 volume would otherwise
+    make the solid conduct)."""
+    if image.dtype == bool or image.size == 0:
+        return
+    top = image.max()
+    low = image.min()
+    if low < 0:
+        raise InputError(
+            f"the image has negative values ({low}): binary images are 0 and one positive "
+            "value; give label_conductivities for a label image",
+            source=source,
+        )
+    if top == 0:
+        return
+    other = np.min(image, where=image != 0, initial=top)
+    if other != top:
+        raise InputError(
+            f"the image has several nonzero values ({other:g} and {top:g}): a label image? "
+            "give label_conductivities (--label-conductivity LABEL=S or --conductive-label L) "
+            "or binarise it",
+            source=source,
+        )
 
 
 def percolating_mask(
