@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .rev import RevResult
+    from .solve import DepthProfile
 
 __all__ = ["plot_depth_profile", "plot_fields", "plot_nyquist", "plot_rev"]
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +27,7 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
     """Write a figure as PNG (creating its folder) and free it."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +159,7 @@ def plot_segmentation(
 
 def plot_rev(
     path: str | os.PathLike,
-    result,
+    result: RevResult,
     *,
     quantity: str = "relative_conductivity",
     title: str = "",
@@ -257,7 +265,7 @@ def plot_nyquist(
     return _save(fig, path)
 
 
-def plot_depth_profile(path: str | os.PathLike, profile, *, title: str = "") -> Path:
+def plot_depth_profile(path: str | os.PathLike, profile: DepthProfile, *, title: str = "") -> Path:
     """eps(x), tau(x) and a(x) along the thickness (a :class:`ionflow.solve.DepthProfile`).
 
     Parameters

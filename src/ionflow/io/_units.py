@@ -27,7 +27,8 @@ _UNIT_M = {
 _DISPLAY_DPI = (72.0, 96.0, 300.0)
 
 
-def _rational(value) -> float:
+def _rational(value: tuple[int, ...] | float) -> float:
+    """A TIFF RATIONAL tag value, ``(numerator, denominator)``, or a plain number."""
     if isinstance(value, tuple):
         num, den = value[:2]
         return num / den if den else math.nan
