@@ -104,3 +104,21 @@ def test_profile_command_csv(volume, capsys, tmp_path):
     assert lines[0] == "file,depth,fraction,interface_density,tortuosity"
     assert len(lines) == 1 + vol.shape[0]
     assert (tmp_path / "plots" / "vol_profile.png").exists()
+
+
+def test_predict_refuses_anisotropic_voxels(tmp_path, capsys):
+    """The networks learnt cubic voxels: a stack with thick slices is one error line that
+    points to simulate, not a silently wrong prediction."""
+    vol = (generate("disks", (32, 32, 32), electrolyte_fraction=0.6, rng=1) * 255).astype(np.uint8)
+    path = tmp_path / "fib.tif"
+    tifffile.imwrite(
+        path,
+        vol,
+        imagej=True,
+        resolution=(100.0, 100.0),
+        metadata={"unit": "um", "spacing": 0.03, "axes": "ZYX"},
+    )
+    code = main(["predict", str(path), "--json", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and "anisotropic voxels" in err[0] and "simulate" in err[0]

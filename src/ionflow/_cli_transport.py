@@ -158,7 +158,7 @@ def cmd_electrode(args: argparse.Namespace) -> int:
             boundary=args.boundary,
             source=path,
         )
-        res = electrode_tortuosity(image, **options)  # type: ignore[arg-type]
+        res = electrode_tortuosity(image, **options)
         pores = image == args.conductive_label if args.conductive_label is not None else image
         through = simulate(pores, axis=args.axis, boundary=args.boundary, source=path)
         row = {"file": path, **res.to_dict(), "tortuosity": through.to_dict()["tortuosity"]}
@@ -167,7 +167,7 @@ def cmd_electrode(args: argparse.Namespace) -> int:
             # the characteristic frequency of the homogeneous line: omega R C = 1 over it
             omega0 = 1.0 / (n * n * max(res.interface_density, 1e-12) / res.electrolyte_fraction)
             omega = omega0 * np.logspace(-1.5, 2.5, 25)
-            z = impedance(image, omega, **options)  # type: ignore[arg-type]
+            z = impedance(image, omega, **options)
             cross = float(np.prod([m for k, m in enumerate(res.shape) if k != res.axis]))
             r_cell = 1.0 / (res.electrolyte_fraction * cross)
             c_cell = res.interface_density * cross

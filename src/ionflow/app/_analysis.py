@@ -87,7 +87,7 @@ class AnalysisResult:
     file: str
     shape: tuple[int, ...]
     options: PhaseOptions
-    pixel_size: float | None
+    pixel_size: float | tuple[float, ...] | None
     voltage: float
     conductivity: float
     axes: tuple[AxisResult, ...]
@@ -203,7 +203,7 @@ def analyse(
     surrogate: bool = True,
     voltage: float = 1.0,
     conductivity: float = 1.0,
-    pixel_size: float | None = None,
+    pixel_size: float | tuple[float, ...] | None = None,
     progress: Progress | None = None,
 ) -> AnalysisResult:
     """Solve (and predict) an upload along the given axes.
@@ -280,6 +280,7 @@ def analyse(
             except InputError as exc:
                 raise restate(exc, upload.path, upload.name) from None
             step += 1
+            assert res.potential is not None and res.current_density is not None  # fields=True
             potential = res.potential.astype(np.float32)
             magnitude = np.sqrt((res.current_density**2).sum(axis=0)).astype(np.float32)
             res = replace(res, potential=None, current_density=None)

@@ -118,7 +118,7 @@ def render_field(
     plane = field_plane(data.ndim, axis)
     img, k = _slice(data, plane if plane is not None else 0, index)
     img = np.asarray(img, float)
-    if kind == "current":  # cells that carry no current (NaN potential) are shown as such
+    if kind == "current" and answer.potential is not None:  # no current: NaN potential
         img = np.where(np.isnan(_slice(answer.potential, plane or 0, index)[0]), np.nan, img)
     percolating = answer.exact is not None and answer.exact.percolating
     norm = None

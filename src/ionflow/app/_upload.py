@@ -66,7 +66,7 @@ class PhaseOptions:
             threshold=self.threshold,
             invert=self.invert,
             conductive_labels=None if self.conductive_label is None else (self.conductive_label,),
-            crop=tuple(self.crop) if self.crop else None,
+            crop=(self.crop[0], self.crop[1], self.crop[2], self.crop[3]) if self.crop else None,
             denoise=self.denoise,
             min_size=int(self.min_size),
         )
@@ -122,8 +122,9 @@ class UploadInfo:
         Smallest and largest gray level (colour images: luminance).
     default_threshold : float or None
         Otsu's threshold of a grayscale image (what the solve uses without ``threshold``).
-    pixel_size : float or None
-        Pixel edge in metres from the file's metadata (None: the l = A = 1 convention).
+    pixel_size : float, tuple of float, or None
+        Pixel edge in metres from the file's metadata, one per axis when they differ (None:
+        the l = A = 1 convention).
     size_bytes : int
         Size of the uploaded file.
     """
@@ -136,7 +137,7 @@ class UploadInfo:
     values: tuple[float, ...]
     gray_range: tuple[float, float]
     default_threshold: float | None
-    pixel_size: float | None
+    pixel_size: float | tuple[float, ...] | None
     size_bytes: int
 
     @property

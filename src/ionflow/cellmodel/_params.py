@@ -164,7 +164,7 @@ def _labels(
 def electrode_parameters(
     image: np.ndarray,
     *,
-    pixel_size: float,
+    pixel_size: float | tuple[float, ...],
     electrode: str = "positive",
     axis: int = 0,
     electrolyte: float | None = None,
@@ -180,8 +180,8 @@ def electrode_parameters(
     ----------
     image : ndarray, shape (n0, n1) or (n0, n1, n2)
         Binary (nonzero = electrolyte, zero = active material) or a label image.
-    pixel_size : float
-        Edge of one cubic voxel (square pixel) in metres.
+    pixel_size : float or tuple of float
+        Edge of one voxel in metres, or one edge per axis (anisotropic voxels).
     electrode : {"positive", "negative"}
         Which electrode the image shows.
     axis : int
@@ -209,7 +209,10 @@ def electrode_parameters(
 
     if electrode not in ELECTRODES:
         raise InputError(f"electrode must be one of {ELECTRODES}, got {electrode!r}")
-    if not (pixel_size and math.isfinite(pixel_size) and pixel_size > 0):
+    edges = pixel_size if isinstance(pixel_size, (tuple, list)) else (pixel_size,)
+    if not edges or not all(
+        isinstance(e, (int, float)) and math.isfinite(e) and e > 0 for e in edges
+    ):
         raise InputError(
             "cell-model parameters need the voxel size in metres (surface area, particle "
             f"radius); got {pixel_size!r}",
@@ -257,7 +260,8 @@ def electrode_parameters(
             conductive, axis=axis, pixel_size=pixel_size, solve=solve, source=source, **options
         )
         est = study["relative_conductivity"]
-        interval, confidence = tuple(est.material_interval), est.confidence
+        low, high = est.material_interval
+        interval, confidence = (float(low), float(high)), est.confidence
     provenance = {
         "source": source,
         "shape": list(arr.shape),

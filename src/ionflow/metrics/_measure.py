@@ -352,7 +352,7 @@ def measure(
                 ),
             )
         )
-    interfaces = ()
+    interfaces: tuple[Interface, ...] = ()
     if pairs is not None:
         interfaces = tuple(
             Interface(

@@ -221,17 +221,17 @@ def tpb(
     length = 0.0
     for d in range(3):
         p, q = [ax for ax in range(3) if ax != d]
-        triple = None
+        triple: np.ndarray | None = None
         for m in masks:
-            any_ = None
+            seen: np.ndarray | None = None
             for i, j in corner_offsets(2):
                 index = [slice(None)] * 3
                 index[p] = slice(i, arr.shape[p] - 1 + i)
                 index[q] = slice(j, arr.shape[q] - 1 + j)
                 part = m[tuple(index)]
-                any_ = part.copy() if any_ is None else (any_ | part)
-            triple = any_ if triple is None else (triple & any_)
-        length += int(np.count_nonzero(triple)) * h[d]
+                seen = part.copy() if seen is None else (seen | part)
+            triple = seen if triple is None else (triple & seen)
+        length += (int(np.count_nonzero(triple)) if triple is not None else 0) * h[d]
     raw = length / volume
     return TriplePhaseBoundary(
         labels=tuple(label_value(v) for v in labels),  # type: ignore[arg-type]

@@ -166,7 +166,7 @@ class RevResult:
         Shape of the image (cells).
     axis : int
         Flow axis of every solve.
-    pixel_size : float or None
+    pixel_size : float, tuple of float, or None
         Cell edge in metres, if known (edges in the result stay in cells).
     samples : int
         Subvolumes per edge.
@@ -182,7 +182,7 @@ class RevResult:
 
     shape: tuple[int, ...]
     axis: int
-    pixel_size: float | None
+    pixel_size: float | tuple[float, ...] | None
     samples: int
     seed: int | None
     levels: tuple[RevLevel, ...] = field(repr=False)

@@ -111,7 +111,7 @@ def representativeness(
     edges: Sequence[int] | None = None,
     samples: int = 8,
     rng: int | np.random.Generator | None = None,
-    pixel_size: float | None = None,
+    pixel_size: float | tuple[float, ...] | None = None,
     full: bool = True,
     confidence: float = 0.95,
     target: float = 0.05,
@@ -135,8 +135,9 @@ def representativeness(
         Subvolumes per edge (>= 2), at seeded positions: disjoint while they fit.
     rng : int or numpy Generator, optional
         Seed of the positions.
-    pixel_size : float, optional
-        Cell edge in metres (passed to the solver; sigma_eff / sigma and tau do not depend on it).
+    pixel_size : float or tuple of float, optional
+        Cell edge in metres, or one per axis (passed to the solver; with cubic cells
+        sigma_eff / sigma and tau do not depend on it).
     full : bool
         Also solve the whole image: the sample's value at the centre of the material interval.
         Without it, the centre is the estimate from the subvolumes.
@@ -206,7 +207,7 @@ def representativeness(
                 else:  # no conducting cell at all: nothing flows
                     values[:, i] = [0.0, math.inf, 0.0]
                 bar.update()
-            levels.append(RevLevel(edge, corners, *values, percolating))
+            levels.append(RevLevel(edge, corners, values[0], values[1], values[2], percolating))
             log.debug("REV edge %d: mean relative conductivity %.4g", edge, values[0].mean())
         whole = None
         if full:

@@ -185,7 +185,19 @@ def predict_files(
     if bar is not None:
         bar.close()
     by_file = pixel_sizes([sources[i] for i in images], pixel_size)
-    sizes = {i: by_file[sources[i]] for i in images}
+    sizes: dict[int, float | None] = {}
+    for i in list(images):
+        size = by_file[sources[i]]
+        if isinstance(size, tuple):
+            if max(size) > 1.01 * min(size):  # the networks learnt cubic voxels
+                errors[i] = (
+                    f"{sources[i]}: anisotropic voxels {list(size)} m: the surrogate was trained "
+                    "on cubic voxels; use ionflow simulate, which solves box-shaped cells"
+                )
+                del images[i]
+                continue
+            size = size[-1]
+        sizes[i] = size
     results: dict[int, dict[int, PredictionResult | str]] = {i: {} for i in images}
     by_dim: dict[int, list[int]] = {}
     for i, im in images.items():
