@@ -294,7 +294,8 @@ def test_interrupted_parent_stops_its_workers_at_once():
 @pytest.mark.slow  # 5 s: three field pictures
 def test_fields_of_every_axis_are_kept_apart(volume, tmp_path, capsys):
     out = tmp_path / "f"
-    assert main(["simulate", volume, "--axis", "all", "--fields", str(out), "--json"]) == 0
+    args = ["--fields", str(out), "--fields-format", "npy,png", "--json"]
+    assert main(["simulate", volume, "--axis", "all", *args]) == 0
     assert len(rows(capsys.readouterr().out)) == 3
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(

@@ -147,12 +147,18 @@ def test_fields_written(images, tmp_path, capsys):
     d, p = images
     assert main(["simulate", str(p["channels"]), "--fields", str(tmp_path / "f")]) == 0
     names = sorted(x.name for x in (tmp_path / "f").iterdir())
-    assert names == [
-        "channels_current_density.npy",
+    assert names == [  # the default: float32 TIFFs for Fiji and the picture
+        "channels_current_magnitude.tif",
+        "channels_current_x.tif",
+        "channels_current_y.tif",
         "channels_fields.png",
-        "channels_potential.npy",
+        "channels_potential.tif",
     ]
-    phi = np.load(tmp_path / "f" / "channels_potential.npy")
+    args = ["--fields", str(tmp_path / "g"), "--fields-format", "npy"]
+    assert main(["simulate", str(p["channels"]), *args]) == 0
+    names = sorted(x.name for x in (tmp_path / "g").iterdir())
+    assert names == ["channels_current_density.npy", "channels_potential.npy"]
+    phi = np.load(tmp_path / "g" / "channels_potential.npy")
     assert phi.shape == (16, 16) and np.nanmax(phi) < 1.0
 
 

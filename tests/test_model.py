@@ -610,3 +610,30 @@ def test_resume_never_unpickles_code(data, tmp_path):
     with pytest.raises(InputError, match="not a plain ionflow training state"):
         train(data, out, model=SMALL, config=cfg)
     assert not marker.exists()
+
+
+def test_training_says_when_it_stopped_on_its_time_budget(data, tmp_path, capsys):
+    out = tmp_path / "budget.safetensors"
+    args = ["--channels", "8", "16", "--epochs", "5", "--batch-size", "16", "--no-progress"]
+    assert main(["train", str(data), str(out), *args, "--max-minutes", "0.0005"]) == 0
+    err = capsys.readouterr().err
+    assert "member 0 stopped on the time budget (--max-minutes 0.0005) after 1 of 5 epochs" in err
+    assert load_bundle(out).members[0].metrics["stopped"] == "time budget"
+
+
+def test_finished_training_records_why_it_stopped(model):
+    assert load_bundle(model).members[0].metrics["stopped"] == "epochs"
+
+
+def test_eta_counts_the_epochs_that_fit_in_the_budget():
+    import time
+
+    from ionflow.model._train import _epochs_left
+
+    history = [{"seconds": 10.0}, {"seconds": 2.0}, {"seconds": 2.0}, {"seconds": 2.0}]
+    # 6 s left at 2 s an epoch: it runs 3 more (the third ends with 0 s left; it stops once
+    # half an epoch or less is left)
+    assert _epochs_left(history, time.time() + 6.0) == 3
+    assert _epochs_left(history, time.time() + 1.5) == 1
+    assert _epochs_left(history, time.time() + 0.9) == 0  # the loop has stopped already
+    assert _epochs_left(history, time.time() - 1.0) == 0

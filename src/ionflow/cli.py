@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 from .errors import InputError, IonflowError
 
@@ -43,27 +43,39 @@ def _err(message: str) -> None:
     print(f"ionflow: error: {message}", file=sys.stderr, flush=True)
 
 
-def _label_map(items: list[str] | None) -> tuple[tuple[float, float], ...] | None:
+def _label_map(items: list[str] | None, read=None) -> tuple[tuple[float, float], ...] | None:
     """``--label-conductivity LABEL=S_PER_M ...`` as (label, S/m) pairs (a repeated label: the
-    last value), the form :class:`ionflow.solve.SolveOptions` stores."""
+    last value), the form :class:`ionflow.solve.SolveOptions` stores. With phases cut by gray
+    level (``read``, a ReadOptions with ``--phases`` > 2 or ``--phase-names``), LABEL is a
+    phase name or index and the phases not listed insulate."""
     if not items:
         return None
-    out: dict[float, float] = {}
+    pairs: dict[str, float] = {}
     for item in items:
         try:
-            label, value = item.split("=")
-            out[float(label)] = float(value)
+            name, value = item.split("=")
+            pairs[name.strip()] = float(value)
         except ValueError:
             raise IonflowError(
                 f"--label-conductivity expects LABEL=S_PER_M, got {item!r}"
+            ) from None
+    if read is not None and (read.n_phases > 2 or read.phase_names):
+        return tuple(read.phase_conductivities(pairs).items())
+    out: dict[float, float] = {}
+    for key, sigma in pairs.items():
+        try:
+            out[float(key)] = sigma
+        except ValueError:
+            raise IonflowError(
+                f"--label-conductivity {key}={sigma:g}: {key!r} is not a label value (phase "
+                "names need --phases N --phase-names ...)"
             ) from None
     return tuple(out.items())
 
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("image input")
-    g.add_argument("--threshold", type=float, help="grayscale threshold (default: Otsu)")
-    g.add_argument("--invert", action="store_true", help="swap the phases (dark = electrolyte)")
+    _add_threshold_options(g)
     g.add_argument("--labels", action="store_true", help="treat the image as a label image")
     g.add_argument(
         "--conductive-label",
@@ -73,6 +85,38 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
         help="label value(s) of the electrolyte; other labels insulate (repeatable)",
     )
     _add_segment_options(g)
+
+
+def _add_threshold_options(g) -> None:
+    """Thresholds, phases by gray level and which of them conducts (simulate, segment, ...)."""
+    g.add_argument(
+        "--threshold",
+        type=float,
+        nargs="+",
+        metavar="T",
+        help="gray level(s): one splits electrolyte (above) from the rest; N-1 increasing "
+        "values cut N phases (default: Otsu, multi-level Otsu with --phases)",
+    )
+    g.add_argument("--invert", action="store_true", help="swap two phases (dark = electrolyte)")
+    g.add_argument(
+        "--phases",
+        type=int,
+        metavar="N",
+        help="cut a grayscale image into N phases by gray level (2-5; multi-level Otsu), "
+        "numbered darkest first; say which conducts with --conductive-phase (default: 2)",
+    )
+    g.add_argument(
+        "--phase-names",
+        metavar="A,B,...",
+        help="names of the phases, darkest first, e.g. pore,binder,active",
+    )
+    g.add_argument(
+        "--conductive-phase",
+        action="append",
+        metavar="NAME",
+        help="the phase(s) that conduct, by name or index (0 = darkest; repeatable): a dark "
+        "electrolyte needs no --invert",
+    )
 
 
 def _crop_value(text: str) -> int | float:
@@ -112,16 +156,23 @@ def _add_segment_options(g) -> None:
 def _add_physics_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("physics (defaults: the paper's V = 1, sigma = 1, l = A = 1)")
     g.add_argument("--axis", default="0", help="flow axis: 0, 1, 2 or 'all' (default 0)")
-    g.add_argument("--voltage", type=float, default=1.0, help="applied voltage V (default 1)")
-    g.add_argument("--conductivity", type=float, default=1.0, help="electrolyte sigma, S/m")
+    g.add_argument("--voltage", type=float, default=1.0, help="applied voltage V, in V")
     g.add_argument(
-        "--matrix-conductivity", type=float, default=0.0, help="zero phase sigma, S/m (default 0)"
+        "--conductivity", type=float, default=1.0, help="electrolyte conductivity sigma, in S/m"
+    )
+    g.add_argument(
+        "--matrix-conductivity",
+        type=float,
+        default=0.0,
+        help="conductivity of the zero phase (active material), in S/m",
     )
     g.add_argument(
         "--label-conductivity",
+        "--phase-conductivity",
         action="append",
         metavar="LABEL=S",
-        help="conductivity per label of a label image (repeatable)",
+        help="conductivity in S/m per label of a label image, or per phase (name or index) "
+        "with --phases; phases not listed insulate (repeatable)",
     )
     g.add_argument(
         "--pixel-size",
@@ -153,14 +204,37 @@ def _read_options(args: argparse.Namespace):
     from .io import ReadOptions
 
     return ReadOptions(
-        threshold=args.threshold,
+        threshold=_threshold(args.threshold),
         invert=args.invert,
-        labels=True if (args.labels or args.label_conductivity) else None,
-        conductive_labels=tuple(args.conductive_label) if args.conductive_label else None,
+        labels=True
+        if (getattr(args, "labels", False) or getattr(args, "label_conductivity", None))
+        else None,
+        conductive_labels=tuple(args.conductive_label)
+        if getattr(args, "conductive_label", None)
+        else None,
         crop=tuple(args.crop) if args.crop else None,
         denoise=args.denoise,
         min_size=args.min_size,
+        phases=args.phases,
+        phase_names=_names(args.phase_names),
+        conductive_phases=_names(",".join(args.conductive_phase))
+        if args.conductive_phase
+        else None,
     )
+
+
+def _threshold(values: list[float] | None) -> float | tuple[float, ...] | None:
+    """``--threshold T [T ...]``: one threshold, or the cuts between phases."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """``pore,binder,active`` -> a tuple of names."""
+    if text is None:
+        return None
+    return tuple(t.strip() for t in text.split(","))
 
 
 def _inputs(args: argparse.Namespace) -> tuple[list[str], int]:
@@ -189,35 +263,89 @@ def _fmt(value: float | None, spec: str = ".6g") -> str:
     return format(value, spec)
 
 
-def _table_row(row: dict) -> str:
+def _table_row(row: dict, names: dict[str, str], width: int) -> str:
     return (
-        f"{Path(row['file']).name[:32]:32s} {row['axis']:>4d} {row['electrolyte_fraction']:8.4f} "
+        f"{_short(names.get(row['file'], row['file']), width):{width}s} {row['axis']:>4d} "
+        f"{row['electrolyte_fraction']:8.4f} "
         f"{row['percolating_fraction']:8.4f} {_fmt(row['relative_conductivity']):>12s} "
         f"{_fmt(row['tortuosity']):>10s} {_fmt(row['current']):>12s} {_fmt(row['resistance']):>12s}"
     )
 
 
-_TABLE_HEAD = (
-    f"{'file':32s} {'axis':>4s} {'fraction':>8s} {'percol.':>8s} {'sigma_eff/s':>12s} "
-    f"{'tortuosity':>10s} {'current_A':>12s} {'resist_ohm':>12s}"
-)
+def _table_head(width: int) -> str:
+    return (
+        f"{'file':{width}s} {'axis':>4s} {'fraction':>8s} {'percol.':>8s} {'sigma_eff/s':>12s} "
+        f"{'tortuosity':>10s} {'current_A':>12s} {'resist_ohm':>12s}"
+    )
 
 
-def _plot_fields():
+def _file_names(files: list[str], least: int = 32, most: int = 60) -> tuple[dict[str, str], int]:
+    """Table names (the shortest path end that tells same-named files apart) and the width
+    of the file column (``least`` to ``most``; longer names lose their start)."""
+    from .io import short_names
+
+    names = short_names(files)
+    return names, max(least, min(most, max((len(n) for n in names.values()), default=0)))
+
+
+def _csv_cells(row: dict) -> dict:
+    """One flat CSV record of a JSON row: ``shape`` as ``64x64``, ``interval`` as
+    ``interval_low``/``interval_high``, other lists space-separated, None empty."""
+    out: dict = {}
+    for key, value in row.items():
+        if key == "interval":
+            lo, hi = value if value else (None, None)
+            out["interval_low"], out["interval_high"] = lo, hi
+        elif key == "shape" and isinstance(value, list):
+            out[key] = "x".join(map(str, value))
+        elif isinstance(value, (list, tuple)):
+            out[key] = " ".join(str(v) for v in value)
+        else:
+            out[key] = value
+    return out
+
+
+class _CsvOut:
+    """CSV on stdout, one row at a time: the header from the first row (every row of one run
+    has the same keys), flushed per row so a long batch shows its progress."""
+
+    def __init__(self) -> None:
+        self.writer: Any = None  # a csv.DictWriter once the first row is in
+
+    def write(self, row: dict) -> None:
+        import csv
+
+        cells = _csv_cells(row)
+        if self.writer is None:
+            self.writer = csv.DictWriter(
+                sys.stdout, fieldnames=list(cells), lineterminator="\n", extrasaction="ignore"
+            )
+            self.writer.writeheader()
+        self.writer.writerow(cells)
+        sys.stdout.flush()
+
+
+def _plot_fields(log_current: bool = False):
     from .plot import plot_fields
 
+    if log_current:
+        from functools import partial
+
+        return partial(plot_fields, log_current=True)  # picklable: goes to the workers
     return plot_fields
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from .io import check_field_formats
     from .solve import SolveOptions, simulate_files
 
     read = _read_options(args)
+    formats = check_field_formats(args.fields_format)
     options = SolveOptions(
         voltage=args.voltage,
         conductivity=args.conductivity,
         matrix_conductivity=args.matrix_conductivity,
-        label_conductivities=_label_map(args.label_conductivity),
+        label_conductivities=_label_map(args.label_conductivity, read),
         pixel_size=_pixel_size(args.pixel_size),
         method=args.method,
         rtol=args.rtol,
@@ -234,14 +362,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         read=read,
         options=options,
         fields_dir=args.fields,
-        fields_picture=_plot_fields() if args.fields is not None else None,
+        fields_picture=_plot_fields(args.log_current) if args.fields is not None else None,
+        fields_format=formats,
         output=args.output,
         jobs=args.jobs,
         scheduler=args.scheduler,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    if not args.json:
-        print(_TABLE_HEAD, flush=True)
+    names, width = _file_names(files)
+    table = not (args.json or args.csv)
+    csv_out = _CsvOut() if args.csv else None
+    if table:
+        print(_table_head(width), flush=True)
     tensor_rows: dict[str, list] = {}
     try:
         for outcome in outcomes:
@@ -250,8 +382,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 _err(outcome.error)
                 continue
             row = outcome.to_dict()
-            print(json.dumps(row) if args.json else _table_row(row), flush=True)
-            if axes is None and options.boundary == "periodic" and not args.json:
+            if csv_out is not None:
+                csv_out.write(row)
+            else:
+                print(json.dumps(row) if args.json else _table_row(row, names, width), flush=True)
+            if axes is None and options.boundary == "periodic" and table:
                 _print_tensor(outcome, tensor_rows)
     except KeyboardInterrupt:
         _err("interrupted; results so far are kept" + (f" in {args.output}" if args.output else ""))
@@ -281,22 +416,18 @@ def _print_tensor(outcome, pending: dict[str, list]) -> None:
 def _own_output(path: str, out: Path) -> bool:
     """True for the files ``ionflow segment`` writes into ``out`` (so a rerun skips them)."""
     p = Path(path)
-    return p.parent.resolve() == out.resolve() and (
-        p.stem.endswith("_binary") or p.stem.endswith("_segmentation")
+    return p.parent.resolve() == out.resolve() and p.stem.endswith(
+        ("_binary", "_phases", "_segmentation")
     )
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from .io import ReadOptions, find_inputs, read_gray, same_stems, segment, write_image
+    import numpy as np
+
+    from .io import find_inputs, read_gray, same_stems, segment, write_image
     from .plot import plot_segmentation
 
-    opts = ReadOptions(  # checks the flags once (e.g. a negative --min-size)
-        threshold=args.threshold,
-        invert=args.invert,
-        crop=tuple(args.crop) if args.crop else None,
-        denoise=args.denoise,
-        min_size=args.min_size,
-    )
+    opts = _read_options(args)  # checks the flags once (e.g. a negative --min-size)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("is a file; --out wants a folder", source=str(out))
@@ -308,6 +439,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         log.info("%s: skipped (an output of ionflow segment)", f)
     files = [f for f in files if not _own_output(f, out)]
     clashes = same_stems(files)
+    classes = opts.n_phases > 2 or opts.conductive_phases is not None
     for f in files:
         try:
             if f in clashes:
@@ -322,35 +454,49 @@ def cmd_segment(args: argparse.Namespace) -> int:
                     f"--min-size {opts.min_size} is larger than the image ({gray.size} pixels)",
                     source=f,
                 )
-            binary, threshold = segment(
+            result, threshold = segment(
                 gray,
                 denoise=opts.denoise,
                 threshold=opts.threshold,
+                phases=opts.phases,
+                conductive_phases=opts.conductive_phases,
+                phase_names=opts.names,
                 invert=opts.invert,
                 min_size=opts.min_size,
                 return_threshold=True,
                 source=f,
             )
             stem = Path(f).stem
-            suffix = "png" if binary.ndim == 2 else "tif"
-            binary_path = write_image(out / f"{stem}_binary.{suffix}", binary)
-            fraction = float(binary.mean())
+            suffix = "png" if result.ndim == 2 else "tif"
+            cuts = ",".join(f"{t:.6g}" for t in np.atleast_1d(threshold))
+            if result.dtype == bool:
+                written = write_image(out / f"{stem}_binary.{suffix}", result)
+                fraction = float(result.mean())
+                summary = f"electrolyte_fraction={fraction:.6f}"
+                head = f"electrolyte fraction {fraction:.4f}"
+            else:  # the classes, 0 = darkest: a label image for --phase-conductivity
+                written = write_image(out / f"{stem}_phases.{suffix}", result)
+                shares = np.bincount(result.ravel(), minlength=opts.n_phases) / result.size
+                summary = "phases=" + ",".join(
+                    f"{name}:{share:.6f}" for name, share in zip(opts.names, shares)
+                )
+                head = f"{opts.n_phases} phases"
             preview = plot_segmentation(
                 out / f"{stem}_segmentation.png",
                 gray,
-                binary,
-                title=f"{Path(f).name}: electrolyte fraction {fraction:.4f}, "
-                f"threshold {threshold:.4g}",
+                result,
+                title=f"{Path(f).name}: {head}, threshold{'s' if ',' in cuts else ''} "
+                f"{cuts.replace(',', ', ')}",
+                thresholds=threshold,
+                phase_names=opts.names if classes else None,
+                conductive=opts.conductive_phases,
             )
         except IonflowError as exc:
             _err(str(exc))
             failed += 1
             continue
-        print(
-            f"{f}\telectrolyte_fraction={fraction:.6f}\tthreshold={threshold:.6g}"
-            f"\t{binary_path}\t{preview}",
-            flush=True,
-        )
+        key = "thresholds" if "," in cuts else "threshold"
+        print(f"{f}\t{summary}\t{key}={cuts}\t{written}\t{preview}", flush=True)
     return 1 if failed else 0
 
 
@@ -375,16 +521,50 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's default at the end of its help, unless the help already states one.
+
+    As ``argparse.ArgumentDefaultsHelpFormatter``, but without "(default: None)" or
+    "(default: False)" (no default, or a switch), lists shown as typed (``0.6 0.7``), and
+    help that already names its default ("default 0", "default: Otsu") left as written.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        default = action.default
+        if (
+            not text
+            or text == argparse.SUPPRESS
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or "default" in text.lower()
+        ):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})".replace("%", "%%").replace("%%(", "%(")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Subcommand parsers: every default shown in ``--help``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(
         prog="ionflow",
         description="Effective ionic conductivity of electrode microstructures.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ionflow {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("simulate", help="solve conduction through images / volumes")
     p.add_argument(
@@ -403,12 +583,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--balance-tol",
         type=float,
         default=1e-8,
-        help="iterative solves: required inlet/outlet current agreement (default 1e-8)",
+        help="iterative solves: required relative inlet/outlet current agreement",
     )
-    g.add_argument("--rtol", type=float, default=1e-9, help="accuracy of the iterative solver")
-    g.add_argument("--json", action="store_true", help="one JSON object per input per line")
+    g.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-9,
+        help="iterative solves: relative accuracy of the current (dimensionless)",
+    )
+    fmt = g.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON object per input per line")
+    fmt.add_argument(
+        "--csv", action="store_true", help="CSV: a header, then one row per file and axis"
+    )
     g.add_argument("--output", metavar="FILE.jsonl", help="append results here; rerun resumes")
-    g.add_argument("--fields", metavar="DIR", help="save potential/current maps (.npy, .png)")
+    g.add_argument(
+        "--fields",
+        metavar="DIR",
+        help="save the potential (V) and current density (A/m^2) per cell here, and a picture",
+    )
+    g.add_argument(
+        "--fields-format",
+        default="tif,png",
+        metavar="LIST",
+        help="comma-separated: tif (float32 ImageJ stacks with the voxel size, for Fiji), vti "
+        "(VTK image data, for ParaView), npy (float64, for Python), png (the picture)",
+    )
+    g.add_argument(
+        "--log-current",
+        action="store_true",
+        help="the picture's current density on a log colour scale",
+    )
     g.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask distributed cluster")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -418,19 +623,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="image files, directories or globs")
     p.add_argument("--out", default=".", help="output directory (default: here)")
     g = p.add_argument_group("segmentation")
-    g.add_argument("--threshold", type=float, help="gray level threshold (default: Otsu)")
-    g.add_argument("--invert", action="store_true", help="dark = electrolyte")
+    _add_threshold_options(g)
     _add_segment_options(g)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("generate", help="write seeded synthetic microstructures")
     p.add_argument("kind", choices=["disks", "nonoverlapping", "ellipses", "blobs"])
     p.add_argument("--shape", type=int, nargs="+", default=[64, 64], help="e.g. 64 64 or 48 48 48")
-    p.add_argument("--fraction", type=float, default=0.8, help="electrolyte fraction")
-    p.add_argument("--count", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--radius", type=float, nargs="+", help="particle radius or MIN MAX (cells)")
-    p.add_argument("--format", choices=["png", "tif", "npy"], default="png")
+    p.add_argument("--fraction", type=float, default=0.8, help="electrolyte volume fraction (0..1)")
+    p.add_argument("--count", type=int, default=1, help="how many images")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same images)")
+    p.add_argument(
+        "--radius",
+        type=float,
+        nargs="+",
+        help="particle radius or MIN MAX, in cells (default: the generator's, 2-7)",
+    )
+    p.add_argument(
+        "--format", choices=["png", "tif", "npy"], default="png", help="image file format"
+    )
     p.add_argument("--out", default=".", help="output directory")
     p.set_defaults(func=cmd_generate)
 
@@ -458,7 +669,10 @@ def _add_metrics_command(sub) -> None:
         "else lengths in voxels",
     )
     p.add_argument(
-        "--surface-method", choices=["faces", "crofton", "marching_cubes"], default="faces"
+        "--surface-method",
+        choices=["faces", "crofton", "marching_cubes"],
+        default="faces",
+        help="surface area estimator (faces: voxel faces, exact for a voxel image)",
     )
     p.add_argument("--axis", default="all", help="percolation / MacMullin axis: 0, 1, 2 or all")
     p.add_argument("--conductive-label", type=float, metavar="L", help="label that conducts")
@@ -525,7 +739,12 @@ def _add_rev_commands(sub) -> None:
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--target", type=float, default=0.05, help="relative half-width asked")
     p.add_argument("--alpha", type=float, help="fix the spread exponent (default: fitted)")
-    p.add_argument("--method", choices=["auto", "direct", "mg", "cg"], default="auto")
+    p.add_argument(
+        "--method",
+        choices=["auto", "direct", "mg", "cg"],
+        default="auto",
+        help="linear solver (as simulate --method)",
+    )
     p.add_argument("--plot", metavar="DIR", help="write <stem>_rev.png (REV curve) here")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -681,10 +900,12 @@ def _metrics_text(res) -> str:
 def _add_ml_commands(sub) -> None:
     p = sub.add_parser("dataset", help="generate and label a dataset (HDF5, resumable)")
     p.add_argument("out", help="output .h5 file (rerun the same command to resume)")
-    p.add_argument("--shape", type=int, nargs="+", default=[64, 64])
-    p.add_argument("--train", type=int, default=2500)
-    p.add_argument("--val", type=int, default=175)
-    p.add_argument("--test", type=int, default=175)
+    p.add_argument(
+        "--shape", type=int, nargs="+", default=[64, 64], help="image shape in cells (2D or 3D)"
+    )
+    p.add_argument("--train", type=int, default=2500, help="images in the training split")
+    p.add_argument("--val", type=int, default=175, help="images in the validation split")
+    p.add_argument("--test", type=int, default=175, help="images in the test split")
     p.add_argument(
         "--fractions",
         type=float,
@@ -706,11 +927,22 @@ def _add_ml_commands(sub) -> None:
         choices=GENERATOR_NAMES,
         help="generators (families), cycled over the images (default: disks)",
     )
-    p.add_argument("--radius", type=float, nargs=2, default=[2.0, 7.0], metavar=("MIN", "MAX"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int)
-    p.add_argument("--plot", metavar="PNG", help="labels by fraction class (default: OUT.png)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--radius",
+        type=float,
+        nargs=2,
+        default=[2.0, 7.0],
+        metavar=("MIN", "MAX"),
+        help="particle radius range in cells (disks and the like)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed of the whole dataset")
+    p.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="labels by fraction class, the splits marked (default: OUT.png)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser("train", help="train a CNN surrogate on a dataset")
@@ -723,7 +955,7 @@ def _add_ml_commands(sub) -> None:
         "monai:resnet10 / monai:resnet18 / monai:densenet121 / monai:efficientnet-b0",
     )
     p.add_argument("--channels", type=int, nargs="+", help="ionnet stage widths")
-    p.add_argument("--stem-stride", type=int, default=2)
+    p.add_argument("--stem-stride", type=int, default=2, help="stride of the ionnet stem")
     p.add_argument(
         "--stem",
         choices=["conv", "patch"],
@@ -733,19 +965,31 @@ def _add_ml_commands(sub) -> None:
     p.add_argument(
         "--stem-channels", type=int, nargs="+", help="patch stem widths (each adds a stride 2)"
     )
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--warmup-epochs", type=float, default=1.0)
-    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=40, help="most epochs per member")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument(
+        "--warmup-epochs", type=float, default=1.0, help="linear warm-up, then cosine decay"
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=10,
+        help="stop a member after this many epochs without a better validation MAPE",
+    )
     p.add_argument("--members", type=int, default=1, help="ensemble size")
     p.add_argument("--per-class", action="store_true", help="one model per fraction class")
-    p.add_argument("--max-minutes", type=float, help="wall-clock budget for the whole run")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="wall-clock budget for the whole run, in minutes (default: none); the learning "
+        "rate anneals before it and training says when it stopped on it",
+    )
     p.add_argument(
         "--pretrained", metavar="WEIGHTS", help="local .safetensors for transfer learning"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--threads", type=int, help="torch threads (default: the cores left free)")
     p.add_argument(
         "--exclude-generators",
@@ -756,19 +1000,19 @@ def _add_ml_commands(sub) -> None:
         "(leave-one-family-out studies)",
     )
     p.add_argument("--verbose-epochs", action="store_true", help="log every epoch")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on a dataset split, with baselines")
     p.add_argument("model")
     p.add_argument("dataset")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="train, val, test or all")
     p.add_argument("--plot", metavar="PNG", help="parity plot")
     p.add_argument(
         "--tta", action="store_true", help="average the 4 flips (default: one pass, as predict)"
     )
     p.add_argument("--no-tta", dest="tta", action="store_false", help=argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -817,7 +1061,11 @@ def _add_ml_commands(sub) -> None:
         help="voxel edge in metres (default: each TIFF's own, else l = 1)",
     )
     p.add_argument("--verify", action="store_true", help="also solve and report the error")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON object per line")
+    fmt.add_argument(
+        "--csv", action="store_true", help="CSV: a header, then one row per file and axis"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_read_options(p)
     p.set_defaults(func=cmd_predict, label_conductivity=None)
@@ -852,7 +1100,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
     groups = every.fraction_target
     groups = np.round(groups * 20) / 20 if cfg.fraction_range else np.round(groups, 3)
-    plot_labels_by_class(plot, rel, groups, title=str(path))
+    plot_labels_by_class(plot, rel, groups, title=str(path), splits=every.config.splits)
     blocked = int((rel == 0).sum())
     print(
         f"{path}: {rel.size} images, relative conductivity {rel.min():.4f}..{rel.max():.4f}, "
@@ -895,6 +1143,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     b = load_bundle(path)
     print(f"{path}: {len(b.members)} member(s), validation MAPE {b.metrics['val_mape']:.3f}%")
+    for k, m in enumerate(b.members):
+        if m.metrics.get("stopped") == "time budget":
+            print(
+                f"  member {k} stopped on the time budget (--max-minutes {args.max_minutes:g}) "
+                f"after {m.metrics['epochs']} of {args.epochs} epochs",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -951,9 +1206,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
             _err(out.verification.error)  # the prediction is still printed
             failed += 1
         rows.append(out.to_dict())
+    names, width = _file_names(files, least=40)
+    if args.csv:
+        csv_out = _CsvOut()
+        for row in rows:
+            csv_out.write(row)
+        return 1 if failed else 0
     if not args.json:
         print(
-            f"{'file':40s} {'axis':>4s} {'fraction':>8s} {'sigma_eff/s':>12s} "
+            f"{'file':{width}s} {'axis':>4s} {'fraction':>8s} {'sigma_eff/s':>12s} "
             f"{'90% interval':>19s} {'ood':>4s}"
             + (f" {'solver':>12s} {'err%':>7s}" if args.verify else "")
         )
@@ -964,7 +1225,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         lo, hi = row["interval"] or (None, None)
         band = f"{lo:.4g}..{hi:.4g}" if lo is not None else "-"
         line = (
-            f"{_short(row['file'], 40):40s} {row['axis']:>4d} "
+            f"{_short(names.get(row['file'], row['file']), width):{width}s} {row['axis']:>4d} "
             f"{row['electrolyte_fraction']:8.4f} {row['relative_conductivity']:12.6g} "
             f"{band:>19s} {('yes' if row['ood'] else 'no'):>4s}"
         )
@@ -1001,6 +1262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="ionflow: %(message)s",
         stream=sys.stderr,
     )
+    # which labels/phases an input has and which conduct: one line per input, always shown
+    logging.getLogger("ionflow.phases").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except IonflowError as exc:

@@ -1,19 +1,26 @@
 """Read and write images, volumes and fields; segment grayscale micrographs (no torch)."""
 
+from ._fields import DEFAULT_FIELD_FORMATS, FIELD_FORMATS, check_field_formats, write_fields
 from ._options import ReadOptions
-from ._paths import find_inputs, same_stems
+from ._paths import find_inputs, same_stems, short_names
+from ._phases import MAX_PHASES, phase_thresholds
 from ._read import IMAGE_SUFFIXES, expand_paths, read_array, read_gray, read_image, to_phases
 from ._segment import DENOISERS, crop_image, remove_specks, segment
 from ._units import pixel_sizes, read_pixel_size
 from ._write import write_image
 
 __all__ = [
+    "DEFAULT_FIELD_FORMATS",
     "DENOISERS",
+    "FIELD_FORMATS",
     "IMAGE_SUFFIXES",
+    "MAX_PHASES",
     "ReadOptions",
+    "check_field_formats",
     "crop_image",
     "expand_paths",
     "find_inputs",
+    "phase_thresholds",
     "read_array",
     "read_gray",
     "read_image",
@@ -22,6 +29,8 @@ __all__ = [
     "remove_specks",
     "same_stems",
     "segment",
+    "short_names",
     "to_phases",
+    "write_fields",
     "write_image",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["find_inputs", "same_stems"]
+__all__ = ["find_inputs", "same_stems", "short_names"]
 
 
 def find_inputs(paths: list[str | os.PathLike]) -> tuple[list[str], list[str]]:
@@ -60,3 +60,39 @@ def same_stems(files: list[str]) -> dict[str, str]:
             clashes[f] = first[stem]
         first.setdefault(stem, f)
     return clashes
+
+
+def short_names(files: list[str]) -> dict[str, str]:
+    """The shortest end of each path that no other file shares, for tables.
+
+    ``a/run1/x.png`` and ``b/run2/x.png`` become ``run1/x.png`` and ``run2/x.png``; a file
+    whose name is unique keeps only its name. Paths are compared absolute, so the same file
+    named twice gets one name.
+
+    Parameters
+    ----------
+    files : list of str
+        File paths as given.
+
+    Returns
+    -------
+    dict
+        ``{file: shortest unique path suffix}`` (components joined with ``/``).
+    """
+    parts = {f: Path(os.path.abspath(f)).parts for f in dict.fromkeys(files)}
+    out: dict[str, str] = {}
+    todo = list(parts)
+    k = 1
+    while todo:
+        owners: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+        for f in todo:
+            owners.setdefault(parts[f][-k:], set()).add(parts[f])
+        left = []
+        for f in todo:
+            tail = parts[f][-k:]
+            if len(owners[tail]) == 1 or k >= len(parts[f]):
+                out[f] = "/".join(p for p in tail if p != os.sep) or f
+            else:
+                left.append(f)
+        todo, k = left, k + 1
+    return out

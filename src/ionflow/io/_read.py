@@ -8,13 +8,15 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from ..errors import InputError
+from ._phases import log_labels, phase_census
 from ._segment import Crop, _to_gray, crop_image, remove_specks, segment
 
 __all__ = ["IMAGE_SUFFIXES", "expand_paths", "read_array", "read_gray", "read_image", "to_phases"]
@@ -296,16 +298,24 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
 def to_phases(
     arr: np.ndarray,
     *,
-    threshold: float | None = None,
+    threshold: float | Sequence[float] | None = None,
     invert: bool = False,
     labels: bool | None = None,
     conductive_labels: list[float] | None = None,
     denoise: str | None = None,
     min_size: int = 0,
+    phases: int | None = None,
+    conductive_phases: Sequence[int] | None = None,
+    phase_names: Sequence[str] | None = None,
     source: str | None = None,
 ) -> np.ndarray:
     """Turn raw pixels into phases.
 
+    * ``phases`` > 2, several thresholds, or ``conductive_phases``: gray-level classes,
+      darkest first (:func:`~ionflow.io.segment`): bool where a class in
+      ``conductive_phases`` is (whatever its gray level), or with ``labels=True`` the classes
+      as a label image (uint8, 0 = darkest) for per-phase conductivities; neither is refused,
+      naming the classes and their fractions.
     * ``conductive_labels`` given: binary, True where the pixel value is one of them.
     * ``threshold`` or ``denoise`` given: :func:`~ionflow.io.segment` (bright = electrolyte).
     * ``labels=True``: a label image, returned as is (for per-label conductivities).
@@ -324,8 +334,9 @@ def to_phases(
     ----------
     arr : ndarray
         Raw pixel values (see :func:`read_array`).
-    threshold : float, optional
-        Gray level above which a pixel is electrolyte (skips Otsu).
+    threshold : float or sequence of float, optional
+        Gray level above which a pixel is electrolyte (skips Otsu); several increasing values
+        are the cuts between phases.
     invert : bool
         Swap the phases of a binary or grayscale result.
     labels : bool, optional
@@ -338,33 +349,50 @@ def to_phases(
         Filter before thresholding (see :func:`~ionflow.io.segment`), e.g. ``"median"``.
     min_size : int
         Islands of either phase smaller than this many pixels are removed (0: none).
+    phases : int, optional
+        Gray-level classes to cut a grayscale image into (2 to 5; default 2).
+    conductive_phases : sequence of int, optional
+        Classes (0 = darkest) that conduct.
+    phase_names : sequence of str, optional
+        Names of the classes, darkest first, for messages.
     source : str, optional
         File name for error messages.
 
     Returns
     -------
     ndarray
-        bool (True = electrolyte), or the values as stored with ``labels=True``.
+        bool (True = electrolyte), or the values as stored with ``labels=True`` (the classes,
+        with ``phases`` > 2 and no ``conductive_phases``).
     """
     src = source or "<array>"
+    several = threshold is not None and np.size(threshold) > 1
+    if (phases or 2) > 2 or conductive_phases is not None or several:
+        return _to_classes(
+            arr, threshold, invert, labels, conductive_labels, denoise, min_size, phases,
+            conductive_phases, phase_names, src,
+        )  # fmt: skip
     if arr.dtype == bool:
         out = arr
         if denoise is not None:
-            out = segment(arr, denoise=denoise, source=src)
+            out = cast(np.ndarray, segment(arr, denoise=denoise, source=src))
     else:
-        if not (np.issubdtype(arr.dtype, np.number)):
-            raise InputError(f"unsupported pixel type {arr.dtype}", source=src)
-        if np.issubdtype(arr.dtype, np.complexfloating):
-            raise InputError("complex-valued pixels are not an image", source=src)
-        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-            raise InputError("image contains NaN or infinite values", source=src)
+        _check_pixels(arr, src)
         arr = _to_gray(arr)
         if conductive_labels is not None:
             if denoise is not None:
                 raise InputError("--denoise does not apply to a label image", source=src)
             out = np.isin(arr, conductive_labels)
+            log_labels(arr, conductive_labels, source=src)
         elif threshold is not None or denoise is not None:
-            out = segment(arr, threshold=threshold, denoise=denoise, source=src)
+            # invert and min_size inside: the check for a particle-like electrolyte sees them
+            return segment(  # type: ignore[return-value]  # one array, no threshold
+                arr,
+                threshold=threshold,
+                denoise=denoise,
+                invert=invert,
+                min_size=min_size,
+                source=src,
+            )
         elif labels:
             for flag, given in (("--invert", invert), ("--min-size", min_size > 1)):
                 if given:
@@ -392,10 +420,64 @@ def to_phases(
             if values.size <= 2:
                 out = arr > values[0] if values.size == 2 else arr != 0
             else:
-                out = segment(arr, source=src)
+                return segment(arr, invert=invert, min_size=min_size, source=src)  # type: ignore[return-value]
     if invert:
         out = ~out
     return remove_specks(out, min_size)
+
+
+def _to_classes(
+    arr: np.ndarray,
+    threshold: float | Sequence[float] | None,
+    invert: bool,
+    labels: bool | None,
+    conductive_labels: list[float] | None,
+    denoise: str | None,
+    min_size: int,
+    phases: int | None,
+    conductive_phases: Sequence[int] | None,
+    names: Sequence[str] | None,
+    src: str,
+) -> np.ndarray:
+    """:func:`to_phases` for phases cut by gray level (see there)."""
+    if conductive_labels is not None:
+        raise InputError(
+            "--conductive-label names values of a label image; for phases cut by gray level "
+            "use --conductive-phase",
+            source=src,
+        )
+    _check_pixels(arr, src)
+    gray = _to_gray(arr.astype(np.uint8) if arr.dtype == bool else arr)
+    keep_classes = conductive_phases is None
+    if keep_classes and not labels:
+        classes, cuts = segment(
+            gray, threshold=threshold, phases=phases, denoise=denoise, return_threshold=True,
+            source=src,
+        )  # fmt: skip
+        n = np.size(cuts) + 1
+        raise InputError(
+            f"cut into {n} phases by gray level, darkest first: "
+            f"{phase_census(classes, np.atleast_1d(cuts).tolist(), names)}; say which conducts "
+            "with --conductive-phase NAME, or give each a conductivity with "
+            "--phase-conductivity NAME=S",
+            source=src,
+        )
+    return cast(np.ndarray, segment(
+        gray, threshold=threshold, phases=phases, conductive_phases=conductive_phases,
+        phase_names=names, denoise=denoise, invert=invert, min_size=min_size, source=src,
+    ))  # fmt: skip
+
+
+def _check_pixels(arr: np.ndarray, src: str) -> None:
+    """Refuse pixel types that are no image (before any thresholding)."""
+    if arr.dtype == bool:
+        return
+    if not (np.issubdtype(arr.dtype, np.number)):
+        raise InputError(f"unsupported pixel type {arr.dtype}", source=src)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError("complex-valued pixels are not an image", source=src)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise InputError("image contains NaN or infinite values", source=src)
 
 
 def _census(arr: np.ndarray) -> str:
@@ -411,13 +493,16 @@ def _census(arr: np.ndarray) -> str:
 def read_image(
     path: str | os.PathLike,
     *,
-    threshold: float | None = None,
+    threshold: float | Sequence[float] | None = None,
     invert: bool = False,
     labels: bool | None = None,
     conductive_labels: list[float] | None = None,
     crop: Crop | None = None,
     denoise: str | None = None,
     min_size: int = 0,
+    phases: int | None = None,
+    conductive_phases: Sequence[int] | None = None,
+    phase_names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Read an image or volume and return its phases (bool; labels as stored with ``labels``).
 
@@ -446,6 +531,8 @@ def read_image(
         Margins (top, bottom, left, right) removed first, see :func:`~ionflow.io.crop_image`.
     min_size : int
         Islands of either phase smaller than this many pixels are removed (0: none).
+    phases, conductive_phases, phase_names
+        Gray-level classes, darkest first, and the ones that conduct (see :func:`to_phases`).
 
     Returns
     -------
@@ -464,6 +551,9 @@ def read_image(
         conductive_labels=conductive_labels,
         denoise=denoise,
         min_size=min_size,
+        phases=phases,
+        conductive_phases=conductive_phases,
+        phase_names=phase_names,
         source=src,
     )
     if out.ndim not in (2, 3):

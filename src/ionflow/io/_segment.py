@@ -8,9 +8,22 @@ and on 3D volumes (z, y, x); for a volume, crop applies to the (y, x) of every s
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from ..errors import InputError
+from ._phases import (
+    MAX_PHASES,
+    PHASE_LOG,
+    classify,
+    electrolyte_warning,
+    phase_census,
+    phase_thresholds,
+    remove_label_specks,
+)
 
 __all__ = ["DENOISERS", "crop_image", "remove_specks", "segment"]
 
@@ -18,6 +31,8 @@ DENOISERS = ("median", "nlmeans")
 _LUMA = np.array([0.2125, 0.7154, 0.0721])  # ITU-R BT.709, as skimage.color.rgb2gray
 
 Crop = tuple[float, float, float, float]
+
+log = logging.getLogger(__name__)
 
 
 def _to_gray(arr: np.ndarray) -> np.ndarray:
@@ -157,13 +172,23 @@ def segment(
     *,
     crop: Crop | None = None,
     denoise: str | None = None,
-    threshold: float | None = None,
+    threshold: float | Sequence[float] | None = None,
+    phases: int | None = None,
+    conductive_phases: Sequence[int] | None = None,
+    phase_names: Sequence[str] | None = None,
     invert: bool = False,
     min_size: int = 0,
     return_threshold: bool = False,
     source: str | None = None,
-) -> np.ndarray | tuple[np.ndarray, float]:
+) -> np.ndarray | tuple[np.ndarray, Any]:
     """Segment a grayscale image or volume: True = electrolyte (bright, unless ``invert``).
+
+    With ``phases`` > 2 (or several thresholds) the gray levels are cut into classes, darkest
+    first (see :mod:`ionflow.io._phases`): ``conductive_phases`` picks the classes that conduct
+    (a bool image, whichever gray level they have: no ``invert`` needed for a dark
+    electrolyte); without it the classes come back as a label image (uint8, 0 = darkest) for
+    per-phase conductivities. A thresholded result whose electrolyte looks like particles
+    (isolated convex pieces while another phase spans the image) is logged as a warning.
 
     Parameters
     ----------
@@ -175,22 +200,32 @@ def segment(
     denoise : {None, "median", "nlmeans"}
         A 3-pixel median filter, or non-local means with the noise level from
         ``skimage.restoration.estimate_sigma``.
-    threshold : float, optional
+    threshold : float or sequence of float, optional
         Pixels above it are electrolyte. Default: Otsu's threshold of the (denoised) image; an
-        image with only two values is split between them.
+        image with only two values is split between them. Several increasing values: the cuts
+        between ``len(threshold) + 1`` phases.
+    phases : int, optional
+        Number of gray-level classes, 2 (default) to 5; more than 2 uses multi-level Otsu
+        (``skimage.filters.threshold_multiotsu``) unless the cuts are given.
+    conductive_phases : sequence of int, optional
+        Classes (0 = darkest) that conduct; the result is then bool.
+    phase_names : sequence of str, optional
+        Names of the classes, darkest first, for messages.
     invert : bool
-        Dark = electrolyte.
+        Dark = electrolyte (two phases, without ``conductive_phases``).
     min_size : int
-        Islands of either phase smaller than this many pixels are removed (0: keep all).
+        Islands of either phase smaller than this many pixels are removed (0: keep all); in a
+        label result, an island of any class takes the class of its nearest surroundings.
     return_threshold : bool
-        Also return the threshold used (in the units of the denoised pixel values).
+        Also return the threshold used (in the units of the denoised pixel values): a float
+        for two phases, a tuple of the cuts otherwise.
     source : str, optional
         Name of the input, for error messages.
 
     Returns
     -------
-    binary : ndarray of bool, the shape of the cropped image
-    threshold : float, only when ``return_threshold``
+    binary : ndarray of bool (or uint8 classes), the shape of the cropped image
+    threshold : float or tuple of float, only when ``return_threshold``
     """
     arr = np.asarray(gray)
     if arr.dtype == bool:
@@ -205,9 +240,18 @@ def segment(
             f"expected a 2D image or a 3D volume, got shape {arr.shape}", source=source
         )
     arr = _denoise(arr, denoise, source)
+    cuts, phases = _cuts(threshold, phases, source)
+    if phases > 2 or conductive_phases is not None:
+        return _segment_phases(
+            arr, cuts, phases, conductive_phases, phase_names, invert, min_size,
+            return_threshold, source,
+        )  # fmt: skip
+    threshold = cuts[0] if cuts else None
+    grayscale = threshold is not None  # a threshold was given: a grayscale image
     if threshold is None:
         values = np.unique(arr)
-        if values.size > 2:
+        grayscale = values.size > 2
+        if grayscale:
             from skimage.filters import threshold_otsu
 
             threshold = float(threshold_otsu(arr))
@@ -221,4 +265,96 @@ def segment(
     if invert:
         out = ~out
     out = remove_specks(out, int(min_size))
+    if grayscale:
+        hint = (
+            "if the electrolyte is the other phase, add --invert (or give --phases N and "
+            "--conductive-phase for an image with more phases)"
+        )
+        _warn_if_particles(out, [("the other phase", ~out)], source, hint)
     return (out, float(threshold)) if return_threshold else out
+
+
+def _cuts(
+    threshold: float | Sequence[float] | None, phases: int | None, source: str | None
+) -> tuple[tuple[float, ...] | None, int]:
+    """Given thresholds (None, one, or increasing cuts) and the number of phases they make."""
+    cuts: tuple[float, ...] | None = None
+    if isinstance(threshold, (Sequence, np.ndarray)):
+        cuts = tuple(float(t) for t in threshold)  # type: ignore[union-attr]
+        if not cuts or any(b <= a for a, b in zip(cuts, cuts[1:])):
+            raise InputError(f"thresholds must increase, got {list(cuts)}", source=source)
+    elif threshold is not None:
+        cuts = (float(threshold),)
+    n = phases if phases is not None else (len(cuts) + 1 if cuts else 2)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= MAX_PHASES:
+        raise InputError(f"--phases must be 2 to {MAX_PHASES}, got {phases}", source=source)
+    if cuts is not None and len(cuts) != n - 1:
+        raise InputError(
+            f"{n} phases need {n - 1} threshold(s), got {len(cuts)}: {list(cuts)}", source=source
+        )
+    return cuts, int(n)
+
+
+def _segment_phases(
+    arr: np.ndarray,
+    cuts: tuple[float, ...] | None,
+    phases: int,
+    conductive: Sequence[int] | None,
+    names: Sequence[str] | None,
+    invert: bool,
+    min_size: int,
+    return_threshold: bool,
+    source: str | None,
+) -> np.ndarray | tuple[np.ndarray, Any]:
+    """:func:`segment` with gray-level classes (darkest first)."""
+    if invert:
+        raise InputError(
+            "--invert does not apply to phases cut by gray level: name the phase that conducts "
+            "(--conductive-phase)",
+            source=source,
+        )
+    cuts = cuts if cuts is not None else phase_thresholds(arr, phases, source=source)
+    classes = classify(arr, cuts)
+    names = list(names) if names else [str(k) for k in range(phases)]
+    if conductive is None:
+        out = remove_label_specks(classes, int(min_size))
+    else:
+        chosen = sorted({int(k) for k in conductive})
+        if not chosen or any(not 0 <= k < phases for k in chosen):
+            raise InputError(
+                f"conductive phases must be 0 to {phases - 1} (0 = darkest), got {list(conductive)}",
+                source=source,
+            )
+        out = remove_specks(np.isin(classes, chosen), int(min_size))
+        PHASE_LOG.info(
+            "%s: phases by gray level, darkest first: %s; conducting: %s",
+            source or "<array>",
+            phase_census(classes, cuts, names),
+            ", ".join(names[k] for k in chosen),
+        )
+        others = [(names[k], classes == k) for k in range(phases) if k not in chosen]
+        _warn_if_particles(out, others, source, "check --conductive-phase")
+    threshold: Any = cuts[0] if len(cuts) == 1 else tuple(cuts)
+    return (out, threshold) if return_threshold else out
+
+
+_CHECK_EDGE = 256  # a larger volume is checked on its central 256^3 block
+
+
+def _warn_if_particles(
+    electrolyte: np.ndarray,
+    others: list[tuple[str, np.ndarray]],
+    source: str | None,
+    hint: str,
+) -> None:
+    """Log a warning when the phase taken as electrolyte looks like particles."""
+    if electrolyte.ndim == 3 and max(electrolyte.shape) > _CHECK_EDGE:
+        box = tuple(
+            slice(max(0, (n - _CHECK_EDGE) // 2), max(0, (n - _CHECK_EDGE) // 2) + _CHECK_EDGE)
+            for n in electrolyte.shape
+        )
+        electrolyte = electrolyte[box]
+        others = [(name, mask[box]) for name, mask in others]
+    why = electrolyte_warning(electrolyte, others)
+    if why:
+        log.warning("%s: %s; %s", source or "<array>", why, hint)

@@ -191,6 +191,8 @@ def _train_member(
         )
         if bar is not None:
             bar.set_postfix(val_mape=f"{val:.2f}%")
+            if deadline is not None:  # the ETA of the epochs that fit in the budget
+                bar.total = min(cfg.epochs, epoch + 1 + _epochs_left(history, deadline))
             bar.update(1)
         if val < best:
             best, stale = val, 0
@@ -212,17 +214,29 @@ def _train_member(
         )
         if stale >= cfg.patience:
             log.info("member %d: early stop at epoch %d", k, epoch + 1)
+            stopped = "early stop"
             break
         if deadline is not None and time.time() > deadline - history[-1]["seconds"] * 0.5:
             log.info("member %d: time budget reached at epoch %d", k, epoch + 1)
+            stopped = "time budget"
             break
+    else:
+        stopped = "epochs"
     if bar is not None:
         bar.close()
     return best_state or model.state_dict(), {
         "val_mape": best,
         "epochs": len(history),
         "history": history,
+        "stopped": stopped,  # "epochs" (all done), "early stop" (patience) or "time budget"
     }
+
+
+def _epochs_left(history: list[dict], deadline: float) -> int:
+    """Epochs that still run before the deadline, at the mean pace of the last three: the
+    loop stops once half an epoch or less is left, so ceil(left / pace - 1/2)."""
+    pace = float(np.mean([h["seconds"] for h in history[-3:]]))
+    return max(0, math.ceil((deadline - time.time()) / max(pace, 1e-9) - 0.5))
 
 
 def _load_pretrained(model: torch.nn.Module, path: str) -> None:

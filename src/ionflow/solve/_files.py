@@ -46,13 +46,42 @@ class _Run:
     fields_dir: str | None
     axis_names: bool = False  # several axes per file: the field files name their axis
     picture: Callable[..., Any] | None = None  # draws <stem>_fields.png (ionflow.plot)
+    formats: tuple[str, ...] | None = None  # of the field files (None: the default)
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-    os.replace(tmp, path)
+def field_legend(
+    image: np.ndarray, options: SolveOptions, names: Sequence[str] | None = None
+) -> list[tuple[float, str]]:
+    """What each value of a solved image is, for the legend of a fields picture.
+
+    Parameters
+    ----------
+    image : ndarray
+        The image as solved: bool/binary, or a label image (with label conductivities).
+    options : SolveOptions
+        Its conductivities.
+    names : sequence of str, optional
+        Names of the labels 0, 1, ... (phases cut by gray level).
+
+    Returns
+    -------
+    list of (value, text)
+        E.g. ``[(0, "solid: insulating"), (1, "electrolyte: conducts, 1 S/m")]``.
+    """
+    if options.label_conductivities and image.dtype != bool:
+        sigma = dict(options.label_conductivities)
+        out = []
+        for v in np.unique(image).tolist():
+            i = int(v)
+            name = names[i] if names and v == i and 0 <= i < len(names) else f"label {v:g}"
+            s = sigma.get(float(v), 0.0)
+            out.append(
+                (float(v), f"{name}: conducts, {s:g} S/m" if s > 0 else f"{name}: insulating")
+            )
+        return out
+    m = options.matrix_conductivity
+    solid = f"solid: conducts, {m:g} S/m" if m > 0 else "solid: insulating"
+    return [(0.0, solid), (1.0, f"electrolyte: conducts, {options.conductivity:g} S/m")]
 
 
 def save_fields(
@@ -63,19 +92,38 @@ def save_fields(
     *,
     axis_name: bool = False,
     picture: Callable[..., Any] | None = None,
-) -> None:
-    """Write ``<stem>_potential.npy`` and ``<stem>_current_density.npy`` and, with ``picture``
-    (e.g. :func:`ionflow.plot.plot_fields`; the solver draws nothing itself),
-    ``<stem>_fields.png``, each by write-then-rename; ``axis_name``: ``<stem>_axis<a>_...``
-    (one set per axis of an ``--axis all`` run)."""
+    formats: Sequence[str] | None = None,
+    legend: Sequence[tuple[float, str]] | None = None,
+) -> list[Path]:
+    """Write one result's fields (:func:`ionflow.io.write_fields`) and its picture.
+
+    ``formats`` (default :data:`ionflow.io.DEFAULT_FIELD_FORMATS`): ``tif`` (float32 ImageJ
+    stacks with the voxel size, for Fiji), ``vti`` (VTK image data, for ParaView), ``npy``
+    (float64, for Python) and ``png``: with ``picture`` (e.g. :func:`ionflow.plot.plot_fields`;
+    the solver draws nothing itself), ``<stem>_fields.png``, drawn with the pixel size,
+    whether anything percolates and ``legend`` (what each value of ``image`` is). Every file
+    is written then renamed; ``axis_name``: ``<stem>_axis<a>_...`` (one set per axis of an
+    ``--axis all`` run). Returns the files written.
+    """
+    from ..io import check_field_formats, write_fields
+
     out = Path(directory)
     stem = Path(source).stem + (f"_axis{result.axis}" if axis_name else "")
     if result.potential is None or result.current_density is None:
         raise ValueError("save_fields needs a result solved with fields=True")
-    _atomic_save(out / f"{stem}_potential.npy", result.potential)
-    _atomic_save(out / f"{stem}_current_density.npy", result.current_density)
-    if picture is None:
-        return
+    formats = check_field_formats(formats)
+    info = f"ionflow: {Path(source).name}, flow along array axis {result.axis}"
+    written = write_fields(
+        out,
+        stem,
+        result.potential,
+        result.current_density,
+        pixel_size=result.pixel_size,
+        formats=formats,
+        info=info,
+    )
+    if picture is None or "png" not in formats:
+        return written
     tmp = out / f"{stem}_fields.tmp.png"
     picture(
         tmp,
@@ -84,8 +132,12 @@ def save_fields(
         result.current_density,
         axis=result.axis,
         title=f"{Path(source).name}: sigma_eff/sigma = {result.relative_conductivity:.4g}",
+        pixel_size=result.pixel_size,
+        percolating=result.percolating,
+        legend=legend,
     )
     os.replace(tmp, out / f"{stem}_fields.png")
+    return [*written, out / f"{stem}_fields.png"]
 
 
 def _solve_file(task: _Task, run: _Run) -> list[FileOutcome]:
@@ -102,6 +154,11 @@ def _solve_file(task: _Task, run: _Run) -> list[FileOutcome]:
     axes = task.axes if task.axes is not None else tuple(range(ndim))
     out = []
     kwargs = run.options.simulate_kwargs()
+    names = _phase_names(run.read)
+    if run.options.label_conductivities and image.dtype != bool:
+        from ..io._phases import log_labels
+
+        log_labels(image, dict(run.options.label_conductivities), names=names, source=src)
     for axis in axes:
         if axis in task.skip:
             continue
@@ -116,7 +173,14 @@ def _solve_file(task: _Task, run: _Run) -> list[FileOutcome]:
             )
             if run.fields_dir is not None:
                 save_fields(
-                    run.fields_dir, src, image, res, axis_name=run.axis_names, picture=run.picture
+                    run.fields_dir,
+                    src,
+                    image,
+                    res,
+                    axis_name=run.axis_names,
+                    picture=run.picture,
+                    formats=run.formats,
+                    legend=field_legend(image, run.options, names),
                 )
                 if not run.fields:  # the files have them: do not send them back
                     res = replace(res, potential=None, current_density=None)
@@ -125,6 +189,12 @@ def _solve_file(task: _Task, run: _Run) -> list[FileOutcome]:
             continue
         out.append(FileOutcome(src, axis, result=res, pixel_size=task.pixel_size))
     return out
+
+
+def _phase_names(read: Any) -> tuple[str, ...] | None:
+    """The names of the gray-level classes a ReadOptions cuts (None: no classes)."""
+    n = getattr(read, "n_phases", 2)
+    return tuple(read.names) if n > 2 or getattr(read, "phase_names", None) else None
 
 
 def _chunk(args: tuple[list[_Task], _Run]) -> list[list[FileOutcome]]:
@@ -165,6 +235,7 @@ def simulate_files(
     fields: bool = False,
     fields_dir: str | os.PathLike | None = None,
     fields_picture: Callable[..., Any] | None = None,
+    fields_format: str | Sequence[str] | None = None,
     output: str | os.PathLike | None = None,
     jobs: int | None = None,
     scheduler: Any = None,
@@ -189,12 +260,18 @@ def simulate_files(
     fields : bool
         Keep the potential and current density in the results.
     fields_dir : path, optional
-        Write each file's fields there (``<stem>_potential.npy``, ``_current_density.npy``;
+        Write each file's fields there (see :func:`ionflow.io.write_fields`: float32 ImageJ
+        TIFFs ``<stem>_potential.tif``, ``_current_magnitude.tif``, ``_current_<z|y|x>.tif``;
+        ``<stem>_fields.vti``; ``<stem>_potential.npy``, ``_current_density.npy``;
         ``<stem>_axis<a>_...`` with several axes). Two inputs with the same name stem would
         overwrite each other: the later one is refused (its outcome is an error).
     fields_picture : callable, optional
-        ``picture(path, image, potential, current_density, axis=, title=)`` draws
-        ``<stem>_fields.png`` beside them (``ionflow.plot.plot_fields``; picklable).
+        ``picture(path, image, potential, current_density, axis=, title=, pixel_size=,
+        percolating=, legend=)`` draws ``<stem>_fields.png`` beside them
+        (``ionflow.plot.plot_fields``; picklable).
+    fields_format : str or sequence of str, optional
+        Any of ``tif``, ``vti``, ``npy``, ``png`` (``"tif,vti"`` or a list); default
+        :data:`ionflow.io.DEFAULT_FIELD_FORMATS` (tif and png).
     output : path, optional
         A results file (JSON lines, see :mod:`ionflow.solve._resume`): rows are appended as
         they arrive, fsynced; (file, axis) rows already there *with equal options* are skipped
@@ -220,9 +297,10 @@ def simulate_files(
     The checks and the results-file lock happen when this is called; the work happens as the
     returned iterator is consumed, and the lock is released when it is exhausted or closed.
     """
-    from ..io import ReadOptions
+    from ..io import ReadOptions, check_field_formats
 
     axes = _check_axes(axes)
+    formats = check_field_formats(fields_format)
     read = read if read is not None else ReadOptions()
     options = options if options is not None else SolveOptions()
     jobs = check_jobs(jobs)
@@ -233,6 +311,7 @@ def simulate_files(
         _fields_dir(fields_dir),
         axis_names=axes is None or len(axes) > 1,
         picture=fields_picture,
+        formats=formats,
     )
     sink = None
     if output is not None:
