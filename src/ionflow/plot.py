@@ -473,7 +473,10 @@ def plot_rev(
     ax.fill_between(grid, centre - est.std_at(grid), centre + est.std_at(grid), color="tab:red",
                     alpha=0.12, label="fitted std around the sample value")  # fmt: skip
     ax.set_xscale("log")
-    unit = "" if result.pixel_size is None else f" (1 cell = {result.pixel_size * 1e6:.3g} um)"
+    size = result.pixel_size
+    if isinstance(size, tuple):
+        size = size[result.axis]  # the edge along the flow
+    unit = "" if size is None else f" (1 cell = {size * 1e6:.3g} um)"
     ax.set_xlabel(f"subvolume edge, cells{unit}")
     ax.set_ylabel(quantity.replace("_", " "))
     ax.legend(fontsize=8)

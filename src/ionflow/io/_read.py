@@ -237,8 +237,9 @@ def _read_pillow(path: Path) -> np.ndarray:
     """PNG/BMP/JPEG/GIF via Pillow directly (imageio's plugin probing costs ~0.3 ms a file)."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        im.load()
+    with Image.open(path) as opened:
+        opened.load()
+        im: Image.Image = opened
         if im.mode in ("P", "PA"):
             im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
         elif im.mode == "I;16B":

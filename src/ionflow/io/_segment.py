@@ -280,7 +280,7 @@ def _cuts(
     """Given thresholds (None, one, or increasing cuts) and the number of phases they make."""
     cuts: tuple[float, ...] | None = None
     if isinstance(threshold, (Sequence, np.ndarray)):
-        cuts = tuple(float(t) for t in threshold)  # type: ignore[union-attr]
+        cuts = tuple(float(t) for t in threshold)
         if not cuts or any(b <= a for a, b in zip(cuts, cuts[1:])):
             raise InputError(f"thresholds must increase, got {list(cuts)}", source=source)
     elif threshold is not None:
