@@ -82,12 +82,12 @@ def test_cli_three_phases_named_and_per_phase(three, capsys, caplog):
     base = ["simulate", str(path), "--phases", "3", "--phase-names", "pore,binder,active"]
     with caplog.at_level(logging.INFO, logger="ionflow.phases"):
         assert main([*base, "--conductive-phase", "pore", "--json"]) == 0
-    first = json.loads(capsys.readouterr().out)
-    read = ReadOptions(phases=3, phase_names=NAMES, conductive_phases=("pore",))
-    assert first["relative_conductivity"] == simulate(read(path)).relative_conductivity
     # one info line: the phases by gray level and which conducts
     (line,) = _info(caplog)
     assert "phases by gray level" in line and line.endswith("conducting: pore")
+    first = json.loads(capsys.readouterr().out)
+    read = ReadOptions(phases=3, phase_names=NAMES, conductive_phases=("pore",))
+    assert first["relative_conductivity"] == simulate(read(path)).relative_conductivity
     caplog.clear()
     args = ["--phase-conductivity", "pore=1", "--phase-conductivity", "binder=0.1", "--json"]
     with caplog.at_level(logging.INFO, logger="ionflow.phases"):
