@@ -102,8 +102,8 @@ def test_cli_three_phases_named_and_per_phase(three, capsys, caplog):
         "(1 S/m), binder (0.1 S/m)"
     )
     # the cuts given by hand: the same classes as multi-Otsu's
-    cuts = [f"{t:g}" for t in phase_thresholds(tifffile.imread(path), 3)]
-    assert main(["simulate", str(path), "--threshold", *cuts, "--conductive-phase", "0"]) == 0
+    cuts = ",".join(f"{t:g}" for t in phase_thresholds(tifffile.imread(path), 3))
+    assert main(["simulate", "--threshold", cuts, str(path), "--conductive-phase", "0"]) == 0
     assert f"{first['relative_conductivity']:.6g}" in capsys.readouterr().out
 
 

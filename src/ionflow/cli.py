@@ -91,11 +91,10 @@ def _add_threshold_options(g) -> None:
     """Thresholds, phases by gray level and which of them conducts (simulate, segment, ...)."""
     g.add_argument(
         "--threshold",
-        type=float,
-        nargs="+",
-        metavar="T",
-        help="gray level(s): one splits electrolyte (above) from the rest; N-1 increasing "
-        "values cut N phases (default: Otsu, multi-level Otsu with --phases)",
+        type=_threshold_values,
+        metavar="T[,T...]",
+        help="gray level above which a pixel is electrolyte; N-1 increasing values, "
+        "comma-separated, cut N phases (default: Otsu, multi-level Otsu with --phases)",
     )
     g.add_argument("--invert", action="store_true", help="swap two phases (dark = electrolyte)")
     g.add_argument(
@@ -223,8 +222,17 @@ def _read_options(args: argparse.Namespace):
     )
 
 
+def _threshold_values(text: str) -> list[float]:
+    """A --threshold value: ``128`` or the cuts ``76,156`` (one token, so that a file name
+    after it is not taken for a threshold)."""
+    try:
+        return [float(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"numbers, comma-separated: {text!r}") from None
+
+
 def _threshold(values: list[float] | None) -> float | tuple[float, ...] | None:
-    """``--threshold T [T ...]``: one threshold, or the cuts between phases."""
+    """``--threshold T[,T...]``: one threshold, or the cuts between phases."""
     if not values:
         return None
     return values[0] if len(values) == 1 else tuple(values)
