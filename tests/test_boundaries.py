@@ -104,3 +104,30 @@ def test_bad_voxel_sizes_and_boundary():
         simulate(img, pixel_size=(1e-6, 0.0, 1e-6))
     with pytest.raises(InputError, match="unknown boundary"):
         simulate(img, boundary="mirror")
+
+
+@pytest.mark.parametrize("method", ["mg", "cg", "direct"])
+def test_ghost_electrode_reproduces_taufactor_121_multiphase(method):
+    """TauFactor 1.2.1's MultiPhaseSolver puts the Dirichlet planes one cell out, in a ghost
+    cell of the boundary material: series layers then give (n + 1) / (sum 1/s + 1/2s_first +
+    1/2s_last) (its 0.0268275 on this stack, measured in benchmarks/parity.py)."""
+    s = np.repeat([1.0, 0.1, 0.01], 16)
+    img = np.broadcast_to(s[:, None, None], (48, 6, 5)).copy()
+    lc = {1.0: 1.0, 0.1: 0.1, 0.01: 0.01}
+    res = simulate(img, label_conductivities=lc, electrode="ghost", method=method)
+    expected = 49 / (np.sum(1 / s) + 0.5 / s[0] + 0.5 / s[-1])
+    assert res.relative_conductivity == pytest.approx(expected, rel=1e-9)
+    assert res.electrode == "ghost"
+    face = simulate(img, label_conductivities=lc, method=method)
+    assert face.relative_conductivity == pytest.approx(48 / np.sum(1 / s), rel=1e-9)
+
+
+def test_ghost_electrode_uniform_and_2d():
+    assert simulate(np.ones((7, 5)), electrode="ghost").relative_conductivity == pytest.approx(1)
+    assert simulate(np.ones((7, 5, 4)), electrode="ghost").relative_conductivity == pytest.approx(1)
+    img = generate("disks", (40, 40), electrolyte_fraction=0.7, rng=3)
+    direct = simulate(img, electrode="ghost")
+    cg = simulate(img, electrode="ghost", method="cg")
+    assert direct.current == pytest.approx(cg.current, rel=1e-8)
+    with pytest.raises(InputError, match="unknown electrode"):
+        simulate(img, electrode="half")

@@ -94,3 +94,13 @@ def test_blocked_and_bad_inputs():
         impedance(solid_only_far, [0.0])
     no_interface = np.ones((5, 5), np.uint8)
     assert electrode_tortuosity(no_interface).tau_e == float("inf")
+
+
+def test_amg_path_equals_direct(monkeypatch):
+    from ionflow.solve import _electrode
+
+    vol = generate("disks", (16, 14, 14), electrolyte_fraction=0.5, rng=3)
+    direct = electrode_tortuosity(vol)
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
+    amg = electrode_tortuosity(vol)
+    assert amg.tau_e == pytest.approx(direct.tau_e, rel=1e-9)

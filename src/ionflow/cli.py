@@ -189,6 +189,13 @@ def _add_physics_options(p: argparse.ArgumentParser) -> None:
         help="faces perpendicular to the flow: insulating (default) or periodic (wrap around); "
         "with --axis all, periodic also gives the conductivity tensor",
     )
+    g.add_argument(
+        "--electrode",
+        choices=["face", "ghost"],
+        default="face",
+        help="Dirichlet planes on the image's faces (default) or one ghost cell out, as "
+        "TauFactor 1.2.1's MultiPhaseSolver (to reproduce its numbers)",
+    )
 
 
 def _pixel_size(values: list[float] | None) -> float | tuple[float, ...] | None:
@@ -359,6 +366,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         balance_tol=args.balance_tol,
         boundary=args.boundary,
+        electrode=args.electrode,
     )
     axes = _axes(args.axis)
     files, failed = _inputs(args)

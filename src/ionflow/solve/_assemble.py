@@ -242,7 +242,7 @@ def assemble(
     last = np.take(keep, -1, axis=axis)
     inlet = np.take(index, 0, axis=axis)[first]
     outlet = np.take(index, -1, axis=axis)[last]
-    g_in, g_out = electrode_conductances(s, axis, weight=w[axis])
+    g_in, g_out = electrode_conductances(s, axis, weight=stencil.electrode_weight(s.ndim, axis))
     g_in, g_out = g_in[first], g_out[last]
     diag += np.bincount(inlet, g_in, minlength=n)
     diag += np.bincount(outlet, g_out, minlength=n)

@@ -211,9 +211,12 @@ def _build(
     return data, stencil, spacing
 
 
+DIRECT_MAX = 30_000  # unknowns; above, AMG-CG (4x faster than SuperLU at 48^3 already)
+
+
 def _spd_solve(A: sp.csr_matrix, rhs: np.ndarray) -> np.ndarray:
-    """Solve the SPD system (direct up to 200k unknowns, else AMG-preconditioned CG)."""
-    if A.shape[0] <= 200_000:
+    """Solve the SPD system (direct up to DIRECT_MAX unknowns, else AMG-preconditioned CG)."""
+    if A.shape[0] <= DIRECT_MAX:
         from scipy.sparse.linalg import spsolve
 
         return np.asarray(spsolve(A.tocsc(), rhs))

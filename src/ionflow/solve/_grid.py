@@ -252,7 +252,7 @@ def assemble_grid(
     s3 = np.empty(moved.shape, dtype=np.float64)  # C order: one copy of sigma, removed cells 0
     np.multiply(moved, kmoved, out=s3)
     keep3 = np.ascontiguousarray(kmoved)
-    g_in, g_out = electrode_conductances(s3, 0, weight=w[0])
+    g_in, g_out = electrode_conductances(s3, 0, weight=stencil.electrode_weight(sigma.ndim, axis))
     weights: list = [
         (lambda d=d: edge_weights(s3, d, weight=w[d], periodic=periodic[d])) for d in range(3)
     ]

@@ -40,6 +40,8 @@ class SolveOptions:
         voxels); None: each TIFF's own, else the l = 1 convention.
     boundary : {"insulating", "periodic"}
         Faces perpendicular to the flow (see :func:`ionflow.simulate`).
+    electrode : {"face", "ghost"}
+        Where the Dirichlet planes sit (see :func:`ionflow.simulate`).
     method : {"auto", "direct", "cg", "mg"}
         Linear solver (see :func:`ionflow.simulate`).
     rtol, balance_tol : float
@@ -55,6 +57,7 @@ class SolveOptions:
     rtol: float = 1e-9
     balance_tol: float = 1e-8
     boundary: str = "insulating"
+    electrode: str = "face"
 
     def __post_init__(self) -> None:
         labels = self.label_conductivities
@@ -86,6 +89,8 @@ class SolveOptions:
             object.__setattr__(self, "pixel_size", sizes[0] if len(sizes) == 1 else sizes)
         else:
             object.__setattr__(self, "pixel_size", check_pixel_size(self.pixel_size))
+        if self.electrode not in ("face", "ghost"):
+            raise InputError(f"unknown electrode {self.electrode!r}; use face or ghost")
         if self.boundary not in BOUNDARIES:
             raise InputError(
                 f"unknown boundary {self.boundary!r}; use one of {', '.join(BOUNDARIES)}"
@@ -110,6 +115,7 @@ class SolveOptions:
             "rtol": self.rtol,
             "balance_tol": self.balance_tol,
             "boundary": self.boundary,
+            "electrode": self.electrode,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,4 +129,6 @@ class SolveOptions:
         )
         if self.boundary == "insulating":  # the default: rows written before it existed match
             del out["boundary"]
+        if self.electrode == "face":
+            del out["electrode"]
         return out

@@ -80,7 +80,12 @@ class _GridPardiso:
         self._call(11)
 
     def _fill(
-        self, s: np.ndarray, keep: np.ndarray, axis: int, weights: tuple[float, ...] = (1.0, 1.0)
+        self,
+        s: np.ndarray,
+        keep: np.ndarray,
+        axis: int,
+        weights: tuple[float, ...] = (1.0, 1.0),
+        electrode_weight: float | None = None,
     ) -> np.ndarray:
         """Write the matrix values for conductivities ``s`` (0 off ``keep``); returns b."""
         right = face_conductances(s, 1, weight=weights[1])
@@ -90,7 +95,8 @@ class _GridPardiso:
         diag[:, 1:] += right
         diag[:-1, :] += down
         diag[1:, :] += down
-        g_in, g_out = electrode_conductances(s, axis, weight=weights[axis])
+        ew = weights[axis] if electrode_weight is None else electrode_weight
+        g_in, g_out = electrode_conductances(s, axis, weight=ew)
         b = np.zeros(self.shape)
         first: list[slice | int] = [slice(None), slice(None)]
         last: list[slice | int] = [slice(None), slice(None)]
@@ -132,10 +138,15 @@ class _GridPardiso:
         return x
 
     def solve(
-        self, sigma: np.ndarray, keep: np.ndarray, axis: int, weights: tuple[float, ...]
+        self,
+        sigma: np.ndarray,
+        keep: np.ndarray,
+        axis: int,
+        weights: tuple[float, ...],
+        electrode_weight: float | None = None,
     ) -> np.ndarray:
         """Potential on every cell (0 off ``keep``), C order."""
-        b = self._fill(np.where(keep, sigma, 0.0), keep, axis, weights)
+        b = self._fill(np.where(keep, sigma, 0.0), keep, axis, weights, electrode_weight)
         return self._call(23, b)  # numeric factorisation + solve in one call
 
     def release(self) -> None:
@@ -181,5 +192,5 @@ def grid_pardiso_solve(
                 _CACHE.popitem(last=False)[1].release()
         else:
             _CACHE.move_to_end(shape)
-        x = solver.solve(sigma, keep, axis, stencil.weights(2))
+        x = solver.solve(sigma, keep, axis, stencil.weights(2), stencil.electrode_weight(2, axis))
     return x.reshape(shape)

@@ -57,6 +57,9 @@ class ConductionResult:
         (l = 1, cubic cells).
     boundary : str
         The faces perpendicular to the flow: ``"insulating"`` or ``"periodic"``.
+    electrode : str
+        Where the Dirichlet planes sit: ``"face"`` (the image's faces) or ``"ghost"`` (one cell
+        out; then sigma_eff uses the distance n + 1 cells between them).
     mean_current_density : tuple of float or None
         Volume average of the current density (A/m^2), one component per axis; computed with
         periodic faces (its off-flow components are the cross-currents of the conductivity
@@ -90,6 +93,7 @@ class ConductionResult:
     iterations: int = 0
     pixel_size: tuple[float, ...] | None = None
     boundary: str = "insulating"
+    electrode: str = "face"
     mean_current_density: tuple[float, ...] | None = None
     potential: np.ndarray | None = field(default=None, repr=False, compare=False)
     current_density: np.ndarray | None = field(default=None, repr=False, compare=False)

@@ -32,6 +32,8 @@ Method = Literal["auto", "direct", "cg", "mg"]
 METHODS = ("auto", "direct", "cg", "mg")
 Boundary = Literal["insulating", "periodic"]
 BOUNDARIES = ("insulating", "periodic")
+Electrode = Literal["face", "ghost"]
+ELECTRODES = ("face", "ghost")
 
 
 def simulate(
@@ -44,6 +46,7 @@ def simulate(
     label_conductivities: Mapping[float, float] | None = None,
     pixel_size: float | Sequence[float] | None = None,
     boundary: Boundary = "insulating",
+    electrode: Electrode = "face",
     fields: bool = False,
     method: Method = "auto",
     rtol: float = 1e-9,
@@ -76,6 +79,12 @@ def simulate(
         The faces perpendicular to the flow: no flux through them (default), or wrapping
         around (the sample repeats laterally; TauFactor's ``PeriodicSolver``). Percolation
         respects the wrap.
+    electrode : {"face", "ghost"}
+        Where the Dirichlet planes sit: on the image's own faces, half a cell from the first
+        and last cell centres (default; TauFactor's ``Solver`` and development
+        ``MultiPhaseSolver``), or one whole cell out, in a ghost cell of the boundary cell's
+        material (TauFactor 1.2.1's ``MultiPhaseSolver``; the distance between the electrodes
+        is then n + 1 cells). Use "ghost" to reproduce numbers published with TauFactor 1.2.1.
     fields : bool
         Also return the potential and current-density fields.
     method : {"auto", "direct", "cg", "mg"}
@@ -106,6 +115,8 @@ def simulate(
         method = "direct" if arr.ndim == 2 else "mg"
     if boundary not in BOUNDARIES:
         raise InputError(f"unknown boundary {boundary!r}; use one of {', '.join(BOUNDARIES)}")
+    if electrode not in ELECTRODES:
+        raise InputError(f"unknown electrode {electrode!r}; use one of {', '.join(ELECTRODES)}")
     spacing = cell_spacing(arr.shape, axis, pixel_size, source=source)
     if not (math.isfinite(voltage) and voltage != 0):
         raise InputError(f"voltage must be a finite non-zero number, got {voltage}", source=source)
@@ -124,6 +135,7 @@ def simulate(
             spacing=spacing,
             explicit_size=pixel_size is not None,
             boundary=boundary,
+            electrode=electrode,
             fields=fields,
             method=method,
             rtol=rtol,
@@ -152,6 +164,7 @@ def _simulate(
     spacing: tuple[float, ...],
     explicit_size: bool,
     boundary: str,
+    electrode: str,
     fields: bool,
     method: str,
     rtol: float,
@@ -180,8 +193,10 @@ def _simulate(
     # reduced current * sigma_ref * V * (h along the flow in 3D, the prism's depth l in 2D).
     relative = tuple(e / h for e in spacing)
     isotropic = all(abs(r - 1.0) < 1e-12 for r in relative)
-    stencil = Stencil(spacing=None if isotropic else relative, periodic=periodic)
+    gap = 1.0 if electrode == "ghost" else 0.5
+    stencil = Stencil(spacing=None if isotropic else relative, periodic=periodic, gap=gap)
     scale = sigma_ref * voltage * (length if arr.ndim == 2 else h)
+    between = length + 2.0 * (gap - 0.5) * h  # distance between the two Dirichlet planes
 
     # the potential is needed for the fields and, with periodic faces, the mean current
     # density (the cross-currents of the conductivity tensor)
@@ -224,7 +239,7 @@ def _simulate(
             i_in, i_out = system.currents(x)
     reduced = i_in
     current = reduced * scale
-    conductivity_eff = current * length / (voltage * area)
+    conductivity_eff = current * between / (voltage * area)
     relative_sigma = conductivity_eff / sigma_ref
     fraction = float(electrolyte.mean())
     percolating = reduced > 0
@@ -272,6 +287,7 @@ def _simulate(
         iterations=int(iterations),
         pixel_size=tuple(float(e) for e in spacing) if explicit_size else None,
         boundary=boundary,
+        electrode=electrode,
         mean_current_density=mean_density if boundary == "periodic" else None,
         potential=potential,
         current_density=current_density,
@@ -289,7 +305,7 @@ def _grid_direct(
         return None
     if phi is None:
         return None
-    w = stencil.weights(2)[axis]
+    w = stencil.electrode_weight(2, axis)
     i_in, i_out = electrode_currents(phi, np.where(keep, sigma, 0.0), axis, weight=w)
     return phi[keep], i_in, i_out
 
@@ -302,7 +318,15 @@ def _fields(
     w = stencil.weights(phi.ndim)
     density = np.zeros((phi.ndim, *phi.shape))
     for d in range(phi.ndim):
-        faces = face_fluxes(phi, s, d, axis=axis, weight=w[d], periodic=stencil.is_periodic(d))
+        faces = face_fluxes(
+            phi,
+            s,
+            d,
+            axis=axis,
+            weight=w[d],
+            periodic=stencil.is_periodic(d),
+            electrode_weight=stencil.electrode_weight(phi.ndim, axis),
+        )
         lo = [slice(None)] * phi.ndim
         hi = [slice(None)] * phi.ndim
         lo[d] = slice(None, -1)

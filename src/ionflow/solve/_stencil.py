@@ -16,7 +16,10 @@ Conventions (the contract; the README repeats them)
 * The flow runs along ``axis``. phi = V on the face *before* the first slice and phi = 0 on the
   face *after* the last one: the Dirichlet faces are the image's own faces, half a cell from
   the first/last cell centres, so a boundary cell couples to its electrode with conductance
-  ``2 s w_axis`` (:func:`electrode_conductances`).
+  ``2 s w_axis`` (:func:`electrode_conductances`). ``Stencil(gap=1.0)`` moves the Dirichlet
+  planes one whole cell out (a ghost cell of the boundary cell's material, TauFactor 1.2.1's
+  ``MultiPhaseSolver``): the coupling becomes ``s w_axis`` and the distance between the
+  electrodes ``n + 1`` cells.
 * Faces perpendicular to the flow are insulating, or, along an axis marked ``periodic``, wrap
   around: the last cell couples to the first through the same harmonic-mean face.
 * Currents are positive from the phi = V electrode to the phi = 0 one; the inlet current is
@@ -54,10 +57,19 @@ class Stencil:
         equal edges.
     periodic : tuple of int
         Axes whose two faces wrap around (never the flow axis).
+    gap : float
+        Distance, in cells, from each Dirichlet plane to the centre of the nearest cell: 0.5
+        (the image's own faces, the default) or 1.0 (a ghost cell, TauFactor 1.2.1's
+        ``MultiPhaseSolver``).
     """
 
     spacing: tuple[float, ...] | None = None
     periodic: tuple[int, ...] = ()
+    gap: float = 0.5
+
+    def electrode_weight(self, ndim: int, axis: int) -> float:
+        """Weight to pass to :func:`electrode_conductances`: ``w_axis * 0.5 / gap``."""
+        return self.weights(ndim)[axis] * 0.5 / self.gap
 
     def weights(self, ndim: int) -> tuple[float, ...]:
         """Geometric weight ``w_d`` of a face normal to each axis (see :func:`axis_weights`)."""
@@ -255,6 +267,7 @@ def face_fluxes(
     axis: int,
     weight: float = 1.0,
     periodic: bool = False,
+    electrode_weight: float | None = None,
 ) -> np.ndarray:
     """Reduced currents through every face normal to ``d``, positive along ``+d``.
 
@@ -272,6 +285,9 @@ def face_fluxes(
         Geometric weight ``w_d``.
     periodic : bool
         Faces normal to ``d`` wrap around (the outer faces then both carry the wrap flux).
+    electrode_weight : float, optional
+        Weight of the electrode couplings (:meth:`Stencil.electrode_weight`; default
+        ``weight``).
 
     Returns
     -------
@@ -297,7 +313,8 @@ def face_fluxes(
     inner[d] = slice(1, -1)
     faces[tuple(inner)] = g * -np.diff(p, axis=d)
     if d == axis:
-        g_in, g_out = electrode_conductances(s, d, weight=weight)
+        ew = weight if electrode_weight is None else electrode_weight
+        g_in, g_out = electrode_conductances(s, d, weight=ew)
         first: list[slice | int] = [slice(None)] * phi.ndim
         last: list[slice | int] = [slice(None)] * phi.ndim
         first[d] = 0
