@@ -457,6 +457,8 @@ def check_multiphase(run: Run, n: int) -> None:
         # 1.2.1 refuses label 0 as a conductor: labels shifted by one
         out = run.tf("job_multiphase", "1.2.1", (lab + 1)[None], {k + 1: v for k, v in s.items()})
         v, tp, note = _peer(out)
+        g = ionflow.simulate(lab, axis=0, label_conductivities=s, electrode="ghost").conductivity
+        extra += f"; ionflow --electrode ghost {g:.6f} ({(v - g) / g * 100:+.3f} % from it)"
         run.add("multi-phase", name, r.conductivity, "1.2.1 MultiPhaseSolver", v, t, tp,
                 note + extra)  # fmt: skip
         if run.head:
