@@ -122,3 +122,12 @@ def test_predict_refuses_anisotropic_voxels(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(err) == 1 and "anisotropic voxels" in err[0] and "simulate" in err[0]
+
+
+def test_tensor_command(volume, capsys):
+    path, vol = volume
+    assert main(["tensor", str(path), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    k = np.array(row["relative"])
+    np.testing.assert_allclose(k, k.T, atol=1e-12)
+    assert row["boundary"] == "cell" and len(row["principal_values"]) == 3

@@ -72,3 +72,39 @@ def test_bad_options():
         conductivity_tensor(np.ones((4, 4)), axis=1)
     with pytest.raises(InputError):
         depth_profile(np.ones((4, 4)), label_conductivities={1: 1})
+
+
+def test_homogenised_tensor_is_exact_and_symmetric():
+    from ionflow.solve._tensor import homogenised_tensor
+
+    s1, s2 = 1.0, 0.2
+    lam = np.zeros((8, 6))
+    lam[::2] = s1
+    lam[1::2] = s2
+    t = homogenised_tensor(lam, label_conductivities={s1: s1, s2: s2})
+    np.testing.assert_allclose(t.relative, np.diag([1 / 3, 0.6]), atol=1e-12)
+    n = 16
+    i, j = np.indices((n, n))
+    stripes = ((i + j) % 4 < 2) * 0.9 + 0.1
+    t = homogenised_tensor(stripes, label_conductivities={0.1: 0.1, 1.0: 1.0})
+    assert t.asymmetry < 1e-12 and abs(t.relative[0, 1]) > 0.05
+    np.testing.assert_allclose(np.abs(t.principal_axes[:, 0]), [2**-0.5, 2**-0.5], atol=1e-9)
+    vol = generate("disks", (16, 14, 12), electrolyte_fraction=0.6, rng=2)
+    a = homogenised_tensor(vol)
+    b = homogenised_tensor(np.transpose(vol, (2, 0, 1)))
+    np.testing.assert_allclose(b.relative, a.relative[np.ix_((2, 0, 1), (2, 0, 1))], atol=1e-9)
+    assert a.asymmetry < 1e-9 and (a.principal_values > 0).all()
+
+
+def test_homogenised_tensor_limits():
+    from ionflow.solve._tensor import homogenised_tensor
+
+    np.testing.assert_allclose(homogenised_tensor(np.ones((5, 6, 7))).relative, np.eye(3))
+    uniform = homogenised_tensor(np.ones((5, 6, 7)), pixel_size=(3e-6, 1e-6, 2e-6))
+    np.testing.assert_allclose(uniform.relative, np.eye(3), atol=1e-12)
+    island = np.zeros((9, 9, 9), bool)
+    island[3:6, 3:6, 3:6] = True  # a closed inclusion: no mean current in any direction
+    np.testing.assert_allclose(homogenised_tensor(island).relative, 0.0, atol=1e-12)
+    channels = np.zeros((6, 8), bool)
+    channels[:, ::2] = True  # straight channels along axis 0
+    np.testing.assert_allclose(homogenised_tensor(channels).relative, np.diag([0.5, 0.0]))

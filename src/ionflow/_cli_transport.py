@@ -80,6 +80,24 @@ def add_transport_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_electrode)
 
     p = sub.add_parser(
+        "tensor",
+        help="homogenised conductivity tensor of a periodic cell (symmetric; principal values "
+        "and axes)",
+    )
+    p.add_argument("paths", nargs="+", help="image files, directories or globs")
+    p.add_argument(
+        "--pixel-size",
+        "--voxel-size",
+        type=float,
+        nargs="+",
+        metavar="M",
+        help="voxel edge in m, or one per axis (DZ DY DX); default: the TIFF's own",
+    )
+    p.add_argument("--labels", action="store_true", help="read the files as label images")
+    p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    p.set_defaults(func=cmd_tensor, axis=0, boundary="periodic", csv=False)
+
+    p = sub.add_parser(
         "profile", help="depth profiles eps(x), a(x), tau(x) along the thickness (for PyBaMM)"
     )
     _common(p)
@@ -212,6 +230,28 @@ def _write_impedance(
             w.writerow([f"{v:.10g}" for v in row])
     tmp.replace(folder / f"{stem}_impedance.csv")
     plot_nyquist(folder / f"{stem}_nyquist.png", z, ideal=ideal, title=Path(source).name)
+
+
+def cmd_tensor(args: argparse.Namespace) -> int:
+    """``ionflow tensor``."""
+    from .solve import homogenised_tensor
+
+    def work(path: str, image: np.ndarray, size: Any) -> dict[str, Any]:
+        return {"file": path, **homogenised_tensor(image, pixel_size=size, source=path).to_dict()}
+
+    failed = 0
+    for row in _each(args, work):
+        if row is None:
+            failed += 1
+        elif args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(f"{row['file']}: sigma_eff/sigma (homogenised, periodic cell)")
+            for line in row["relative"]:
+                print("    [" + "  ".join(f"{v:+.6f}" for v in line) + "]")
+            values = ", ".join(f"{v:.6f}" for v in row["principal_values"])
+            print(f"  principal values {values}", flush=True)
+    return 1 if failed else 0
 
 
 def cmd_profile(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ _WHERE = {
     "ideal_impedance": "_electrode",
     "TensorResult": "_tensor",
     "conductivity_tensor": "_tensor",
+    "homogenised_tensor": "_tensor",
     "DepthProfile": "_tensor",
     "depth_profile": "_tensor",
     "geometry": "_geometry",
@@ -43,6 +44,7 @@ __all__ = [
     "conductivity_tensor",
     "depth_profile",
     "electrode_tortuosity",
+    "homogenised_tensor",
     "ideal_impedance",
     "impedance",
     "FileOutcome",
@@ -71,7 +73,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ._outcome import FileOutcome
     from ._result import ConductionResult
     from ._simulate import simulate
-    from ._tensor import DepthProfile, TensorResult, conductivity_tensor, depth_profile
+    from ._tensor import (
+        DepthProfile,
+        TensorResult,
+        conductivity_tensor,
+        depth_profile,
+        homogenised_tensor,
+    )
 
 
 def __getattr__(name: str):
