@@ -106,7 +106,7 @@ def add_transport_commands(sub: Any) -> None:
 
 
 def _files(args: argparse.Namespace) -> tuple[list[str], int]:
-    from .io import find_inputs
+    from ..io import find_inputs
 
     files, problems = find_inputs(args.paths)
     for problem in problems:
@@ -119,9 +119,9 @@ def _each(
 ) -> Iterator[dict[str, Any] | None]:
     """Read every file and run ``work(path, image, pixel_size)``: a row, or None after one
     error line (the batch goes on)."""
-    from .errors import IonflowError
-    from .io import ReadOptions, read_pixel_size
-    from .solve._batch import message
+    from ..errors import IonflowError
+    from ..io import ReadOptions, read_pixel_size
+    from ..solve._batch import message
 
     read = ReadOptions(labels=True if args.labels else None)
     files, _ = _files(args)
@@ -155,7 +155,7 @@ def _fmt(value: Any) -> str:
 
 def cmd_electrode(args: argparse.Namespace) -> int:
     """``ionflow electrode``."""
-    from .solve import electrode_tortuosity, ideal_impedance, impedance, simulate
+    from ..solve import electrode_tortuosity, ideal_impedance, impedance, simulate
 
     columns = [
         "file",
@@ -218,7 +218,7 @@ def cmd_electrode(args: argparse.Namespace) -> int:
 def _write_impedance(
     folder: Path, source: str, omega: np.ndarray, z: np.ndarray, ideal: np.ndarray
 ) -> None:
-    from .plot import plot_nyquist
+    from ..plot import plot_nyquist
 
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(source).stem
@@ -234,7 +234,7 @@ def _write_impedance(
 
 def cmd_tensor(args: argparse.Namespace) -> int:
     """``ionflow tensor``."""
-    from .solve import homogenised_tensor
+    from ..solve import homogenised_tensor
 
     def work(path: str, image: np.ndarray, size: Any) -> dict[str, Any]:
         return {"file": path, **homogenised_tensor(image, pixel_size=size, source=path).to_dict()}
@@ -256,14 +256,14 @@ def cmd_tensor(args: argparse.Namespace) -> int:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     """``ionflow profile``."""
-    from .solve import depth_profile
+    from ..solve import depth_profile
 
     def work(path: str, image: np.ndarray, size: Any) -> dict[str, Any]:
         prof = depth_profile(
             image, axis=args.axis, pixel_size=size, boundary=args.boundary, source=path
         )
         if args.plot:
-            from .plot import plot_depth_profile
+            from ..plot import plot_depth_profile
 
             plot_depth_profile(
                 Path(args.plot) / f"{Path(path).stem}_profile.png", prof, title=Path(path).name

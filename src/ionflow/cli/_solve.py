@@ -1,0 +1,211 @@
+"""``ionflow simulate``, ``segment`` and ``generate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import InputError, IonflowError
+from ._common import (
+    _axes,
+    _CsvOut,
+    _err,
+    _file_names,
+    _inputs,
+    _label_map,
+    _pixel_size,
+    _plot_fields,
+    _read_options,
+    _table_head,
+    _table_row,
+    log,
+)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ..io import check_field_formats
+    from ..solve import SolveOptions, simulate_files
+
+    read = _read_options(args)
+    formats = check_field_formats(args.fields_format)
+    options = SolveOptions(
+        voltage=args.voltage,
+        conductivity=args.conductivity,
+        matrix_conductivity=args.matrix_conductivity,
+        label_conductivities=_label_map(args.label_conductivity, read),
+        pixel_size=_pixel_size(args.pixel_size),
+        method=args.method,
+        rtol=args.rtol,
+        balance_tol=args.balance_tol,
+        boundary=args.boundary,
+        electrode=args.electrode,
+    )
+    axes = _axes(args.axis)
+    files, failed = _inputs(args)
+    if not files:
+        return 1 if failed else 0
+    outcomes = simulate_files(
+        files,
+        axes=axes,
+        read=read,
+        options=options,
+        fields_dir=args.fields,
+        fields_picture=_plot_fields(args.log_current) if args.fields is not None else None,
+        fields_format=formats,
+        output=args.output,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    names, width = _file_names(files)
+    table = not (args.json or args.csv)
+    csv_out = _CsvOut() if args.csv else None
+    if table:
+        print(_table_head(width), flush=True)
+    tensor_rows: dict[str, list] = {}
+    try:
+        for outcome in outcomes:
+            if outcome.error is not None:
+                failed += 1
+                _err(outcome.error)
+                continue
+            row = outcome.to_dict()
+            if csv_out is not None:
+                csv_out.write(row)
+            else:
+                print(json.dumps(row) if args.json else _table_row(row, names, width), flush=True)
+            if axes is None and options.boundary == "periodic" and table:
+                _print_tensor(outcome, tensor_rows)
+    except KeyboardInterrupt:
+        _err("interrupted; results so far are kept" + (f" in {args.output}" if args.output else ""))
+        return 130
+    finally:
+        outcomes.close()  # type: ignore[attr-defined]  # releases the output file's lock
+    return 1 if failed else 0
+
+
+def _print_tensor(outcome, pending: dict[str, list]) -> None:
+    """After the last axis of a file (``--axis all --boundary periodic``): its tensor."""
+    from ..solve._tensor import tensor_from_results
+
+    results = pending.setdefault(outcome.source, [])
+    results.append(outcome.result)
+    if len(results) < len(outcome.result.shape):
+        return
+    del pending[outcome.source]
+    t = tensor_from_results(results)
+    print(f"  conductivity tensor sigma_eff/sigma of {Path(outcome.source).name}:")
+    for row in t.relative:
+        print("    [" + "  ".join(f"{v:+.6f}" for v in row) + "]")
+    values = ", ".join(f"{v:.6f}" for v in t.principal_values)
+    print(f"  principal values {values}; asymmetry {t.asymmetry:.1e}", flush=True)
+
+
+def _own_output(path: str, out: Path) -> bool:
+    """True for the files ``ionflow segment`` writes into ``out`` (so a rerun skips them)."""
+    p = Path(path)
+    return p.parent.resolve() == out.resolve() and p.stem.endswith(
+        ("_binary", "_phases", "_segmentation")
+    )
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..io import find_inputs, read_gray, same_stems, segment, write_image
+    from ..plot import plot_segmentation
+
+    opts = _read_options(args)  # checks the flags once (e.g. a negative --min-size)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file; --out wants a folder", source=str(out))
+    files, problems = find_inputs(args.paths)
+    for problem in problems:
+        _err(problem)
+    failed = len(problems)
+    for f in [f for f in files if _own_output(f, out)]:
+        log.info("%s: skipped (an output of ionflow segment)", f)
+    files = [f for f in files if not _own_output(f, out)]
+    clashes = same_stems(files)
+    classes = opts.n_phases > 2 or opts.conductive_phases is not None
+    for f in files:
+        try:
+            if f in clashes:
+                raise InputError(
+                    f"has the same name as {clashes[f]}; its outputs would overwrite "
+                    f"{out / Path(f).stem}_*; segment it into another --out",
+                    source=f,
+                )
+            gray = read_gray(f, crop=opts.crop)
+            if opts.min_size > gray.size:
+                raise InputError(
+                    f"--min-size {opts.min_size} is larger than the image ({gray.size} pixels)",
+                    source=f,
+                )
+            result, threshold = segment(
+                gray,
+                denoise=opts.denoise,
+                threshold=opts.threshold,
+                phases=opts.phases,
+                conductive_phases=opts.conductive_phases,
+                phase_names=opts.names,
+                invert=opts.invert,
+                min_size=opts.min_size,
+                return_threshold=True,
+                source=f,
+            )
+            stem = Path(f).stem
+            suffix = "png" if result.ndim == 2 else "tif"
+            cuts = ",".join(f"{t:.6g}" for t in np.atleast_1d(threshold))
+            if result.dtype == bool:
+                written = write_image(out / f"{stem}_binary.{suffix}", result)
+                fraction = float(result.mean())
+                summary = f"electrolyte_fraction={fraction:.6f}"
+                head = f"electrolyte fraction {fraction:.4f}"
+            else:  # the classes, 0 = darkest: a label image for --phase-conductivity
+                written = write_image(out / f"{stem}_phases.{suffix}", result)
+                shares = np.bincount(result.ravel(), minlength=opts.n_phases) / result.size
+                summary = "phases=" + ",".join(
+                    f"{name}:{share:.6f}" for name, share in zip(opts.names, shares)
+                )
+                head = f"{opts.n_phases} phases"
+            preview = plot_segmentation(
+                out / f"{stem}_segmentation.png",
+                gray,
+                result,
+                title=f"{Path(f).name}: {head}, threshold{'s' if ',' in cuts else ''} "
+                f"{cuts.replace(',', ', ')}",
+                thresholds=threshold,
+                phase_names=opts.names if classes else None,
+                conductive=opts.conductive_phases,
+            )
+        except IonflowError as exc:
+            _err(str(exc))
+            failed += 1
+            continue
+        key = "thresholds" if "," in cuts else "threshold"
+        print(f"{f}\t{summary}\t{key}={cuts}\t{written}\t{preview}", flush=True)
+    return 1 if failed else 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..generate import generate
+    from ..io import write_image
+
+    shape = tuple(args.shape)
+    out = Path(args.out)
+    rng = np.random.default_rng(args.seed)
+    options = {}
+    if args.radius:
+        key = "semi_axes" if args.kind == "ellipses" else "radius"
+        if args.kind != "blobs":
+            options[key] = tuple(args.radius) if len(args.radius) == 2 else args.radius[0]
+    for i in range(args.count):
+        image = generate(args.kind, shape, electrolyte_fraction=args.fraction, rng=rng, **options)
+        path = write_image(out / f"{args.kind}_{i:05d}.{args.format}", image)
+        print(f"{path}\telectrolyte_fraction={image.mean():.6f}", flush=True)
+    return 0
