@@ -22,7 +22,11 @@ def figures(monkeypatch):
         kept.append(fig)
         return path
 
-    monkeypatch.setattr(plot, "_save", keep)
+    from ionflow.plot import _analysis, _fields, _model, _segmentation
+
+    for module in (_analysis, _fields, _model, _segmentation):  # each drawing module saves
+        if hasattr(module, "_save"):
+            monkeypatch.setattr(module, "_save", keep)
     yield kept
     import matplotlib.pyplot as plt
 
