@@ -104,3 +104,14 @@ def test_amg_path_equals_direct(monkeypatch):
     monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
     amg = electrode_tortuosity(vol)
     assert amg.tau_e == pytest.approx(direct.tau_e, rel=1e-9)
+
+
+def test_impedance_krylov_path_equals_direct(monkeypatch):
+    from ionflow.solve import _electrode
+
+    vol = generate("disks", (14, 12, 12), electrolyte_fraction=0.5, rng=4)
+    omega = [1e-4, 0.05, 1.0, 30.0]
+    direct = impedance(vol, omega)
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
+    krylov = impedance(vol, omega)
+    np.testing.assert_allclose(krylov, direct, rtol=1e-8)

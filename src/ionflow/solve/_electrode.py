@@ -379,13 +379,57 @@ def impedance(
     # With u = 1 - phi: (A + j w D) u = j w d (A 1 = b: only the separator coupling survives),
     # so I = sum g_in u_in = j w b.v with (A + j w D) v = d: no cancellation at low frequency.
     out = np.empty(omega.shape, dtype=np.complex128)
+    direct = data.A.shape[0] <= (DIRECT_MAX_2D if len(data.shape) == 2 else DIRECT_MAX)
     A = data.A.astype(np.complex128)
     D = sp.diags(data.d.astype(np.complex128))
     rhs = data.d.astype(np.complex128)
     for k, w in enumerate(omega):
-        v = splu((A + 1j * w * D).tocsc()).solve(rhs)
+        if direct:
+            v = splu((A + 1j * w * D).tocsc()).solve(rhs)
+        else:
+            v = _cocg_shifted(data.A, data.d, w, rhs)
         out[k] = 1.0 / (1j * w * np.dot(data.b, v))
     return out
+
+
+def _cocg_shifted(
+    A: sp.csr_matrix, d: np.ndarray, omega: float, rhs: np.ndarray, rtol: float = 1e-11
+) -> np.ndarray:
+    """Solve the complex symmetric (A + j omega diag(d)) v = rhs by COCG (CG with the
+    unconjugated inner product), preconditioned by pyamg's smoothed aggregation of the real
+    SPD shift A + omega diag(d) (a shifted-Laplacian preconditioner), applied to the real and
+    imaginary parts."""
+    import pyamg
+
+    from ..errors import IonflowError
+
+    K = (A + 1j * omega * sp.diags(d)).tocsr()
+    ml = pyamg.smoothed_aggregation_solver(
+        (A + omega * sp.diags(d)).tocsr(), symmetry="hermitian", max_coarse=500
+    )
+    M = ml.aspreconditioner(cycle="V")
+
+    def precondition(r: np.ndarray) -> np.ndarray:
+        return M @ r.real + 1j * (M @ r.imag)
+
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    z = precondition(r)
+    p = z.copy()
+    rz = np.dot(r, z)
+    norm_b = float(np.linalg.norm(rhs)) or 1.0
+    for _ in range(5000):
+        q = K @ p
+        alpha = rz / np.dot(p, q)
+        x += alpha * p
+        r -= alpha * q
+        if float(np.linalg.norm(r)) <= rtol * norm_b:
+            return x
+        z = precondition(r)
+        rz_new = np.dot(r, z)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    raise IonflowError(f"the impedance solve did not converge at omega = {omega:g}")
 
 
 def ideal_impedance(
