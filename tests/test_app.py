@@ -170,6 +170,100 @@ def test_label_image_choose_the_conducting_label(client, tmp_path):
         assert _rows(job, "exact")[0]["relative_conductivity"] == pytest.approx(width / 40)
 
 
+@pytest.fixture
+def three_phase_png(tmp_path) -> Path:
+    """A cathode-like gray image: pore (dark), active (bright), binder (between), noise."""
+    labels = ionflow.generate.binder_labels((64, 64), electrolyte_fraction=0.45, rng=0)
+    gray = np.array([40.0, 200.0, 115.0])[labels] + np.random.default_rng(1).normal(
+        0, 6, labels.shape
+    )
+    path = tmp_path / "cathode.png"
+    write_image(path, np.clip(gray, 0, 255).astype(np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("cuts", [None, [80.0, 157.25]])
+def test_three_phases_give_the_commands_number(client, three_phase_png, capsys, cuts):
+    info = _upload(client, three_phase_png).json()
+    assert info["kind"] == "grayscale"
+    names = ["pore", "binder", "active"]
+    options = {"phases": 3, "phase_names": names, "conductive_phases": ["pore"]}
+    if cuts is not None:
+        options["threshold"] = cuts
+    seg = client.post(f"/api/uploads/{info['id']}/segmentation", json={"options": options})
+    assert seg.status_code == 200, seg.text
+    preview = seg.json()
+    assert preview["phase_names"] == names and preview["conductive_phases"] == [0]
+    assert preview["threshold"] is None and len(preview["thresholds"]) == 2
+    if cuts is None:  # multi-level Otsu of the file's gray levels, as the reader cuts them
+        from skimage.filters import threshold_multiotsu
+
+        gray = ionflow.io.read_gray(three_phase_png)
+        assert preview["thresholds"] == threshold_multiotsu(gray, classes=3).tolist()
+    else:
+        assert preview["thresholds"] == cuts
+    assert sum(preview["phase_fractions"]) == pytest.approx(1.0)
+    job = _run(client, info["id"], options=options, surrogate=False)
+    assert job["state"] == "done", job["error"]
+    result = job["result"]
+    (row,) = result["results"]
+    assert row["electrolyte_fraction"] == pytest.approx(preview["electrolyte_fraction"])
+    assert preview["electrolyte_fraction"] == pytest.approx(preview["phase_fractions"][0], abs=0.01)
+    command = shlex.split(result["command"])
+    assert command[3:] == [
+        "--phases", "3", "--phase-names", "pore,binder,active",
+        *(["--threshold", "80,157.25"] if cuts else []), "--conductive-phase", "pore",
+    ]  # fmt: skip
+    assert main(["simulate", str(three_phase_png), *command[3:], "--json", "--no-progress"]) == 0
+    cli = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["relative_conductivity"] == cli["relative_conductivity"]  # to the last bit
+    assert row["electrolyte_fraction"] == cli["electrolyte_fraction"]
+    # and the short form of the brief: --phases 3 --conductive-phase NAME (index names)
+    if cuts is None:
+        plain = {"phases": 3, "conductive_phases": ["0"]}
+        job = _run(client, info["id"], options=plain, surrogate=False)
+        assert "--phases 3 --conductive-phase 0" in job["result"]["command"]
+        argv = ["simulate", str(three_phase_png), "--phases", "3", "--conductive-phase", "0"]
+        assert main([*argv, "--json", "--no-progress"]) == 0
+        cli = json.loads(capsys.readouterr().out.splitlines()[0])
+        (again,) = job["result"]["results"]
+        assert again["relative_conductivity"] == cli["relative_conductivity"]
+        assert again["relative_conductivity"] == row["relative_conductivity"]
+
+
+def test_bad_phase_choices_get_a_message(client, three_phase_png):
+    info = _upload(client, three_phase_png).json()
+    names = ["pore", "binder", "active"]
+    bad = [
+        ({"phases": 3}, "choose which phase conducts"),
+        ({"phases": 3, "conductive_phases": ["electrolyte"]}, "unknown phase 'electrolyte'"),
+        ({"phases": 3, "conductive_phases": ["5"]}, "unknown phase '5'"),
+        ({"phases": 7, "conductive_phases": ["0"]}, "--phases must be 2 to 5"),
+        ({"phases": 3, "phase_names": ["a", "b"], "conductive_phases": ["a"]}, "3 different names"),
+        ({"phases": 3, "phase_names": ["a", "a", "b"], "conductive_phases": ["a"]}, "different"),
+        ({"phases": 3, "phase_names": names, "conductive_phases": ["pore"], "invert": True},
+         "--invert does not apply"),
+        ({"phases": 3, "conductive_phases": ["0"], "threshold": [150.0, 90.0]}, "must increase"),
+        ({"phases": 3, "conductive_phases": ["0"], "threshold": [90.0]}, "needs 2 thresholds"),
+        ({"phases": 3, "phase_names": ["a,b", "c", "d"], "conductive_phases": ["c"]}, "commas"),
+    ]  # fmt: skip
+    for options, words in bad:
+        r = client.post(f"/api/uploads/{info['id']}/jobs", json={"options": options})
+        assert r.status_code == 422 and words in r.json()["detail"], (options, r.text)
+    # the preview asks for the choice instead of refusing, and refuses the rest
+    seg = client.post(f"/api/uploads/{info['id']}/segmentation", json={"options": bad[0][0]})
+    assert seg.status_code == 200 and "choose which phase conducts" in seg.json()["warning"]
+    assert seg.json()["electrolyte_fraction"] == 0 and len(seg.json()["phase_fractions"]) == 3
+    for options, words in bad[1:4]:
+        seg = client.post(f"/api/uploads/{info['id']}/segmentation", json={"options": options})
+        assert seg.status_code == 422 and words in seg.json()["detail"], (options, seg.text)
+    # phases by gray level on an image that is not grayscale
+    binary = _upload(client, EXAMPLES / "disks_0.8.png").json()
+    options = {"phases": 3, "conductive_phases": ["0"]}
+    r = client.post(f"/api/uploads/{binary['id']}/jobs", json={"options": options})
+    assert r.status_code == 422 and "grayscale images only" in r.json()["detail"]
+
+
 def test_bad_uploads_get_a_message_and_the_server_keeps_serving(client, tmp_path):
     r = client.post("/api/uploads", files={"file": ("notes.txt", b"hello")})
     assert r.status_code == 415 and "not an image file" in r.json()["detail"]

@@ -171,3 +171,43 @@ def test_bad_uploads_are_explained_and_the_server_keeps_serving(page):
     page.set_input_files("#file-input", str(EXAMPLES / "blobs_0.7.png"))
     page.wait_for_function("document.getElementById('fraction').textContent !== '-'")
     assert page.is_hidden("#message")
+
+
+def test_three_phases_by_gray_level_match_the_command(page, tmp_path):
+    import numpy as np
+
+    import ionflow
+    from ionflow.io import write_image
+
+    labels = ionflow.generate.binder_labels((64, 64), electrolyte_fraction=0.45, rng=0)
+    noise = np.random.default_rng(1).normal(0, 6, labels.shape)
+    gray = np.array([40.0, 200.0, 115.0])[labels] + noise  # pore, active, binder
+    path = tmp_path / "cathode.png"
+    write_image(path, np.clip(gray, 0, 255).astype(np.uint8))
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_function("document.getElementById('fraction').textContent !== '-'")
+    page.select_option("#phases", "3")
+    # three phases: no choice yet, so the page asks which conducts
+    page.wait_for_function(
+        "document.getElementById('segment-warning').textContent.includes('choose which phase')"
+    )
+    assert page.is_visible("#cuts-row") and page.is_hidden("#threshold-row")
+    assert page.is_disabled("#invert")
+    assert float(page.input_value("#cut-0")) < float(page.input_value("#cut-1"))
+    page.select_option("#conductive-phase", label="pore")
+    page.wait_for_function(
+        "document.getElementById('phase-fractions').textContent.includes('pore')"
+        " && document.getElementById('phase-fractions').textContent.includes('(conducts)')"
+    )
+    page.uncheck("#surrogate")
+    page.click("#run")
+    cell = page.wait_for_selector('td[data-key="relative_conductivity"][data-kind="exact"]')
+    command = page.inner_text("#command")
+    assert "--phases 3 --phase-names pore,binder,active --conductive-phase pore" in command
+    out = subprocess.run(
+        [sys.executable, "-m", "ionflow.cli", "simulate", str(path), "--phases", "3",
+         "--conductive-phase", "0", "--json", "--no-progress"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    expected = json.loads(out.stdout.splitlines()[0])["relative_conductivity"]
+    assert float(cell.get_attribute("data-value")) == expected

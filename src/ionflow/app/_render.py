@@ -49,14 +49,16 @@ def _size(shape: tuple[int, ...], width: float, *, images: int = 1, extra: float
 def render_segmentation(
     preview: SegmentationPreview, *, index: int | None = None, title: str = ""
 ) -> bytes:
-    """Original | electrolyte tinted on the original, and for a grayscale image the histogram
-    of gray levels with the threshold marked. A volume shows slice ``index`` across axis 0."""
+    """Original | electrolyte (or, with more than two phases, every phase) tinted on the
+    original, and for a grayscale image the histogram of gray levels with the threshold(s)
+    marked. A volume shows slice ``index`` across axis 0."""
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
 
     gray, k = _slice(np.asarray(preview.gray, float), 0, index)
     phase, _ = _slice(preview.electrolyte, 0, index)
-    histogram = preview.threshold is not None
+    cuts = preview.thresholds
+    histogram = bool(cuts)
     panels = 3 if histogram else 2
     with _LOCK:
         size = _size(gray.shape, 4.0 * panels, images=2, extra=4.0 * (panels - 2))
@@ -65,23 +67,55 @@ def render_segmentation(
         axes[0].imshow(gray, cmap="gray", interpolation="nearest")
         axes[0].set_title("original" + (f" (slice z = {k})" if preview.gray.ndim == 3 else ""))
         axes[1].imshow(gray, cmap="gray", interpolation="nearest")
-        tint = ListedColormap(["tab:orange"])
-        axes[1].imshow(np.ma.masked_where(~phase, phase), cmap=tint, alpha=0.5, vmin=0, vmax=1)
-        axes[1].set_title(f"electrolyte (orange): {preview.electrolyte_fraction:.3f}")
+        colours = ["0.45", "tab:orange"]
+        if preview.classes is not None:
+            colours = _phase_colours(len(preview.phase_names), preview.conductive)
+            classes, _ = _slice(preview.classes, 0, index)
+            n = len(colours)
+            axes[1].imshow(classes, cmap=ListedColormap(colours), alpha=0.5, vmin=-0.5,
+                           vmax=n - 0.5, interpolation="nearest")  # fmt: skip
+            parts = [
+                f"{name}{' (conducts)' if j in preview.conductive else ''} {f:.3f}"
+                for j, (name, f) in enumerate(zip(preview.phase_names, preview.phase_fractions))
+            ]
+            axes[1].set_title("phases, darkest first: " + ", ".join(parts), fontsize=8)
+        else:
+            tint = ListedColormap(["tab:orange"])
+            axes[1].imshow(np.ma.masked_where(~phase, phase), cmap=tint, alpha=0.5, vmin=0, vmax=1)
+            axes[1].set_title(f"electrolyte (orange): {preview.electrolyte_fraction:.3f}")
         for ax in axes[:2]:
             ax.set_xlabel("x (pixels)")
             ax.set_ylabel("y (pixels)")
         if histogram:
             ax = axes[2]
-            ax.hist(np.asarray(preview.gray, float).ravel(), bins=128, color="0.4")
-            ax.axvline(preview.threshold, color="tab:orange", lw=2)
+            values = np.asarray(preview.gray, float).ravel()
+            if preview.classes is None:
+                ax.hist(values, bins=128, color="0.4")
+                ax.axvline(cuts[0], color="tab:orange", lw=2)
+                ax.set_title(f"gray levels; threshold {cuts[0]:.4g}")
+                ax.set_xlabel("gray level (above the line: electrolyte)")
+            else:
+                # bars coloured by class (the colours of the tinted picture), cuts as lines
+                counts, edges = np.histogram(values, bins=128)
+                centres = (edges[:-1] + edges[1:]) / 2
+                which = np.digitize(centres, cuts, right=True)
+                ax.bar(centres, counts, width=np.diff(edges), linewidth=0,
+                       color=[colours[c] for c in which])  # fmt: skip
+                for t in cuts:
+                    ax.axvline(t, color="k", lw=1.5)
+                ax.set_title("gray levels; thresholds " + ", ".join(f"{t:.4g}" for t in cuts))
+                ax.set_xlabel("gray level (classes darkest first)")
             ax.set_yscale("log")
-            ax.set_title(f"gray levels; threshold {preview.threshold:.4g}")
-            ax.set_xlabel("gray level (above the line: electrolyte)")
             ax.set_ylabel("pixels")
         if title:
             fig.suptitle(title, fontsize=10)
         return _png(fig)
+
+
+def _phase_colours(n: int, conductive: tuple[int, ...]) -> list:
+    """One colour per class: the conducting ones orange, the others blues and grays."""
+    others = iter(["tab:blue", "0.55", "tab:purple", "tab:green", "tab:brown"])
+    return ["tab:orange" if k in conductive else next(others) for k in range(n)]
 
 
 def field_plane(ndim: int, axis: int) -> int | None:

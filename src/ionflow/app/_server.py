@@ -40,7 +40,13 @@ from ._analysis import AnalysisResult, analyse
 from ._config import HOST, AppConfig
 from ._jobs import JobStore
 from ._render import render_field, render_segmentation
-from ._upload import PhaseOptions, UploadInfo, inspect_upload, preview_segmentation
+from ._upload import (
+    PhaseOptions,
+    UploadInfo,
+    inspect_upload,
+    phase_choice_error,
+    preview_segmentation,
+)
 
 __all__ = ["create_app"]
 
@@ -93,22 +99,36 @@ class _Workspace:
 class OptionsIn(BaseModel):
     """:class:`~ionflow.app._analysis.PhaseOptions` as JSON."""
 
-    threshold: float | None = None
+    threshold: float | list[float] | None = None
     invert: bool = False
     denoise: Literal["median", "nlmeans"] | None = None
     min_size: int = Field(0, ge=0)
     conductive_label: float | None = None
     crop: tuple[float, float, float, float] | None = None
+    # phases by gray level (``--phases``, ``--phase-names``, ``--conductive-phase``): checked
+    # by ionflow.io.ReadOptions, whose messages the page shows (a 422)
+    phases: int | None = None
+    phase_names: list[str] | None = None
+    conductive_phases: list[str] | None = None
 
     def phase_options(self) -> PhaseOptions:
         crop = self.crop if self.crop and any(self.crop) else None
+        threshold: float | tuple[float, ...] | None = None
+        if isinstance(self.threshold, list):
+            cuts = tuple(self.threshold)
+            threshold = cuts[0] if len(cuts) == 1 else cuts
+        else:
+            threshold = self.threshold
         return PhaseOptions(
-            threshold=self.threshold,
+            threshold=threshold,
             invert=self.invert,
             denoise=self.denoise,
             min_size=self.min_size,
             conductive_label=self.conductive_label,
             crop=crop,
+            phases=self.phases,
+            phase_names=tuple(self.phase_names) if self.phase_names else None,
+            conductive_phases=tuple(self.conductive_phases) if self.conductive_phases else None,
         )
 
 
@@ -238,7 +258,11 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
         return {
             "electrolyte_fraction": preview.electrolyte_fraction,
-            "threshold": preview.threshold,
+            "threshold": preview.threshold if len(preview.thresholds) <= 1 else None,
+            "thresholds": list(preview.thresholds),
+            "phase_names": list(preview.phase_names),
+            "phase_fractions": list(preview.phase_fractions),
+            "conductive_phases": list(preview.conductive),
             "warning": preview.warning,
             "shape": list(preview.electrolyte.shape),
             "image": _png_data_url(render_segmentation(preview, index=body.index, title=up.name)),
@@ -255,6 +279,9 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
         if not (body.exact or body.surrogate):
             raise HTTPException(422, "nothing to run: tick the exact solve, the surrogate or both")
         options = body.options.phase_options()
+        problem = phase_choice_error(up, options)
+        if problem is not None:
+            raise HTTPException(422, problem)
 
         def work(progress):
             return analyse(

@@ -7,6 +7,7 @@ numbers are the command's. No web framework here.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "SegmentationPreview",
     "UploadInfo",
     "inspect_upload",
+    "phase_choice_error",
     "preview_segmentation",
     "electrolyte_of",
     "read_phases",
@@ -36,8 +38,9 @@ class PhaseOptions:
 
     Attributes
     ----------
-    threshold : float or None
-        Grayscale images: pixels above it are electrolyte (None: Otsu's threshold).
+    threshold : float, tuple of float, or None
+        Grayscale images: pixels above it are electrolyte (None: Otsu's threshold); with
+        ``phases`` > 2, the ``phases - 1`` increasing cuts (None: multi-level Otsu).
     invert : bool
         Dark = electrolyte (binary and grayscale images).
     denoise : {None, "median", "nlmeans"}
@@ -48,14 +51,24 @@ class PhaseOptions:
         Label images: the label that conducts (required: the reader refuses to guess).
     crop : 4 numbers or None
         (top, bottom, left, right) removed first, in pixels or fractions below 1.
+    phases : int or None
+        Grayscale images: gray-level classes, numbered darkest first (None: 2).
+    phase_names : tuple of str or None
+        Names of the classes, darkest first (e.g. pore, binder, active).
+    conductive_phases : tuple of str or None
+        The classes that conduct, by name or index (0 = darkest); required with ``phases``
+        > 2, as ``ionflow simulate --conductive-phase``.
     """
 
-    threshold: float | None = None
+    threshold: float | tuple[float, ...] | None = None
     invert: bool = False
     denoise: str | None = None
     min_size: int = 0
     conductive_label: float | None = None
     crop: tuple[float, float, float, float] | None = None
+    phases: int | None = None
+    phase_names: tuple[str, ...] | None = None
+    conductive_phases: tuple[str, ...] | None = None
 
     def read_options(self):
         """The same options as an :class:`ionflow.io.ReadOptions`, the object ``ionflow
@@ -69,13 +82,30 @@ class PhaseOptions:
             crop=(self.crop[0], self.crop[1], self.crop[2], self.crop[3]) if self.crop else None,
             denoise=self.denoise,
             min_size=int(self.min_size),
+            phases=self.phases,
+            phase_names=self.phase_names,
+            conductive_phases=self.conductive_phases,
         )
 
+    @property
+    def by_class(self) -> bool:
+        """Phases cut by gray level into classes (more than two, or a conducting one named)."""
+        return (self.phases or 2) > 2 or self.conductive_phases is not None
+
     def command_options(self) -> list[str]:
-        """The same options as ``ionflow simulate`` arguments (shown on the page)."""
+        """The same options as ``ionflow simulate`` arguments (shown on the page): numbers
+        written so that they read back as the same floats, phases by name."""
         out: list[str] = []
-        if self.threshold is not None:
-            out += ["--threshold", f"{self.threshold:g}"]
+        read = self.read_options()  # normalised: thresholds as floats, phases as indices
+        if read.phases is not None and read.phases != 2:
+            out += ["--phases", str(read.phases)]
+        if read.phase_names:
+            out += ["--phase-names", shlex.quote(",".join(read.phase_names))]
+        if read.threshold is not None:
+            out += ["--threshold", ",".join(_number(v) for v in np.atleast_1d(read.threshold))]
+        if read.conductive_phases is not None:
+            for k in read.conductive_phases:
+                out += ["--conductive-phase", read.names[k]]
         if self.invert:
             out.append("--invert")
         if self.denoise:
@@ -87,6 +117,12 @@ class PhaseOptions:
         if self.crop:
             out += ["--crop", *(f"{v:g}" for v in self.crop)]
         return out
+
+
+def _number(v: float) -> str:
+    """``110`` or ``110.25``; all the digits the float needs when ``:g`` would round it."""
+    short = f"{float(v):g}"
+    return short if float(short) == float(v) else repr(float(v))
 
 
 def restate(exc: InputError, path: str | Path, name: str) -> InputError:
@@ -211,12 +247,16 @@ def electrolyte_of(phases: np.ndarray) -> np.ndarray:
 
 
 _LABEL_CHOICE = "a label image: choose which label conducts (Conducting label)"
+_PHASE_CHOICE = "{n} phases: choose which phase conducts (Conducting phase)"
 
 
 def _needs_label(upload: UploadInfo, options: PhaseOptions) -> bool:
     """A label image without a conducting label (or a threshold): the reader would refuse it."""
     return (
-        upload.kind == "labels" and options.conductive_label is None and options.threshold is None
+        upload.kind == "labels"
+        and options.conductive_label is None
+        and options.threshold is None
+        and not options.by_class
     )
 
 
@@ -225,6 +265,33 @@ def require_label_choice(upload: UploadInfo, options: PhaseOptions) -> None:
     chosen (the reader refuses it too, in the command's words)."""
     if _needs_label(upload, options):
         raise InputError(_LABEL_CHOICE, source=upload.name)
+
+
+def phase_choice_error(upload: UploadInfo, options: PhaseOptions) -> str | None:
+    """Why the phase options cannot be solved as they are (None: they can).
+
+    Checked before a solve is started, so that the page hears it at once: the checks of
+    :class:`ionflow.io.ReadOptions` (phases 2 to 5, one name per phase, a conducting phase
+    that exists, no ``invert`` with classes), gray-level classes on an image that is not
+    grayscale, and more than two phases with none chosen to conduct.
+    """
+    try:
+        read = options.read_options()
+    except InputError as exc:
+        return str(exc)
+    if read.phase_names and any("," in name for name in read.phase_names):
+        return f"phase names cannot contain commas, got {list(read.phase_names)}"
+    cuts = () if read.threshold is None else np.atleast_1d(read.threshold)
+    if len(cuts) and len(cuts) != read.n_phases - 1:  # one float is not checked by ReadOptions
+        return f"--phases {read.n_phases} needs {read.n_phases - 1} thresholds, got {len(cuts)}"
+    if options.by_class and upload.kind != "grayscale":
+        return (
+            f"{upload.name}: a {upload.kind} image; phases by gray level apply to grayscale "
+            "images only"
+        )
+    if read.n_phases > 2 and read.conductive_phases is None:
+        return f"{upload.name}: " + _PHASE_CHOICE.format(n=read.n_phases)
+    return None
 
 
 @dataclass(frozen=True)
@@ -239,35 +306,79 @@ class SegmentationPreview:
         The conducting phase, as the solve will see it.
     electrolyte_fraction : float
         Its volume fraction.
-    threshold : float or None
-        The gray level used (grayscale images), the options' or Otsu's.
+    threshold : float, tuple of float, or None
+        The gray level(s) used (grayscale images), the options' or (multi-level) Otsu's.
     warning : str or None
         Something the user should know before solving (nothing conducts, nothing percolates).
+    classes : ndarray of uint8 or None
+        Phases by gray level (more than two): the class of each pixel, 0 = darkest.
+    phase_names : tuple of str
+        Names of the classes, darkest first (empty for two phases).
+    conductive : tuple of int
+        The classes that conduct (empty when none is chosen, or for two phases).
     """
 
     gray: np.ndarray
     electrolyte: np.ndarray
     electrolyte_fraction: float
-    threshold: float | None
+    threshold: float | tuple[float, ...] | None
     warning: str | None
+    classes: np.ndarray | None = None
+    phase_names: tuple[str, ...] = ()
+    conductive: tuple[int, ...] = ()
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """The cuts as a tuple (empty without a threshold)."""
+        if self.threshold is None:
+            return ()
+        return tuple(float(t) for t in np.atleast_1d(self.threshold))
+
+    @property
+    def phase_fractions(self) -> tuple[float, ...]:
+        """Volume fraction of each class, darkest first (empty for two phases)."""
+        if self.classes is None:
+            return ()
+        counts = np.bincount(self.classes.ravel(), minlength=len(self.phase_names))
+        return tuple(float(c) / self.classes.size for c in counts)
 
 
 def preview_segmentation(upload: UploadInfo, options: PhaseOptions) -> SegmentationPreview:
     """The phases of ``upload`` with ``options`` (read as the solve reads them) and, for a
-    grayscale image, the threshold that produced them."""
+    grayscale image, the threshold(s) that produced them."""
     from ..io import read_gray, segment
 
     if _needs_label(upload, options):
         gray = read_gray(upload.path, crop=options.crop)
         return SegmentationPreview(gray, np.zeros(gray.shape, bool), 0.0, None, _LABEL_CHOICE)
+    read = options.read_options()
+    classes = None
     try:
-        phases = read_phases(upload.path, options)
         gray = read_gray(upload.path, crop=options.crop)
-        threshold = options.threshold
-        if upload.kind == "grayscale" and threshold is None:
-            # Otsu's threshold as the reader computed it (it does not return it): the same
-            # function on the same (cropped, denoised) input
-            threshold = float(segment(gray, denoise=options.denoise, return_threshold=True)[1])
+        if read.n_phases > 2:
+            # the classes and cuts as the reader computes them (it returns neither): the same
+            # function on the same (cropped) input, without a conducting phase
+            classes, threshold = segment(
+                gray,
+                threshold=read.threshold,
+                phases=read.n_phases,
+                denoise=read.denoise,
+                min_size=read.min_size,
+                return_threshold=True,
+                source=upload.name,
+            )
+            if read.conductive_phases is None:
+                choose = _PHASE_CHOICE.format(n=read.n_phases)
+                return SegmentationPreview(
+                    gray, np.zeros(gray.shape, bool), 0.0, threshold, choose, classes, read.names
+                )
+        phases = read_phases(upload.path, options)
+        if read.n_phases <= 2:
+            threshold = read.threshold
+            if upload.kind == "grayscale" and threshold is None:
+                # Otsu's threshold as the reader computed it (it does not return it): the same
+                # function on the same (cropped, denoised) input
+                threshold = float(segment(gray, denoise=read.denoise, return_threshold=True)[1])
     except InputError as exc:
         raise restate(exc, upload.path, upload.name) from None
     electrolyte = electrolyte_of(phases)
@@ -281,4 +392,7 @@ def preview_segmentation(upload: UploadInfo, options: PhaseOptions) -> Segmentat
         electrolyte_fraction=fraction,
         threshold=threshold,
         warning=warning,
+        classes=classes,
+        phase_names=read.names if classes is not None else (),
+        conductive=tuple(read.conductive_phases or ()) if classes is not None else (),
     )

@@ -74,20 +74,23 @@ function setUpload(info) {
     `${info.kind} image${px}`;
   show("file-info");
   // phase controls that apply to this kind of image
-  show("threshold-row", info.kind === "grayscale");
+  show("phases-row", info.kind === "grayscale");
+  if (info.kind !== "grayscale") $("phases").value = "2";
   if (info.kind === "grayscale") {
     const [lo, hi] = info.gray_range;
-    for (const el of [$("threshold"), $("threshold-value")]) {
+    for (const el of [$("threshold"), $("threshold-value"), $("cut-0"), $("cut-1")]) {
       el.min = lo; el.max = hi; el.step = (hi - lo) / 1000 || "any";
     }
     setThreshold(info.default_threshold);
     state.thresholdTouched = false;
   }
+  state.cutsTouched = false;
+  $("conductive-phase").value = "";
+  showPhaseRows();
   show("label-row", info.kind === "labels");
   const select = $("conductive-label");
   select.innerHTML = '<option value="">choose...</option>' +
     info.values.map((v) => `<option value="${v}">label ${v}</option>`).join("");
-  $("invert").disabled = info.kind === "labels";
   show("slice-row", info.ndim === 3);
   if (info.ndim === 3) { $("slice").max = info.shape[0] - 1; $("slice").value = Math.floor(info.shape[0] / 2); }
   $("axis-2").disabled = info.ndim !== 3;
@@ -95,6 +98,27 @@ function setUpload(info) {
   $("pixel-size").placeholder = info.pixel_size ? `${info.pixel_size} (from the file)` : "l = 1 (none in the file)";
   show("segment-section"); show("run-section"); show("results-section", false);
   requestPreview();
+}
+
+function threePhases() { return state.upload && state.upload.kind === "grayscale" && $("phases").value === "3"; }
+
+function phaseNames() { return [0, 1, 2].map((k) => $(`name-${k}`).value.trim()); }
+
+// rows for two phases (one threshold, invert) or three (two cuts, names, the conducting one)
+function showPhaseRows() {
+  const three = threePhases();
+  show("threshold-row", state.upload.kind === "grayscale" && !three);
+  for (const id of ["cuts-row", "names-row", "conducting-row"]) show(id, three);
+  $("invert").disabled = state.upload.kind === "labels" || three;
+  updatePhaseChoices();
+}
+
+function updatePhaseChoices() {
+  const select = $("conductive-phase");
+  const chosen = select.value;
+  select.innerHTML = '<option value="">choose...</option>' +
+    phaseNames().map((n, k) => `<option value="${k}">${n || k}</option>`).join("");
+  select.value = chosen;
 }
 
 function setThreshold(v) {
@@ -108,6 +132,21 @@ function phaseOptions() {
   const u = state.upload;
   const crop = ["top", "bottom", "left", "right"].map((s) => Number($(`crop-${s}`).value) || 0);
   const label = $("conductive-label").value;
+  if (threePhases()) {
+    const names = phaseNames();
+    const phase = $("conductive-phase").value;
+    return {
+      threshold: state.cutsTouched ? [Number($("cut-0").value), Number($("cut-1").value)] : null,
+      invert: false,
+      denoise: $("denoise").value || null,
+      min_size: Math.max(0, Math.round(Number($("min-size").value) || 0)),
+      conductive_label: null,
+      crop: crop.some((v) => v > 0) ? crop : null,
+      phases: 3,
+      phase_names: names.some((n) => n !== "") ? names : null,
+      conductive_phases: phase === "" ? null : [phase],
+    };
+  }
   return {
     threshold: u.kind === "grayscale" && state.thresholdTouched ? Number($("threshold-value").value) : null,
     invert: u.kind !== "labels" && $("invert").checked,
@@ -135,8 +174,14 @@ async function requestPreview() {
     message("");
     $("preview").src = r.image;
     $("fraction").textContent = fmt(r.electrolyte_fraction, 4);
-    $("used-threshold").textContent = r.threshold !== null ? `(threshold ${fmt(r.threshold, 4)})` : "";
+    const cuts = r.thresholds || [];
+    $("used-threshold").textContent = cuts.length ? `(threshold${cuts.length > 1 ? "s" : ""} ${cuts.map((t) => fmt(t, 4)).join(", ")})` : "";
     if (!state.thresholdTouched && r.threshold !== null && state.upload.kind === "grayscale") setThreshold(r.threshold);
+    if (!state.cutsTouched && cuts.length === 2) { $("cut-0").value = fmt(cuts[0]); $("cut-1").value = fmt(cuts[1]); }
+    const fractions = r.phase_fractions || [];
+    $("phase-fractions").textContent = fractions.length ? "Phases, darkest first: " + fractions.map(
+      (f, k) => `${r.phase_names[k]} ${fmt(f, 3)}${r.conductive_phases.includes(k) ? " (conducts)" : ""}`).join(", ") : "";
+    show("phase-fractions", fractions.length > 0);
     $("segment-warning").textContent = r.warning || "";
     show("segment-warning", Boolean(r.warning));
   } catch (err) {
@@ -287,6 +332,19 @@ window.addEventListener("DOMContentLoaded", async () => {
     $("threshold").value = $("threshold-value").value;
     schedulePreview();
   });
+  $("phases").addEventListener("change", () => {
+    state.cutsTouched = false;
+    showPhaseRows();
+    schedulePreview();
+  });
+  for (const id of ["cut-0", "cut-1"]) {
+    $(id).addEventListener("change", () => { state.cutsTouched = true; schedulePreview(); });
+  }
+  $("multi-otsu").addEventListener("click", () => { state.cutsTouched = false; schedulePreview(); });
+  for (const id of ["name-0", "name-1", "name-2"]) {
+    $(id).addEventListener("input", () => { updatePhaseChoices(); schedulePreview(); });
+  }
+  $("conductive-phase").addEventListener("change", schedulePreview);
   $("otsu").addEventListener("click", () => {
     state.thresholdTouched = false;
     schedulePreview();
