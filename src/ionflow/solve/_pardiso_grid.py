@@ -73,6 +73,9 @@ class _GridPardiso:
         self.iparm[0] = 1  # these settings, not the defaults
         self.iparm[1] = 2  # METIS nested dissection
         self.iparm[9] = 8  # pivot perturbation 1e-8 (SPD: not expected to trigger)
+        # two-level factorisation: the same factor, ~30 % faster numeric phase on these grids
+        # (benchmarks/pardiso_settings.py; answers equal to 1e-14)
+        self.iparm[23] = 1
         self.perm = np.zeros(n, dtype=np.int32)
         self.data = np.empty(rows.size, dtype=np.float64)
         ones = np.ones(shape)
