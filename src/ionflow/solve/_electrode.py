@@ -108,7 +108,7 @@ class ElectrodeResult:
 
 @dataclass
 class _Electrode:
-    A: sp.csr_matrix  # conduction operator (separator Dirichlet, blocking collector)
+    A: sp.csr_matrix | None  # conduction operator (separator Dirichlet, blocking collector)
     b: np.ndarray  # separator coupling (V = 1)
     d: np.ndarray  # interface area per unknown
     inlet: np.ndarray
@@ -119,6 +119,7 @@ class _Electrode:
     n: int
     shape: tuple[int, ...]
     axis: int
+    grid: tuple[Any, np.ndarray] | None = None  # (GridSystem, d in its unknown order)
 
 
 def _phases(
@@ -166,7 +167,10 @@ def _build(
     pixel_size,
     boundary: str,
     source,
+    multigrid: bool = False,
 ) -> tuple[_Electrode | None, Stencil, tuple[float, ...]]:
+    """The electrode system; with ``multigrid`` a large 3D one is laid out for the solver's own
+    multigrid instead of assembled (``_Electrode.grid``; ``A`` is then None)."""
     arr = validate_image(image, source=source)
     if not -arr.ndim <= axis < arr.ndim:
         raise InputError(f"axis {axis} does not exist for a {arr.ndim}D image", source=source)
@@ -189,6 +193,25 @@ def _build(
     )
     if not keep.any() or total_area == 0.0:
         return None, stencil, spacing
+    common: dict[str, Any] = dict(
+        fraction=float(pore.mean()),
+        interface_total=total_area,
+        cross_section=cross,
+        n=arr.shape[axis],
+        shape=tuple(int(n) for n in arr.shape),
+        axis=axis,
+    )
+    if multigrid and arr.ndim == 3 and int(keep.sum()) > DIRECT_MAX:
+        from ._grid import assemble_grid
+
+        gs = assemble_grid(pore.astype(np.float64), keep, axis, stencil, blocked_outlet=True)
+        d3 = np.moveaxis(area, axis, 0)[gs.keep3]
+        empty = np.zeros(0)
+        return (
+            _Electrode(None, empty, d3, empty, empty, grid=(gs, d3), **common),
+            stencil,
+            spacing,
+        )
     system = assemble(pore.astype(np.float64), keep, axis, stencil)
     A = system.A.tocsr(copy=True)
     # the collector blocks: remove the outlet electrode coupling from the diagonal
@@ -201,12 +224,7 @@ def _build(
         d=area[keep],
         inlet=system.inlet,
         g_in=system.g_inlet,
-        fraction=float(pore.mean()),
-        interface_total=total_area,
-        cross_section=cross,
-        n=arr.shape[axis],
-        shape=tuple(int(n) for n in arr.shape),
-        axis=axis,
+        **common,
     )
     return data, stencil, spacing
 
@@ -230,6 +248,39 @@ def _spd_solve(A: sp.csr_matrix, rhs: np.ndarray, ndim: int = 3) -> np.ndarray:
     if info:
         raise InputError(f"the electrode system did not converge ({info} iterations)")
     return x
+
+
+def _grid_multigrid_solve(system: Any, rhs: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
+    """Flexible CG on the grid layout with the solver's own K-cycle multigrid (3D)."""
+    from ..errors import IonflowError
+    from ._multigrid import GridMultigrid
+
+    M = GridMultigrid(system)
+    op = M.fine_op
+    x = np.zeros_like(rhs)
+    r = rhs.astype(np.float64, copy=True)
+    z = np.empty_like(r)
+    q = np.empty_like(r)
+    M(r, z)
+    p = z.copy()
+    rz = float(np.dot(r, z))
+    norm_b = float(np.linalg.norm(rhs)) or 1.0
+    for _ in range(1000):
+        op.matvec(p, q)
+        pq = float(np.dot(p, q))
+        if not pq > 0:
+            return x
+        alpha = rz / pq
+        x += alpha * p
+        r -= alpha * q
+        if float(np.linalg.norm(r)) <= rtol * norm_b:
+            return x
+        M(r, z)
+        beta = -float(np.dot(z, q)) / pq  # FCG(1): A-orthogonal to the previous direction
+        rz = float(np.dot(r, z))
+        p *= beta
+        p += z
+    raise IonflowError("the electrode system did not converge in 1000 multigrid iterations")
 
 
 def ideal_low_frequency_resistance(n: int, fraction: float, cross_section: float) -> float:
@@ -296,6 +347,7 @@ def electrode_tortuosity(
         pixel_size=pixel_size,
         boundary=boundary,
         source=source,
+        multigrid=True,
     )
     arr = np.asarray(image)
     ax = axis % arr.ndim
@@ -315,9 +367,14 @@ def electrode_tortuosity(
             boundary=boundary,
             pixel_size=sizes,
         )
-    psi = _spd_solve(data.A, data.d, len(data.shape))
-    total = float(data.d.sum())
-    re_z0 = float(data.d @ psi) / total**2
+    if data.grid is not None:
+        psi = _grid_multigrid_solve(*data.grid)
+        total = float(data.grid[1].sum())
+        re_z0 = float(data.grid[1] @ psi) / total**2
+    else:
+        psi = _spd_solve(data.A, data.d, len(data.shape))
+        total = float(data.d.sum())
+        re_z0 = float(data.d @ psi) / total**2
     ideal = ideal_low_frequency_resistance(data.n, data.fraction, data.cross_section)
     return ElectrodeResult(
         tau_e=re_z0 / ideal,
@@ -374,6 +431,7 @@ def impedance(
     )
     if data is None:
         return np.full(omega.shape, complex(math.inf, 0.0))
+    assert data.A is not None  # assembled (not laid out for the multigrid)
     from scipy.sparse.linalg import splu
 
     # With u = 1 - phi: (A + j w D) u = j w d (A 1 = b: only the separator coupling survives),

@@ -229,13 +229,19 @@ def assemble_level(
 
 
 def assemble_grid(
-    sigma: np.ndarray, keep: np.ndarray, axis: int, stencil: Stencil = DEFAULT
+    sigma: np.ndarray,
+    keep: np.ndarray,
+    axis: int,
+    stencil: Stencil = DEFAULT,
+    *,
+    blocked_outlet: bool = False,
 ) -> GridSystem:
     """Assemble the reduced system of ``sigma`` (relative) on the cells in ``keep``.
 
     ``keep`` must be a union of whole face-connected clusters (as from ``percolating_mask``),
     so no kept cell has an edge to a removed conductive cell. ``stencil`` sets the cell
-    spacing and the periodic (lateral) axes.
+    spacing and the periodic (lateral) axes. ``blocked_outlet``: no electrode after the last
+    slice (a current collector that blocks ionic current; the electrode problem).
     """
     if axis in stencil.periodic:
         raise ValueError("the flow axis cannot be periodic")
@@ -253,6 +259,8 @@ def assemble_grid(
     np.multiply(moved, kmoved, out=s3)
     keep3 = np.ascontiguousarray(kmoved)
     g_in, g_out = electrode_conductances(s3, 0, weight=stencil.electrode_weight(sigma.ndim, axis))
+    if blocked_outlet:
+        g_out = np.zeros_like(g_out)
     weights: list = [
         (lambda d=d: edge_weights(s3, d, weight=w[d], periodic=periodic[d])) for d in range(3)
     ]
