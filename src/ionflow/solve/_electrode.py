@@ -168,8 +168,9 @@ def _build(
     boundary: str,
     source,
     multigrid: bool = False,
-) -> tuple[_Electrode | None, Stencil, tuple[float, ...]]:
-    """The electrode system; with ``multigrid`` a large 3D one is laid out for the solver's own
+) -> tuple[_Electrode | None, tuple[float, ...], float]:
+    """The electrode system (None when nothing reacts or connects), the cell spacing and the
+    electrolyte fraction; with ``multigrid`` a large 3D system is laid out for the solver's own
     multigrid instead of assembled (``_Electrode.grid``; ``A`` is then None)."""
     arr = validate_image(image, source=source)
     if not -arr.ndim <= axis < arr.ndim:
@@ -192,7 +193,7 @@ def _build(
         np.prod([n * r for k, (n, r) in enumerate(zip(arr.shape, relative)) if k != axis])
     )
     if not keep.any() or total_area == 0.0:
-        return None, stencil, spacing
+        return None, spacing, float(pore.mean())
     common: dict[str, Any] = dict(
         fraction=float(pore.mean()),
         interface_total=total_area,
@@ -209,8 +210,8 @@ def _build(
         empty = np.zeros(0)
         return (
             _Electrode(None, empty, d3, empty, empty, grid=(gs, d3), **common),
-            stencil,
             spacing,
+            common["fraction"],
         )
     system = assemble(pore.astype(np.float64), keep, axis, stencil)
     A = system.A.tocsr(copy=True)
@@ -226,7 +227,7 @@ def _build(
         g_in=system.g_inlet,
         **common,
     )
-    return data, stencil, spacing
+    return data, spacing, data.fraction
 
 
 DIRECT_MAX = 8_000  # 3D unknowns; above, AMG-CG (SuperLU's 3D fill-in grows fast: 4x slower at
@@ -339,7 +340,7 @@ def electrode_tortuosity(
     -------
     ElectrodeResult
     """
-    data, _, spacing = _build(
+    data, spacing, fraction = _build(
         image,
         axis=axis,
         conductive_label=conductive_label,
@@ -351,13 +352,12 @@ def electrode_tortuosity(
     )
     arr = np.asarray(image)
     ax = axis % arr.ndim
-    pore, solid = _phases(arr, conductive_label, reactive_label, source)
     cross = float(np.prod([n for k, n in enumerate(arr.shape) if k != ax]))
     sizes = tuple(spacing) if pixel_size is not None else None
     if data is None:
         return ElectrodeResult(
             tau_e=math.inf,
-            electrolyte_fraction=float(pore.mean()),
+            electrolyte_fraction=fraction,
             interface_density=0.0,
             resistance_low_frequency=math.inf,
             resistance_ideal=math.inf,
