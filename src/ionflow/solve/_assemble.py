@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,7 +39,8 @@ def conductivity_map(
     matrix_conductivity: float = 0.0,
     label_conductivities: Mapping[float, float] | None = None,
     source: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, float]:
+    as_mask: bool = False,
+) -> tuple[Any, np.ndarray, float]:
     """Turn an image into cell conductivities.
 
     Parameters
@@ -54,10 +56,13 @@ def conductivity_map(
         the most conductive label and its conductivity is the reference sigma.
     source : str, optional
         Name of the input, used in error messages.
+    as_mask : bool
+        Return ``None`` for ``sigma_rel`` when it would be the electrolyte mask itself (a
+        binary image with an insulating matrix), saving 8 bytes per cell.
 
     Returns
     -------
-    sigma_rel : ndarray of float64
+    sigma_rel : ndarray of float64, or None
         Conductivity divided by the reference sigma, same shape as ``image``.
     electrolyte : ndarray of bool
         Cells of the electrolyte phase.
@@ -95,6 +100,8 @@ def conductivity_map(
         )
     _check_binary(image, source)
     electrolyte = image != 0
+    if as_mask and matrix_conductivity == 0:
+        return None, electrolyte, float(conductivity)
     sigma = np.where(electrolyte, 1.0, matrix_conductivity / conductivity)
     return sigma, electrolyte, float(conductivity)
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import InputError, ResourceError
 from ._assemble import assemble, conductivity_map, percolating_mask
 from ._geometry import cell_spacing, geometry, validate_image
+from ._lean import solve_lean
 from ._linear import solve_direct, solve_iterative
 from ._memory import (
     available_memory,
@@ -19,7 +20,6 @@ from ._memory import (
     estimate_simulate_bytes,
     out_of_memory_message,
 )
-from ._multigrid import solve_multigrid
 from ._pardiso_grid import grid_pardiso_solve
 from ._result import ConductionResult
 from ._stencil import Stencil, electrode_currents, face_fluxes
@@ -172,22 +172,28 @@ def _simulate(
     progress: bool,
     source: str | None,
 ) -> ConductionResult:
+    # the potential is needed for the fields and, with periodic faces, the mean current
+    # density (the cross-currents of the conductivity tensor)
+    want_x = fields or boundary == "periodic"
+    # A binary image on the lean multigrid needs no conductivity map (8 bytes per cell).
     sigma, electrolyte, sigma_ref = conductivity_map(
         arr,
         conductivity=conductivity,
         matrix_conductivity=matrix_conductivity,
         label_conductivities=label_conductivities,
         source=source,
+        as_mask=method == "mg" and not want_x,
     )
     if not electrolyte.any():
         raise InputError("image is entirely insulating (no conductive pixel)", source=source)
-    conductive = sigma > 0
+    conductive = electrolyte if sigma is None else sigma > 0
     periodic = tuple(d for d in range(arr.ndim) if d != axis) if boundary == "periodic" else ()
     keep, inlet_only, outlet_only = percolating_mask(conductive, axis, periodic)
-    if np.array_equal(conductive, electrolyte):
+    if conductive is electrolyte or np.array_equal(conductive, electrolyte):
         perc_electrolyte = keep
     else:  # a conductive matrix: percolation is a property of the electrolyte phase alone
         perc_electrolyte = percolating_mask(electrolyte, axis, periodic)[0]
+    del conductive
     h, length, area = geometry(arr.shape, axis, spacing)
     # Reduced units: cell edges relative to the edge along the flow. Physical current =
     # reduced current * sigma_ref * V * (h along the flow in 3D, the prism's depth l in 2D).
@@ -198,9 +204,6 @@ def _simulate(
     scale = sigma_ref * voltage * (length if arr.ndim == 2 else h)
     between = length + 2.0 * (gap - 0.5) * h  # distance between the two Dirichlet planes
 
-    # the potential is needed for the fields and, with periodic faces, the mean current
-    # density (the cross-currents of the conductivity tensor)
-    want_x = fields or boundary == "periodic"
     x = np.zeros(0)
     iterations = 0
     accuracy = 0.0
@@ -209,10 +212,12 @@ def _simulate(
     if keep.any():
         check_memory(arr.shape, int(np.count_nonzero(keep)), method, fields=fields, source=source)
         if method == "mg":
-            sol = solve_multigrid(
-                sigma,
+            # one conductivity on the kept cells: the binary kernels (nothing stored per cell)
+            binary = sigma is None or bool(np.all(sigma[keep] == 1.0))
+            sol = solve_lean(
                 keep,
                 axis,
+                sigma=None if binary else sigma,
                 rtol=rtol,
                 balance_tol=balance_tol,
                 return_x=want_x,

@@ -1,0 +1,409 @@
+"""The memory-lean multigrid solver: matrix-free, mixed precision, compiled kernels.
+
+The default 3D solver (``method="mg"``). Same equations and stencil as every other path (see
+``_stencil.py``); same preconditioner *algorithm* as the assembled multigrid of
+``_multigrid.py`` (aggregation on 2x2x2 blocks with Galerkin coarse operators formed on the
+grid, symmetric Gauss-Seidel smoothing, Notay's K-cycle, flexible CG outside), but laid out for
+memory and speed:
+
+* **No assembled matrix.** The fine operator is evaluated on the fly from an ``int32`` index
+  grid (4 bytes per cell) and, for images with more than one conductivity, one float64
+  conductivity per unknown; a binary image stores nothing else. Coarse levels keep three
+  float32 face weights and a float32 diagonal per block.
+* **Unknowns only.** Vectors hold the conducting (kept) cells only, so a 30 % electrolyte
+  volume costs 30 % of a full-grid one.
+* **Mixed precision.** The potential is float64; the Krylov vectors and the whole
+  preconditioner are float32. Every few iterations (and always before stopping) the residual
+  is recomputed from the float64 potential with the exact float64 stencil ("reliable
+  updates"), so the accuracy reached is that of float64: the stopping rule of ``_multigrid``
+  (energy current within ``rtol``, inlet/outlet balance within ``balance_tol``) is checked on
+  the exact residual only.
+* **Compiled, parallel kernels** (numba, ``_lean_kernels.py``) for the residual, the smoother,
+  the restriction and the prolongation; the smoother runs over slabs of planes so that it is a
+  true Gauss-Seidel ordering on any number of threads. Threads: ``IONFLOW_THREADS`` or
+  numba's default, at most the cores this process may use; BLAS is not used in the loop.
+
+Memory: 4 bytes per cell (the index grid) + 24 bytes per unknown (the float64 potential and
+four float32 vectors) + 8 per unknown with several conductivities, plus about a sixth of that
+for the coarse levels.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import IonflowError
+from ._multigrid import MultigridSolution, _Progress
+from ._stencil import DEFAULT, Stencil
+
+__all__ = ["lean_bytes", "solve_lean"]
+
+log = logging.getLogger(__name__)
+
+F32 = np.float32
+
+# bytes per cell of the image and per unknown (binary image), for the memory estimate
+BYTES_PER_CELL = 4.0 + 1.0  # index grid + the flow-first copy of the mask while it is built
+BYTES_PER_UNKNOWN = 24.0 + 4.0 + 9.0  # x (f64) + r, p, q, z (f32) + cycle work + coarse levels
+
+
+def lean_bytes(cells: int, unknowns: int, *, conductivities: bool = False) -> float:
+    """Estimated peak bytes of :func:`solve_lean` (on top of the image and the kept mask)."""
+    per = BYTES_PER_UNKNOWN + (8.0 if conductivities else 0.0)
+    return BYTES_PER_CELL * cells + per * unknowns
+
+
+def _threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    want = os.environ.get("IONFLOW_THREADS")
+    return max(1, min(int(want) if want else cores, cores))
+
+
+@dataclass
+class _Level:
+    idx: np.ndarray  # int32 index grid, -1 where no unknown
+    n: int
+    W: np.ndarray | None  # (n, 3) float32 +d face weights (coarse levels; None: the fine one)
+    D: np.ndarray | None  # (n,) float32 diagonal (coarse levels)
+    p1: bool
+    p2: bool
+    f: np.ndarray | None = None  # block factors to the next level
+    rc: np.ndarray | None = None  # restricted residual from the level above (coarse levels)
+    ec: np.ndarray | None = None  # and the correction sent back
+
+
+class LeanMultigrid:
+    """K-cycle aggregation multigrid on the grid, float32, matrix-free on the finest level."""
+
+    def __init__(
+        self,
+        idx: np.ndarray,
+        n: int,
+        sig: np.ndarray | None,
+        wd: np.ndarray,
+        g_in: float,
+        g_out: float,
+        periodic: tuple[bool, bool],
+        *,
+        max_coarse: int = 2000,
+        ktol: float = 0.25,
+    ) -> None:
+        from . import _lean_kernels as K
+
+        self.K = K
+        self.sig, self.wd, self.g_in, self.g_out = sig, wd, g_in, g_out
+        self.ktol = ktol
+        self.nslab = 2 * _threads()
+        p1, p2 = periodic
+        self.levels = [_Level(idx, n, None, None, p1 and idx.shape[1] > 1, p2 and idx.shape[2] > 1)]
+        while True:
+            L = self.levels[-1]
+            shape = L.idx.shape
+            if L.n <= max_coarse or max(shape) == 1:
+                break
+            f = np.array([2 if s > 1 else 1 for s in shape], np.int64)
+            idx_c, nc = K.coarse_index(L.idx, f)
+            if nc >= L.n:  # pragma: no cover - blocks always merge something
+                break
+            pc1 = L.p1 and idx_c.shape[1] > 1
+            pc2 = L.p2 and idx_c.shape[2] > 1
+            Wc, Dc = K.coarse_operator(
+                L.idx, L.W, L.D, sig, wd, g_in, g_out, L.p1, L.p2, idx_c, f, nc, pc1, pc2
+            )
+            L.f = f
+            C = _Level(idx_c, nc, Wc, Dc, pc1, pc2)
+            C.rc, C.ec = np.empty(nc, F32), np.empty(nc, F32)
+            self.levels.append(C)
+        self._coarsest()
+
+    def _coarsest(self) -> None:
+        import scipy.sparse as sp
+        import scipy.sparse.linalg as spla
+
+        L = self.levels[-1]
+        n = L.n
+        if L.W is None or L.D is None:  # a tiny problem: one level
+            W, D = self._fine_as_coarse(L)
+        else:
+            W, D = L.W.astype(np.float64), L.D.astype(np.float64)
+        rows, cols, vals = [np.arange(n)], [np.arange(n)], [D]
+        idx = L.idx
+        for d, per in ((0, False), (1, L.p1), (2, L.p2)):
+            if idx.shape[d] < 2:
+                continue
+            nb = np.roll(idx, -1, axis=d)
+            src = idx
+            if not per:
+                sl = [slice(None)] * 3
+                sl[d] = slice(0, -1)
+                nb = nb[tuple(sl)]
+                src = idx[tuple(sl)]
+            ok = (src >= 0) & (nb >= 0)
+            a, b = src[ok], nb[ok]
+            w = W[a, d]
+            rows += [a, b]
+            cols += [b, a]
+            vals += [-w, -w]
+        A = sp.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        )
+        self.coarse_lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A")
+
+    def _fine_as_coarse(self, L: _Level) -> tuple[np.ndarray, np.ndarray]:
+        """(W, D) of a fine level small enough to be the coarsest."""
+        K = self.K
+        f = np.ones(3, np.int64)
+        Wc, Dc = K.coarse_operator(
+            L.idx, None, None, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2,
+            L.idx, f, L.n, L.p1, L.p2,
+        )  # fmt: skip
+        # blocks of one cell: every face leaves its block, so this is the fine operator itself
+        # (in float32: a preconditioner)
+        return Wc.astype(np.float64), Dc.astype(np.float64)
+
+    # operators ---------------------------------------------------------------------------
+    def apply(self, l: int, v: np.ndarray, out: np.ndarray, r: np.ndarray | None = None) -> None:
+        """``out = A_l v`` or, with ``r``, ``out = r - A_l v``."""
+        L = self.levels[l]
+        args = (L.idx, v, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2)
+        if r is None:
+            self.K.apply(*args, out)
+        else:
+            self.K.residual(*args, r, out)
+
+    def _smooth(self, l: int, z: np.ndarray, r: np.ndarray, forward: bool) -> None:
+        L = self.levels[l]
+        self.K.gauss_seidel(
+            L.idx, z, r, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2,
+            forward, self.nslab,
+        )  # fmt: skip
+
+    def __call__(self, r: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return self._cycle(0, r, out)
+
+    def _cycle(self, l: int, r: np.ndarray, z: np.ndarray) -> np.ndarray:
+        if l == len(self.levels) - 1:
+            z[:] = self.coarse_lu.solve(r.astype(np.float64))
+            return z
+        L, C = self.levels[l], self.levels[l + 1]
+        assert L.f is not None
+        z.fill(0)
+        self._smooth(l, z, r, True)
+        rc, ec = C.rc, C.ec  # this level's buffers: one cycle of level l + 1 at a time
+        assert rc is not None and ec is not None
+        self.K.restrict_residual(
+            L.idx, z, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, r,
+            C.idx, L.f, rc,
+        )  # fmt: skip
+        if l + 1 == len(self.levels) - 1:
+            self._cycle(l + 1, rc, ec)
+        else:
+            self._kcycle(l + 1, rc, ec)
+        self.K.prolong_add(L.idx, C.idx, L.f, ec, z)
+        self._smooth(l, z, r, False)
+        return z
+
+    def _kcycle(self, l: int, r: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Two flexible-CG steps on level l preconditioned by the cycle (Notay's K-cycle)."""
+        K = self.K
+        c = self._cycle(l, r, np.empty_like(r))
+        v = np.empty_like(r)
+        self.apply(l, c, v)
+        rho1 = K.dot(c, v)
+        alpha1 = K.dot(c, r)
+        if rho1 <= 0:
+            out[:] = c
+            return out
+        r2 = r - F32(alpha1 / rho1) * v
+        if np.sqrt(K.dot(r2, r2)) <= self.ktol * np.sqrt(K.dot(r, r)):
+            np.multiply(c, F32(alpha1 / rho1), out=out)
+            return out
+        d = self._cycle(l, r2, np.empty_like(r))
+        w = np.empty_like(r)
+        self.apply(l, d, w)
+        gamma = K.dot(d, v)
+        beta = K.dot(d, w)
+        alpha2 = K.dot(d, r2)
+        rho2 = beta - gamma * gamma / rho1
+        if rho2 <= 1e-12 * beta:
+            np.multiply(c, F32(alpha1 / rho1), out=out)
+            return out
+        np.multiply(c, F32(alpha1 / rho1 - gamma * alpha2 / (rho1 * rho2)), out=out)
+        K.axpy(F32(alpha2 / rho2), d, out)
+        return out
+
+
+def _index_grid(keep3: np.ndarray) -> tuple[np.ndarray, int]:
+    """int32 grid numbering the kept cells in C order (-1 elsewhere)."""
+    n = int(np.count_nonzero(keep3))
+    if n >= 2**31 - 1:
+        raise IonflowError(f"{n} unknowns: more than the lean solver's int32 index allows")
+    idx = np.full(keep3.shape, -1, np.int32)
+    idx[keep3] = np.arange(n, dtype=np.int32)
+    return idx, n
+
+
+def solve_lean(
+    keep: np.ndarray,
+    axis: int,
+    *,
+    sigma: np.ndarray | None = None,
+    rtol: float = 1e-9,
+    balance_tol: float = 1e-8,
+    maxiter: int = 500,
+    return_x: bool = False,
+    stencil: Stencil = DEFAULT,
+    progress: bool = False,
+    blocked_outlet: bool = False,
+    reliable_every: int = 4,
+) -> MultigridSolution:
+    """Solve the conduction system on the cells in ``keep`` (see the module docstring).
+
+    Parameters
+    ----------
+    keep : ndarray of bool, 2D or 3D
+        The unknowns: a union of whole face-connected clusters touching an electrode.
+    axis : int
+        Flow axis.
+    sigma : ndarray of float, same shape, optional
+        Relative conductivity per cell; ``None`` for a binary image (every kept cell 1).
+    rtol, balance_tol, maxiter, return_x, stencil, progress
+        As in :func:`ionflow.solve._multigrid.solve_multigrid`.
+    blocked_outlet : bool
+        No electrode after the last slice (a current collector that blocks ionic current).
+    reliable_every : int
+        Recompute the exact residual at least every this many iterations.
+
+    Returns
+    -------
+    MultigridSolution
+    """
+    from . import _lean_kernels as K
+
+    if axis in stencil.periodic:
+        raise ValueError("the flow axis cannot be periodic")
+    ndim = keep.ndim
+    order = [axis] + [d for d in range(ndim) if d != axis]
+    periodic = [stencil.is_periodic(d) for d in order] + [False] * (3 - ndim)
+    w = list(stencil.weights(ndim))
+    w.insert(0, w.pop(axis))
+    if ndim == 2:
+        w.append(1.0)
+    wd = np.asarray(w, np.float64)
+    ge = 2.0 * stencil.electrode_weight(ndim, axis)
+    g_in, g_out = ge, (0.0 if blocked_outlet else ge)
+
+    view = np.moveaxis(keep, axis, 0)
+    if ndim == 2:
+        view = view[:, :, None]
+    idx, n = _index_grid(np.ascontiguousarray(view))
+    del view
+    if sigma is not None:
+        sv = np.moveaxis(sigma, axis, 0)
+        if ndim == 2:
+            sv = sv[:, :, None]
+        sig: np.ndarray | None = np.ascontiguousarray(sv[idx >= 0], dtype=np.float64)
+        del sv
+    else:
+        sig = None
+    M = LeanMultigrid(idx, n, sig, wd, g_in, g_out, (periodic[1], periodic[2]))
+
+    # linear start along the flow
+    n0 = idx.shape[0]
+    counts = np.count_nonzero((idx >= 0).reshape(n0, -1), axis=1)
+    x = np.repeat(1.0 - (np.arange(n0) + 0.5) / n0, counts)
+    if blocked_outlet:
+        x[:] = 1.0
+    r = np.empty(n, F32)
+    p = np.empty(n, F32)
+    q = np.empty(n, F32)
+    z = np.empty(n, F32)
+    L0 = M.levels[0]
+    c0 = float(g_in * (counts[0] if sig is None else sig[: counts[0]].sum()))
+
+    def exact() -> tuple[float, float, float]:
+        rx, bx = K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r)
+        i_in, i_out = K.currents(idx, x, sig, g_in, g_out)
+        return c0 - bx - rx, i_in, i_out
+
+    reporter = _Progress(n, rtol, bar=progress)
+    with reporter:
+        i_var, i_in, i_out = exact()
+        M(r, z)
+        p[:] = z
+        rz = K.dot(r, z)
+        dec_prev = None
+        estimate = np.inf
+        since = 0
+        r0 = np.sqrt(K.dot(r, r))
+        it = 0
+        while True:
+            it += 1
+            if it > maxiter:
+                raise IonflowError(
+                    f"multigrid CG did not converge in {maxiter} iterations (current accuracy "
+                    f"{estimate:.1e}, inlet/outlet mismatch "
+                    f"{abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"
+                )
+            M.apply(0, p, q)
+            pq = K.dot(p, q)
+            if not pq > 0:  # exact, or at rounding
+                i_var, i_in, i_out = exact()
+                estimate = 0.0 if rz == 0 else estimate
+                break
+            alpha = rz / pq
+            K.axpy(alpha, p, x)
+            K.axpy(F32(-alpha), q, r)
+            dec = alpha * rz  # decrease of the energy current in this step
+            since += 1
+            ratio = 0.9 if dec_prev is None else min(max(dec / dec_prev, 0.2), 0.9)
+            dec_prev = dec
+            rn = np.sqrt(K.dot(r, r))
+            reliable = since >= reliable_every or rn < 1e-3 * r0
+            i_var_est = i_var - dec if not reliable else None
+            if reliable:
+                i_var, i_in, i_out = exact()  # r is now the exact residual (float32 copy)
+                r0 = np.sqrt(K.dot(r, r))
+                since = 0
+            else:
+                i_var = i_var_est if i_var_est is not None else i_var
+            estimate = dec * ratio / (1.0 - ratio) / max(abs(i_var), 1e-300)
+            if reporter.active:
+                reporter(it, estimate, i_var)
+            if it >= 2 and estimate < rtol:
+                if not reliable:
+                    i_var, i_in, i_out = exact()
+                    r0 = np.sqrt(K.dot(r, r))
+                    since = 0
+                scale = max(abs(i_in), 1e-300)
+                if (
+                    (
+                        abs(i_in - i_var) / scale + estimate <= rtol
+                        and abs(i_in - i_out) <= balance_tol * scale
+                    )
+                    or blocked_outlet
+                    and abs(i_in - i_var) / scale + estimate <= rtol
+                ):
+                    break
+            M(r, z)
+            beta = -K.dot(z, q) / pq
+            rz = K.dot(r, z)
+            K.xpby(z, F32(beta), p)
+    scale = max(abs(i_in), 1e-300)
+    accuracy = abs(i_in - i_var) / scale + estimate
+    x_orig = None
+    if return_x:
+        phi = np.full(idx.shape, np.nan)
+        phi[idx >= 0] = x
+        if ndim == 2:
+            phi = phi[:, :, 0]
+        phi = np.moveaxis(phi, 0, axis)
+        x_orig = phi[keep]
+    return MultigridSolution(x_orig, i_in, i_out, it, float(accuracy))

@@ -1,0 +1,164 @@
+"""The memory-lean multigrid (``solve/_lean.py``, the 3D default): the exact answers of the
+direct solver in every stencil variant, float64 accuracy from float32 work, a symmetric
+preconditioner, and answers that do not depend on the number of threads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from ionflow import simulate
+from ionflow.generate import blobs, disks
+from ionflow.solve._assemble import percolating_mask
+from ionflow.solve._lean import LeanMultigrid, _index_grid, lean_bytes, solve_lean
+from ionflow.solve._stencil import Stencil
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"axis": 2},
+        {"boundary": "periodic", "axis": 1},
+        {"pixel_size": (2.0, 1.0, 0.5)},
+        {"electrode": "ghost"},
+        {"pixel_size": (1.0, 3.0, 1.0), "boundary": "periodic", "electrode": "ghost", "axis": 2},
+    ],
+)
+def test_lean_equals_direct_in_every_stencil_variant(kwargs):
+    vol = blobs((22, 19, 24), electrolyte_fraction=0.45, rng=11)
+    a = simulate(vol, method="direct", **kwargs)
+    b = simulate(vol, method="mg", **kwargs)
+    assert b.method == "multigrid-cg"
+    assert_allclose(b.current, a.current, rtol=2e-9)
+    assert b.accuracy <= 1e-9
+    assert b.flux_imbalance <= 1e-8
+
+
+def test_lean_with_several_conductivities_equals_direct():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, (20, 21, 18))
+    cond = {0: 0.0, 1: 1.0, 2: 0.25, 3: 0.01}
+    a = simulate(labels, method="direct", label_conductivities=cond)
+    b = simulate(labels, method="mg", label_conductivities=cond)
+    assert_allclose(b.current, a.current, rtol=2e-9)
+
+
+def test_lean_uniform_and_series_layers_are_exact():
+    res = simulate(np.ones((24, 10, 12)), method="mg", rtol=1e-12)
+    assert_allclose(res.relative_conductivity, 1.0, rtol=1e-12)
+    # layers across the flow in series: 1 / sigma_eff = mean(1 / sigma)
+    vol = np.zeros((30, 8, 9), int)
+    vol[10:20] = 1
+    vol[20:] = 2
+    cond = {0: 1.0, 1: 0.2, 2: 0.5}
+    res = simulate(vol, method="mg", label_conductivities=cond, rtol=1e-12)
+    expect = 1.0 / np.mean([1.0 / cond[v] for v in vol[:, 0, 0]])
+    assert_allclose(res.relative_conductivity, expect, rtol=1e-11)
+
+
+def test_lean_flipped_volume_carries_the_same_current():
+    vol = disks((28, 26, 30), electrolyte_fraction=0.5, rng=4)
+    a = simulate(vol, method="mg")
+    b = simulate(vol[::-1], method="mg")
+    assert_allclose(a.current, b.current, rtol=2e-9)
+    assert_allclose(a.inlet_current, a.outlet_current, rtol=1e-8)
+
+
+def test_lean_reaches_float64_accuracy_on_a_large_system():
+    # ~100k unknowns: float32 alone stalls near 1e-7 relative; the float64 refinement must not
+    vol = blobs((48, 48, 48), electrolyte_fraction=0.5, rng=8)
+    a = simulate(vol, method="direct")
+    b = simulate(vol, method="mg", rtol=1e-11, balance_tol=1e-10)
+    assert_allclose(b.current, a.current, rtol=1e-10)
+    assert b.accuracy <= 1e-11
+
+
+def _hierarchy(vol, axis=0):
+    keep = percolating_mask(vol, axis)[0]
+    idx, n = _index_grid(np.ascontiguousarray(np.moveaxis(keep, axis, 0)))
+    return LeanMultigrid(idx, n, None, np.ones(3), 2.0, 2.0, (False, False), max_coarse=50), n
+
+
+def test_lean_preconditioner_is_symmetric_and_positive():
+    M, n = _hierarchy(blobs((24, 20, 22), electrolyte_fraction=0.7, rng=2))
+    assert n > 1000
+    assert len(M.levels) >= 3
+    rng = np.random.default_rng(0)
+    r1 = rng.standard_normal(n).astype(np.float32)
+    r2 = rng.standard_normal(n).astype(np.float32)
+    # the K-cycle is nonlinear; one V-cycle (no inner CG) on two levels is a fixed operator
+    M.levels = M.levels[:2]
+    M._coarsest()
+    z1 = M(r1, np.empty_like(r1)).astype(np.float64)
+    z2 = M(r2, np.empty_like(r2)).astype(np.float64)
+    assert abs(z1 @ r2 - z2 @ r1) <= 1e-5 * np.sqrt((z1 @ r1) * (z2 @ r2))
+    assert z1 @ r1 > 0 and z2 @ r2 > 0
+
+
+def test_lean_galerkin_coarse_operator_matches_the_sparse_product():
+    import scipy.sparse as sp
+
+    from ionflow.solve._assemble import assemble
+
+    vol = blobs((12, 10, 14), electrolyte_fraction=0.6, rng=6)
+    keep = percolating_mask(vol, 0)[0]
+    system = assemble(vol.astype(float), keep, 0, Stencil(periodic=(2,)))
+    idx, n = _index_grid(keep)
+    M = LeanMultigrid(idx, n, None, np.ones(3), 2.0, 2.0, (False, True), max_coarse=10)
+    C = M.levels[1]
+    # piecewise-constant prolongation on 2x2x2 blocks
+    ii, jj, kk = np.nonzero(keep)
+    cols = C.idx[ii // 2, jj // 2, kk // 2]
+    P = sp.csr_matrix((np.ones(n), (np.arange(n), cols)), shape=(n, C.n))
+    Ac = (P.T @ system.A @ P).toarray()
+    assert_allclose(np.diag(Ac), C.D, rtol=1e-6)
+    ci, cj, ck = np.nonzero(C.idx >= 0)
+    c = C.idx[ci, cj, ck]
+    for d in range(3):
+        nb = [ci.copy(), cj.copy(), ck.copy()]
+        nb[d] += 1
+        if d == 2:
+            nb[2] %= C.idx.shape[2]
+        ok = nb[d] < C.idx.shape[d]
+        m = np.full(c.shape, -1)
+        m[ok] = C.idx[nb[0][ok], nb[1][ok], nb[2][ok]]
+        has = m >= 0
+        assert_allclose(-Ac[c[has], m[has]], C.W[c[has], d], rtol=1e-6, atol=1e-6)
+
+
+def test_lean_answer_does_not_depend_on_the_threads(tmp_path):
+    vol = disks((40, 36, 38), electrolyte_fraction=0.5, rng=9)
+    np.save(tmp_path / "v.npy", vol)
+    code = (
+        "import sys, numpy as np; from ionflow import simulate; "
+        f"print(repr(simulate(np.load(r'{tmp_path / 'v.npy'}'), method='mg').current))"
+    )
+    out = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, IONFLOW_THREADS=threads, NUMBA_NUM_THREADS=threads)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        out.append(float(proc.stdout.strip()))
+    assert_allclose(out[0], out[1], rtol=2e-9)
+
+
+def test_lean_memory_estimate_fits_the_standard_volume_in_3_gib():
+    # the TauFactor 500^3 volume: 30 % conducts
+    assert lean_bytes(500**3, int(0.3 * 500**3)) < 3 * 2**30
+    assert lean_bytes(10, 5, conductivities=True) > lean_bytes(10, 5)
+
+
+def test_lean_blocked_outlet_carries_no_current():
+    vol = blobs((16, 14, 15), electrolyte_fraction=0.6, rng=1)
+    keep = percolating_mask(vol, 0)[0]
+    sol = solve_lean(keep, 0, blocked_outlet=True, return_x=True)
+    assert abs(sol.inlet) < 1e-9 * keep[0].sum()
+    assert sol.x is not None
+    assert_allclose(sol.x, 1.0, atol=1e-8)
