@@ -77,6 +77,7 @@ class _Level:
     f: np.ndarray | None = None  # block factors to the next level
     rc: np.ndarray | None = None  # restricted residual from the level above (coarse levels)
     ec: np.ndarray | None = None  # and the correction sent back
+    kbuf: np.ndarray | None = None  # the K-cycle's five vectors
 
 
 class LeanMultigrid:
@@ -118,7 +119,8 @@ class LeanMultigrid:
                 L.idx, L.W, L.D, sig, wd, g_in, g_out, L.p1, L.p2, idx_c, f, nc, pc1, pc2
             )
             L.f = f
-            C = _Level(idx_c, nc, Wc, Dc, pc1, pc2)
+            C = _Level(idx_c, nc, Wc.astype(F32), Dc.astype(F32), pc1, pc2)
+            del Wc, Dc
             C.rc, C.ec = np.empty(nc, F32), np.empty(nc, F32)
             self.levels.append(C)
         self._coarsest()
@@ -164,9 +166,9 @@ class LeanMultigrid:
             L.idx, None, None, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2,
             L.idx, f, L.n, L.p1, L.p2,
         )  # fmt: skip
-        # blocks of one cell: every face leaves its block, so this is the fine operator itself
-        # (in float32: a preconditioner)
-        return Wc.astype(np.float64), Dc.astype(np.float64)
+        # blocks of one cell: every face leaves its block, so this is the fine operator itself,
+        # in float64: the direct solve is then exact
+        return Wc, Dc
 
     # operators ---------------------------------------------------------------------------
     def apply(self, l: int, v: np.ndarray, out: np.ndarray, r: np.ndarray | None = None) -> None:
@@ -194,7 +196,7 @@ class LeanMultigrid:
             return z
         L, C = self.levels[l], self.levels[l + 1]
         assert L.f is not None
-        z.fill(0)
+        self.K.zero(z)
         self._smooth(l, z, r, True)
         rc, ec = C.rc, C.ec  # this level's buffers: one cycle of level l + 1 at a time
         assert rc is not None and ec is not None
@@ -213,29 +215,31 @@ class LeanMultigrid:
     def _kcycle(self, l: int, r: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Two flexible-CG steps on level l preconditioned by the cycle (Notay's K-cycle)."""
         K = self.K
-        c = self._cycle(l, r, np.empty_like(r))
-        v = np.empty_like(r)
+        L = self.levels[l]
+        if L.kbuf is None:  # c, v, r2, d, w: allocated once (fresh pages are slow)
+            L.kbuf = np.empty((5, L.n), F32)
+        c, v, r2, d, w = L.kbuf
+        self._cycle(l, r, c)
         self.apply(l, c, v)
         rho1 = K.dot(c, v)
         alpha1 = K.dot(c, r)
         if rho1 <= 0:
             out[:] = c
             return out
-        r2 = r - F32(alpha1 / rho1) * v
+        K.axpyz(F32(-alpha1 / rho1), v, r, r2)
         if np.sqrt(K.dot(r2, r2)) <= self.ktol * np.sqrt(K.dot(r, r)):
-            np.multiply(c, F32(alpha1 / rho1), out=out)
+            K.scale(F32(alpha1 / rho1), c, out)
             return out
-        d = self._cycle(l, r2, np.empty_like(r))
-        w = np.empty_like(r)
+        self._cycle(l, r2, d)
         self.apply(l, d, w)
         gamma = K.dot(d, v)
         beta = K.dot(d, w)
         alpha2 = K.dot(d, r2)
         rho2 = beta - gamma * gamma / rho1
         if rho2 <= 1e-12 * beta:
-            np.multiply(c, F32(alpha1 / rho1), out=out)
+            K.scale(F32(alpha1 / rho1), c, out)
             return out
-        np.multiply(c, F32(alpha1 / rho1 - gamma * alpha2 / (rho1 * rho2)), out=out)
+        K.scale(F32(alpha1 / rho1 - gamma * alpha2 / (rho1 * rho2)), c, out)
         K.axpy(F32(alpha2 / rho2), d, out)
         return out
 
@@ -333,6 +337,16 @@ def solve_lean(
         i_in, i_out = K.currents(idx, x, sig, g_in, g_out)
         return c0 - bx - rx, i_in, i_out
 
+    if len(M.levels) == 1:  # small enough for the float64 direct solve (and one refinement)
+        r64 = np.empty(n)
+        for _ in range(2):
+            K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r64)
+            x += M.coarse_lu.solve(r64)
+        i_in, i_out = K.currents(idx, x, sig, g_in, g_out)
+        accuracy = abs(i_in - i_out) / max(abs(i_in), 1e-300)
+        return MultigridSolution(_original(x, idx, keep, axis) if return_x else None,
+                                 i_in, i_out, 0, float(accuracy))  # fmt: skip
+
     reporter = _Progress(n, rtol, bar=progress)
     with reporter:
         i_var, i_in, i_out = exact()
@@ -398,12 +412,14 @@ def solve_lean(
             K.xpby(z, F32(beta), p)
     scale = max(abs(i_in), 1e-300)
     accuracy = abs(i_in - i_var) / scale + estimate
-    x_orig = None
-    if return_x:
-        phi = np.full(idx.shape, np.nan)
-        phi[idx >= 0] = x
-        if ndim == 2:
-            phi = phi[:, :, 0]
-        phi = np.moveaxis(phi, 0, axis)
-        x_orig = phi[keep]
+    x_orig = _original(x, idx, keep, axis) if return_x else None
     return MultigridSolution(x_orig, i_in, i_out, it, float(accuracy))
+
+
+def _original(x: np.ndarray, idx: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
+    """The potential in ``phi[keep]`` order of the original orientation."""
+    phi = np.full(idx.shape, np.nan)
+    phi[idx >= 0] = x
+    if keep.ndim == 2:
+        phi = phi[:, :, 0]
+    return np.moveaxis(phi, 0, axis)[keep]

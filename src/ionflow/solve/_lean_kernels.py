@@ -281,17 +281,18 @@ def prolong_add(idx, idx_c, f, e, z):
                     z[n] += e[idx_c[I, J, k // f[2]]]
 
 
-@njit(**_OPTS)
+@njit(parallel=True, **_OPTS)
 def coarse_index(idx, f):
     """Index grid of the blocks holding at least one unknown, and their count."""
     n0, n1, n2 = idx.shape
     c = ((n0 + f[0] - 1) // f[0], (n1 + f[1] - 1) // f[1], (n2 + f[2] - 1) // f[2])
     idx_c = np.full(c, -1, np.int32)
-    for i in range(n0):
-        for j in range(n1):
-            for k in range(n2):
-                if idx[i, j, k] >= 0:
-                    idx_c[i // f[0], j // f[1], k // f[2]] = 0
+    for I in prange(c[0]):  # one coarse plane per task: no two tasks write one block
+        for i in range(I * f[0], min((I + 1) * f[0], n0)):
+            for j in range(n1):
+                for k in range(n2):
+                    if idx[i, j, k] >= 0:
+                        idx_c[I, j // f[1], k // f[2]] = 0
     count = 0
     for I in range(c[0]):
         for J in range(c[1]):
@@ -304,7 +305,7 @@ def coarse_index(idx, f):
 
 @njit(parallel=True, **_OPTS)
 def coarse_operator(idx, W, D, sig, wd, g_in, g_out, p1, p2, idx_c, f, nc, pc1, pc2):
-    """Galerkin operator of the blocks: ``(W_c, D_c)``.
+    """Galerkin operator of the blocks: ``(W_c, D_c)``, float64.
 
     A block's ``+d`` weight sums the fine faces leaving it across its ``+d`` side (through the
     wrap when the axis is periodic); its diagonal is the sum of its faces' weights plus its
@@ -355,7 +356,7 @@ def coarse_operator(idx, W, D, sig, wd, g_in, g_out, p1, p2, idx_c, f, nc, pc1, 
                     continue
                 acc, ws = _row(I, J, K, c, idx_c, None, Wc, None, wd, pc1, pc2)
                 Dc[c] = ws + Ge[c]
-    return Wc.astype(np.float32), Dc.astype(np.float32)
+    return Wc, Dc
 
 
 @njit(parallel=True, **_OPTS)
@@ -379,3 +380,24 @@ def xpby(x, beta, y):
     """``y = x + beta y``."""
     for n in prange(x.shape[0]):
         y[n] = x[n] + beta * y[n]
+
+
+@njit(parallel=True, **_OPTS)
+def axpyz(alpha, x, y, out):
+    """``out = y + alpha x``."""
+    for n in prange(x.shape[0]):
+        out[n] = y[n] + alpha * x[n]
+
+
+@njit(parallel=True, **_OPTS)
+def scale(alpha, x, out):
+    """``out = alpha x``."""
+    for n in prange(x.shape[0]):
+        out[n] = alpha * x[n]
+
+
+@njit(parallel=True, **_OPTS)
+def zero(x):
+    """``x = 0``."""
+    for n in prange(x.shape[0]):
+        x[n] = 0
