@@ -18,24 +18,29 @@ from ..errors import ResourceError
 
 __all__ = ["available_memory", "check_memory", "estimate_simulate_bytes", "estimate_solve_bytes"]
 
-# Peak memory of the solve phase (assembly, hierarchy, Krylov vectors), on top of the image and
-# the conductivity / cluster arrays that exist before it, in bytes per cell of the image and per
-# unknown (kept cell). Multigrid: fitted to the traced peak of 200^3 spheres (45 % electrolyte,
-# 680 MB) and a uniform 160^3 block (673 MB): ~20 B per cell + 144 B per unknown, rounded up.
+# Peak memory of the solve phase (hierarchy, Krylov vectors), on top of the image and the
+# arrays that exist before it, in bytes per cell of the image and per unknown (kept cell).
+# Lean multigrid ("mg", ``_lean.py``): an int32 index grid (4 B/cell) and the coarse levels'
+# grids (~0.6 B/cell), the float64 potential and four float32 vectors (24 B/unknown), the coarse
+# levels (~0.18 coarse unknowns per unknown at 44 B each: 8 B/unknown), +8 B/unknown with
+# several conductivities; the 500^3 standard volume peaked at 2.3 GB (30 % conducting).
 # pyamg's smoothed aggregation needs ~330 B per unknown (60^3 blobs); the sparse direct solver
 # more still in 3D (its fill-in grows faster than linearly, so that figure is only a floor). 2D
 # direct: 2000^2 random pixels (2.8 M unknowns) peaked at 1.9 GB, ~620 B per unknown.
 _BYTES = {
-    "mg": (25.0, 150.0),
+    "mg": (5.0, 34.0),
+    "mg-conductivities": (5.0, 42.0),
     "cg": (25.0, 400.0),
     "direct": (25.0, 1500.0),
     "direct2d": (25.0, 800.0),
 }
-# Arrays that exist before the solve: the float64 conductivity map, the phase and cluster masks
-# and the cluster labels (uint32), per cell of the image.
+# Arrays that exist before and during the solve: the float64 conductivity map, the phase and
+# cluster masks and the cluster labels (uint32), per cell of the image; a binary image on the
+# lean multigrid keeps only the electrolyte and kept-cell masks (2 B/cell) by the solve, and
+# its cluster labelling (~10 B/cell) is over before the solve allocates.
 _PREPARE = 20.0
-# simulate(..., fields=True): the potential (float64) and the current density (ndim x float64),
-# plus the temporaries of the face fluxes.
+_PREPARE_LEAN = 2.0
+_LABELLING = 10.0
 _FIELDS = 16.0
 _SAFETY = 1.1
 # Below this estimate the check does not read the limits (a 64^2 batch solves ~2000 images
@@ -131,7 +136,12 @@ def estimate_solve_bytes(cells: int, unknowns: int, method: str) -> float:
 
 
 def estimate_simulate_bytes(
-    shape: tuple[int, ...], unknowns: int, method: str, *, fields: bool = False
+    shape: tuple[int, ...],
+    unknowns: int,
+    method: str,
+    *,
+    fields: bool = False,
+    binary: bool = False,
 ) -> float:
     """Estimated peak memory (bytes) of a whole :func:`ionflow.simulate` call, beyond the input.
 
@@ -146,6 +156,9 @@ def estimate_simulate_bytes(
         ``"direct2d"``).
     fields : bool
         Whether the potential and current-density fields are returned.
+    binary : bool
+        One conducting phase (no matrix or label conductivities): the lean multigrid then
+        needs no conductivity map.
 
     Returns
     -------
@@ -155,6 +168,12 @@ def estimate_simulate_bytes(
     cells = _cells(shape)
     if method == "direct" and len(shape) == 2:
         method = "direct2d"
+    if method == "mg" and binary and not fields:
+        # the cluster labelling peaks before the solve allocates: the larger of the two
+        solve = _SAFETY * _PREPARE_LEAN * cells + estimate_solve_bytes(cells, unknowns, method)
+        return max(_SAFETY * _LABELLING * cells, solve)
+    if method == "mg":
+        method = "mg-conductivities"
     extra = _PREPARE + (_FIELDS + 8.0 * len(shape) if fields else 0.0)
     return _SAFETY * extra * cells + estimate_solve_bytes(cells, unknowns, method)
 
@@ -165,6 +184,7 @@ def check_memory(
     method: str,
     *,
     fields: bool = False,
+    binary: bool = False,
     source: str | None = None,
 ) -> None:
     """Raise :class:`ResourceError` when a simulate call would not fit in the available memory.
@@ -179,6 +199,8 @@ def check_memory(
         Solver (``"mg"``, ``"cg"``, ``"direct"``).
     fields : bool
         Whether the fields are returned.
+    binary : bool
+        One conducting phase (see :func:`estimate_simulate_bytes`).
     source : str, optional
         Name of the input, for the message.
 
@@ -187,7 +209,7 @@ def check_memory(
     ResourceError
         With the estimate and what is available.
     """
-    need = estimate_simulate_bytes(shape, unknowns, method, fields=fields)
+    need = estimate_simulate_bytes(shape, unknowns, method, fields=fields, binary=binary)
     if need < SMALL:  # a small image: not worth six file reads per solve
         return
     have = available_memory()

@@ -123,7 +123,7 @@ def simulate(
     # Before anything the size of the image is allocated: every conducting cell an unknown.
     binary = not label_conductivities and not matrix_conductivity
     upper = int(np.count_nonzero(arr)) if binary else arr.size
-    check_memory(arr.shape, upper, method, fields=fields, source=source)
+    check_memory(arr.shape, upper, method, fields=fields, binary=binary, source=source)
     try:
         return _simulate(
             arr,
@@ -146,7 +146,7 @@ def simulate(
     except MemoryError as exc:
         if isinstance(exc, ResourceError):
             raise
-        need = estimate_simulate_bytes(arr.shape, upper, method, fields=fields)
+        need = estimate_simulate_bytes(arr.shape, upper, method, fields=fields, binary=binary)
         raise ResourceError(
             out_of_memory_message(arr.shape, need, available_memory(), source=source)
             + " (ran out of memory part-way)"
@@ -189,6 +189,8 @@ def _simulate(
     conductive = electrolyte if sigma is None else sigma > 0
     periodic = tuple(d for d in range(arr.ndim) if d != axis) if boundary == "periodic" else ()
     keep, inlet_only, outlet_only = percolating_mask(conductive, axis, periodic)
+    if not want_x:  # only the fields need them: 2 bytes per cell less during the solve
+        del inlet_only, outlet_only
     if conductive is electrolyte or np.array_equal(conductive, electrolyte):
         perc_electrolyte = keep
     else:  # a conductive matrix: percolation is a property of the electrolyte phase alone
@@ -210,7 +212,14 @@ def _simulate(
     used = "none"
     i_in = i_out = 0.0
     if keep.any():
-        check_memory(arr.shape, int(np.count_nonzero(keep)), method, fields=fields, source=source)
+        check_memory(
+            arr.shape,
+            int(np.count_nonzero(keep)),
+            method,
+            fields=fields,
+            binary=sigma is None,
+            source=source,
+        )
         if method == "mg":
             # one conductivity on the kept cells: the binary kernels (nothing stored per cell)
             binary = sigma is None or bool(np.all(sigma[keep] == 1.0))
