@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +42,7 @@ from ..errors import IonflowError
 from ._multigrid import MultigridSolution, _Progress
 from ._stencil import DEFAULT, Stencil
 
-__all__ = ["lean_bytes", "solve_lean"]
+__all__ = ["fcg", "lean_bytes", "solve_lean"]
 
 log = logging.getLogger(__name__)
 
@@ -326,9 +328,6 @@ def solve_lean(
     if blocked_outlet:
         x[:] = 1.0
     r = np.empty(n, F32)
-    p = np.empty(n, F32)
-    q = np.empty(n, F32)
-    z = np.empty(n, F32)
     L0 = M.levels[0]
     c0 = float(g_in * (counts[0] if sig is None else sig[: counts[0]].sum()))
 
@@ -347,69 +346,17 @@ def solve_lean(
         return MultigridSolution(_original(x, idx, keep, axis) if return_x else None,
                                  i_in, i_out, 0, float(accuracy))  # fmt: skip
 
-    reporter = _Progress(n, rtol, bar=progress)
-    with reporter:
-        i_var, i_in, i_out = exact()
-        M(r, z)
-        p[:] = z
-        rz = K.dot(r, z)
-        dec_prev = None
-        estimate = np.inf
-        since = 0
-        r0 = np.sqrt(K.dot(r, r))
-        it = 0
-        while True:
-            it += 1
-            if it > maxiter:
-                raise IonflowError(
-                    f"multigrid CG did not converge in {maxiter} iterations (current accuracy "
-                    f"{estimate:.1e}, inlet/outlet mismatch "
-                    f"{abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"
-                )
-            M.apply(0, p, q)
-            pq = K.dot(p, q)
-            if not pq > 0:  # exact, or at rounding
-                i_var, i_in, i_out = exact()
-                estimate = 0.0 if rz == 0 else estimate
-                break
-            alpha = rz / pq
-            K.axpy(alpha, p, x)
-            K.axpy(F32(-alpha), q, r)
-            dec = alpha * rz  # decrease of the energy current in this step
-            since += 1
-            ratio = 0.9 if dec_prev is None else min(max(dec / dec_prev, 0.2), 0.9)
-            dec_prev = dec
-            rn = np.sqrt(K.dot(r, r))
-            reliable = since >= reliable_every or rn < 1e-3 * r0
-            i_var_est = i_var - dec if not reliable else None
-            if reliable:
-                i_var, i_in, i_out = exact()  # r is now the exact residual (float32 copy)
-                r0 = np.sqrt(K.dot(r, r))
-                since = 0
-            else:
-                i_var = i_var_est if i_var_est is not None else i_var
-            estimate = dec * ratio / (1.0 - ratio) / max(abs(i_var), 1e-300)
-            if reporter.active:
-                reporter(it, estimate, i_var)
-            if it >= 2 and estimate < rtol:
-                if not reliable:
-                    i_var, i_in, i_out = exact()
-                    r0 = np.sqrt(K.dot(r, r))
-                    since = 0
-                scale = max(abs(i_in), 1e-300)
-                if (
-                    (
-                        abs(i_in - i_var) / scale + estimate <= rtol
-                        and abs(i_in - i_out) <= balance_tol * scale
-                    )
-                    or blocked_outlet
-                    and abs(i_in - i_var) / scale + estimate <= rtol
-                ):
-                    break
-            M(r, z)
-            beta = -K.dot(z, q) / pq
-            rz = K.dot(r, z)
-            K.xpby(z, F32(beta), p)
+    ops = _NumbaOps(M, x, r, exact)
+    it, i_var, i_in, i_out, estimate = fcg(
+        ops,
+        n,
+        rtol=rtol,
+        balance_tol=balance_tol,
+        maxiter=maxiter,
+        progress=progress,
+        blocked_outlet=blocked_outlet,
+        reliable_every=reliable_every,
+    )
     scale = max(abs(i_in), 1e-300)
     accuracy = abs(i_in - i_var) / scale + estimate
     x_orig = _original(x, idx, keep, axis) if return_x else None
@@ -423,3 +370,114 @@ def _original(x: np.ndarray, idx: np.ndarray, keep: np.ndarray, axis: int) -> np
     if keep.ndim == 2:
         phi = phi[:, :, 0]
     return np.moveaxis(phi, 0, axis)[keep]
+
+
+class _NumbaOps:
+    """The vectors and kernels of :func:`fcg` for the lean solver: float64 potential, float32
+    Krylov vectors (``r`` is refreshed from the float64 potential by ``exact``)."""
+
+    def __init__(
+        self,
+        M: LeanMultigrid,
+        x: np.ndarray,
+        r: np.ndarray,
+        exact: Callable[[], tuple[float, float, float]],
+    ) -> None:
+        self.M, self.K, self.x, self.r, self.exact = M, M.K, x, r, exact
+        n = x.shape[0]
+        self.p = np.empty(n, F32)
+        self.q = np.empty(n, F32)
+        self.z = np.empty(n, F32)
+
+    def apply(self, v: np.ndarray, out: np.ndarray) -> None:
+        self.M.apply(0, v, out)
+
+    def precondition(self, r: np.ndarray, out: np.ndarray) -> None:
+        self.M(r, out)
+
+    def dot(self, a: np.ndarray, b: np.ndarray) -> float:
+        return float(self.K.dot(a, b))
+
+    def update(self, alpha: float, p: np.ndarray, q: np.ndarray) -> None:
+        """x += alpha p (float64), r -= alpha q."""
+        self.K.axpy(alpha, p, self.x)
+        self.K.axpy(F32(-alpha), q, self.r)
+
+    def new_direction(self, z: np.ndarray, beta: float, p: np.ndarray) -> None:
+        self.K.xpby(z, F32(beta), p)
+
+
+def fcg(
+    ops: Any,
+    n: int,
+    *,
+    rtol: float,
+    balance_tol: float,
+    maxiter: int,
+    progress: bool,
+    blocked_outlet: bool = False,
+    reliable_every: int = 4,
+) -> tuple[int, float, float, float, float]:
+    """FCG(1) with the energy-current stopping rule of ``_multigrid`` and reliable updates.
+
+    ``ops`` holds the vectors ``x, r, p, q, z`` and the operations (see ``_NumbaOps``);
+    ``ops.exact()`` recomputes ``r`` from ``x`` exactly and returns (I_var, I_in, I_out).
+    Returns (iterations, I_var, I_in, I_out, estimated accuracy of I_var).
+    """
+    r, p, q, z = ops.r, ops.p, ops.q, ops.z
+    reporter = _Progress(n, rtol, bar=progress)
+    with reporter:
+        i_var, i_in, i_out = ops.exact()
+        ops.precondition(r, z)
+        p[:] = z
+        rz = ops.dot(r, z)
+        dec_prev = None
+        estimate = np.inf
+        since = 0
+        r0 = np.sqrt(ops.dot(r, r))
+        it = 0
+        while True:
+            it += 1
+            if it > maxiter:
+                raise IonflowError(
+                    f"multigrid CG did not converge in {maxiter} iterations (current accuracy "
+                    f"{estimate:.1e}, inlet/outlet mismatch "
+                    f"{abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"
+                )
+            ops.apply(p, q)
+            pq = ops.dot(p, q)
+            if not pq > 0:  # exact, or at rounding
+                i_var, i_in, i_out = ops.exact()
+                estimate = 0.0 if rz == 0 else estimate
+                break
+            alpha = rz / pq
+            ops.update(alpha, p, q)
+            dec = alpha * rz  # decrease of the energy current in this step
+            since += 1
+            ratio = 0.9 if dec_prev is None else min(max(dec / dec_prev, 0.2), 0.9)
+            dec_prev = dec
+            rn = np.sqrt(ops.dot(r, r))
+            reliable = since >= reliable_every or rn < 1e-3 * r0
+            if reliable:
+                i_var, i_in, i_out = ops.exact()  # r is the exact residual again
+                r0 = np.sqrt(ops.dot(r, r))
+                since = 0
+            else:
+                i_var -= dec
+            estimate = dec * ratio / (1.0 - ratio) / max(abs(i_var), 1e-300)
+            if reporter.active:
+                reporter(it, estimate, i_var)
+            if it >= 2 and estimate < rtol:
+                if not reliable:
+                    i_var, i_in, i_out = ops.exact()
+                    r0 = np.sqrt(ops.dot(r, r))
+                    since = 0
+                scale = max(abs(i_in), 1e-300)
+                energy_ok = abs(i_in - i_var) / scale + estimate <= rtol
+                if energy_ok and (blocked_outlet or abs(i_in - i_out) <= balance_tol * scale):
+                    break
+            ops.precondition(r, z)
+            beta = -ops.dot(z, q) / pq
+            rz = ops.dot(r, z)
+            ops.new_direction(z, beta, p)
+    return it, i_var, i_in, i_out, estimate
