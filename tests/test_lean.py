@@ -162,3 +162,65 @@ def test_lean_blocked_outlet_carries_no_current():
     assert abs(sol.inlet) < 1e-9 * keep[0].sum()
     assert sol.x is not None
     assert_allclose(sol.x, 1.0, atol=1e-8)
+
+
+# --- the GPU backend (PyTorch), run on the CPU here -------------------------------------------
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"axis": 1, "periodic": (0, 2)},
+        {"axis": 2, "spacing": (1.0, 2.0, 0.5)},
+        {"gap": 1.0},
+    ],
+)
+def test_torch_backend_equals_the_cpu_solver(kwargs):
+    from ionflow.solve._torch_mg import solve_torch
+
+    vol = blobs((26, 23, 21), electrolyte_fraction=0.5, rng=5) > 0
+    axis = kwargs.get("axis", 0)
+    periodic = tuple(d for d in kwargs.get("periodic", ()) if d != axis)
+    st = Stencil(spacing=kwargs.get("spacing"), periodic=periodic, gap=kwargs.get("gap", 0.5))
+    keep = percolating_mask(vol, axis, periodic)[0]
+    a = solve_lean(keep, axis, stencil=st)
+    b = solve_torch(keep, axis, stencil=st, device="cpu", return_x=True)
+    assert_allclose(b.inlet, a.inlet, rtol=2e-9)
+    assert_allclose(b.outlet, b.inlet, rtol=1e-8)
+    assert b.accuracy <= 1e-9
+    assert b.x is not None and b.x.shape == (int(keep.sum()),)
+
+
+def test_torch_backend_with_conductivities_and_in_2d():
+    from ionflow.solve._torch_mg import solve_torch
+
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, (18, 20, 17))
+    sigma = np.array([0.0, 1.0, 0.2])[labels]
+    keep = percolating_mask(sigma > 0, 0)[0]
+    a = solve_lean(keep, 0, sigma=sigma)
+    b = solve_torch(keep, 0, sigma=sigma, device="cpu")
+    assert_allclose(b.inlet, a.inlet, rtol=2e-9)
+    img = blobs((60, 50), electrolyte_fraction=0.6, rng=1) > 0
+    keep = percolating_mask(img, 1)[0]
+    ref = simulate(img, axis=1, method="direct")
+    b = solve_torch(keep, 1, device="cpu")
+    assert_allclose(b.inlet, ref.current, rtol=2e-9)
+
+
+def test_device_option_is_checked_in_one_line():
+    from ionflow import InputError
+    from ionflow.solve import SolveOptions
+    from ionflow.solve._torch_mg import cuda_available
+
+    with pytest.raises(InputError, match="unknown device"):
+        simulate(np.ones((4, 4, 4)), device="tpu")
+    with pytest.raises(InputError, match="unknown device"):
+        SolveOptions(device="gpu")
+    if not cuda_available():
+        with pytest.raises(InputError, match="no CUDA GPU"):
+            simulate(np.ones((4, 4, 4)), device="cuda")
+        assert simulate(np.ones((6, 5, 4)), device="auto").method == "multigrid-cg"
+    assert simulate(np.ones((6, 5, 4)), device="cpu").relative_conductivity == pytest.approx(1.0)

@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: direct in 2D, multigrid-CG in 3D; cg: pyamg-preconditioned CG",
     )
     g.add_argument(
+        "--device",
+        default="auto",
+        help="3D multigrid: auto (a CUDA GPU through PyTorch when there is one), cpu, cuda, cuda:N",
+    )
+    g.add_argument(
         "--balance-tol",
         type=float,
         default=1e-8,

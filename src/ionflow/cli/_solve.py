@@ -41,6 +41,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         balance_tol=args.balance_tol,
         boundary=args.boundary,
         electrode=args.electrode,
+        device=args.device,
     )
     axes = _axes(args.axis)
     files, failed = _inputs(args)

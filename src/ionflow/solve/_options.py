@@ -46,6 +46,8 @@ class SolveOptions:
         Linear solver (see :func:`ionflow.simulate`).
     rtol, balance_tol : float
         Accuracy targets of the iterative solvers; positive.
+    device : {"auto", "cpu", "cuda", "cuda:N"}
+        Where the 3D multigrid runs (see :func:`ionflow.simulate`).
     """
 
     voltage: float = 1.0
@@ -58,6 +60,7 @@ class SolveOptions:
     balance_tol: float = 1e-8
     boundary: str = "insulating"
     electrode: str = "face"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         labels = self.label_conductivities
@@ -97,6 +100,11 @@ class SolveOptions:
             )
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if not (
+            self.device in ("auto", "cpu", "cuda")
+            or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        ):
+            raise InputError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         for name in ("rtol", "balance_tol"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -116,6 +124,7 @@ class SolveOptions:
             "balance_tol": self.balance_tol,
             "boundary": self.boundary,
             "electrode": self.electrode,
+            "device": self.device,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,4 +140,5 @@ class SolveOptions:
             del out["boundary"]
         if self.electrode == "face":
             del out["electrode"]
+        del out["device"]  # where it ran does not change the answer (resume across devices)
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ from ._memory import (
 from ._pardiso_grid import grid_pardiso_solve
 from ._result import ConductionResult
 from ._stencil import Stencil, electrode_currents, face_fluxes
+from ._torch_mg import resolve_device, solve_torch
 
 __all__ = ["simulate", "validate_image", "geometry"]
 
@@ -52,6 +54,7 @@ def simulate(
     rtol: float = 1e-9,
     balance_tol: float = 1e-8,
     progress: bool = False,
+    device: str = "auto",
     source: str | None = None,
 ) -> ConductionResult:
     """Solve steady conduction div(sigma grad phi) = 0 through an image or volume.
@@ -98,6 +101,10 @@ def simulate(
     progress : bool
         Show a progress bar (accuracy and ETA) on stderr while a large 3D system (over a
         million unknowns) is solved; ``logging`` at INFO logs every iteration.
+    device : {"auto", "cpu", "cuda", "cuda:N"}
+        Where the multigrid runs: the CPU (compiled kernels on every core this process may
+        use), or a CUDA GPU through PyTorch (``method="auto"``/``"mg"`` only). ``"auto"`` takes
+        the GPU for 3D volumes when PyTorch sees one.
     source : str, optional
         Name of the input, used in error messages.
 
@@ -117,6 +124,7 @@ def simulate(
         raise InputError(f"unknown boundary {boundary!r}; use one of {', '.join(BOUNDARIES)}")
     if electrode not in ELECTRODES:
         raise InputError(f"unknown electrode {electrode!r}; use one of {', '.join(ELECTRODES)}")
+    device = resolve_device(device, arr.ndim) if method == "mg" else "cpu"
     spacing = cell_spacing(arr.shape, axis, pixel_size, source=source)
     if not (math.isfinite(voltage) and voltage != 0):
         raise InputError(f"voltage must be a finite non-zero number, got {voltage}", source=source)
@@ -141,6 +149,7 @@ def simulate(
             rtol=rtol,
             balance_tol=balance_tol,
             progress=progress,
+            device=device,
             source=source,
         )
     except MemoryError as exc:
@@ -170,6 +179,7 @@ def _simulate(
     rtol: float,
     balance_tol: float,
     progress: bool,
+    device: str,
     source: str | None,
 ) -> ConductionResult:
     # the potential is needed for the fields and, with periodic faces, the mean current
@@ -223,7 +233,8 @@ def _simulate(
         if method == "mg":
             # one conductivity on the kept cells: the binary kernels (nothing stored per cell)
             binary = sigma is None or bool(np.all(sigma[keep] == 1.0))
-            sol = solve_lean(
+            backend = solve_lean if device == "cpu" else partial(solve_torch, device=device)
+            sol = backend(
                 keep,
                 axis,
                 sigma=None if binary else sigma,
@@ -236,7 +247,8 @@ def _simulate(
             if want_x and sol.x is not None:
                 x = sol.x
             i_in, i_out = sol.inlet, sol.outlet
-            used, iterations, accuracy = "multigrid-cg", sol.iterations, sol.accuracy
+            used = "multigrid-cg" if device == "cpu" else "multigrid-cg-torch"
+            iterations, accuracy = sol.iterations, sol.accuracy
         elif method == "direct" and (grid := _grid_direct(sigma, keep, axis, stencil)):
             x, i_in, i_out = grid
             used = "pardiso"
