@@ -224,3 +224,25 @@ def test_device_option_is_checked_in_one_line():
             simulate(np.ones((4, 4, 4)), device="cuda")
         assert simulate(np.ones((6, 5, 4)), device="auto").method == "multigrid-cg"
     assert simulate(np.ones((6, 5, 4)), device="cpu").relative_conductivity == pytest.approx(1.0)
+
+
+def test_pool_after_a_3d_solve_does_not_fork_numba_threads(tmp_path):
+    # GNU OpenMP (numba's threading layer) kills a child forked after it started: the pool must
+    # come from a fork server once the multigrid has run
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import numpy as np, ionflow\n"
+        "from ionflow.generate import blobs\n"
+        "if __name__ == '__main__':\n"
+        "    vols = [blobs((20, 18, 16), electrolyte_fraction=0.6, rng=i) > 0 for i in range(3)]\n"
+        "    a = ionflow.simulate(vols[0])\n"
+        "    res = list(ionflow.simulate_many(vols, jobs=2))\n"
+        "    assert all(r.error is None for r in res), res\n"
+        "    assert abs(res[0].result.current - a.current) <= 2e-9 * a.current\n"
+        "    print('OK')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "OK" in proc.stdout

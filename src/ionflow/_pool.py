@@ -16,7 +16,8 @@ WATCH_SECONDS = 0.5
 
 
 def _exit_with_parent() -> None:
-    """Worker initializer: end this worker when the process that started it is gone.
+    """Worker initializer: end this worker when the process that started it is gone (and run
+    the multigrid's kernels on one thread: the pool already has a process per core).
 
     A parent killed with SIGKILL (or SIGTERM, which skips Python's clean-up) cannot stop its
     workers, and a worker busy with a long solve would otherwise run on for minutes. A daemon
@@ -25,6 +26,8 @@ def _exit_with_parent() -> None:
     dies.)
     """
     parent = os.getppid()
+    # the pool runs a process per core: the multigrid's kernels take one thread each
+    os.environ["IONFLOW_THREADS"] = "1"
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -37,11 +40,13 @@ def _exit_with_parent() -> None:
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """``ProcessPoolExecutor`` with ``fork`` where that is safe, ``forkserver`` otherwise.
 
-    Forking a process that has started OpenMP/MKL threads (torch does, on import) can deadlock
-    the children, so once torch is loaded the workers come from a clean fork server instead.
+    Forking a process that has started OpenMP/MKL threads (torch does, on import; the numba
+    kernels of the 3D multigrid do on their first call) can deadlock the children, so once
+    torch or numba is loaded the workers come from a clean fork server instead.
     Every worker exits within :data:`WATCH_SECONDS` of its parent's death.
     """
-    method = "forkserver" if "torch" in sys.modules else "fork"
+    threaded = "torch" in sys.modules or "numba" in sys.modules
+    method = "forkserver" if threaded else "fork"
     if method not in multiprocessing.get_all_start_methods():
         method = "spawn"
     return ProcessPoolExecutor(

@@ -68,6 +68,15 @@ def _threads() -> int:
     return max(1, min(int(want) if want else cores, cores))
 
 
+def _set_threads() -> int:
+    """Give numba's kernels :func:`_threads` threads (at most its pool's size)."""
+    import numba
+
+    n = max(1, min(_threads(), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    numba.set_num_threads(n)
+    return n
+
+
 @dataclass
 class _Level:
     idx: np.ndarray  # int32 index grid, -1 where no unknown
@@ -103,7 +112,8 @@ class LeanMultigrid:
         self.K = K
         self.sig, self.wd, self.g_in, self.g_out = sig, wd, g_in, g_out
         self.ktol = ktol
-        self.nslab = 2 * _threads()
+        threads = _set_threads()
+        self.nslab = 2 * threads
         p1, p2 = periodic
         self.levels = [_Level(idx, n, None, None, p1 and idx.shape[1] > 1, p2 and idx.shape[2] > 1)]
         while True:
