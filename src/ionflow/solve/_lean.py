@@ -106,13 +106,20 @@ class LeanMultigrid:
         *,
         max_coarse: int = 2000,
         ktol: float = 0.25,
+        serial_below: int = 50_000,
     ) -> None:
         from . import _lean_kernels as K
 
         self.K = K
         self.sig, self.wd, self.g_in, self.g_out = sig, wd, g_in, g_out
         self.ktol = ktol
+        import numba
+
         threads = _set_threads()
+        self._numba = numba
+        self.threads = threads
+        self.serial_below = serial_below
+        self._serial = False
         self.nslab = 2 * threads
         p1, p2 = periodic
         self.levels = [_Level(idx, n, None, None, p1 and idx.shape[1] > 1, p2 and idx.shape[2] > 1)]
@@ -216,10 +223,21 @@ class LeanMultigrid:
             L.idx, z, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, r,
             C.idx, L.f, rc,
         )  # fmt: skip
-        if l + 1 == len(self.levels) - 1:
-            self._cycle(l + 1, rc, ec)
-        else:
-            self._kcycle(l + 1, rc, ec)
+        # Small levels run on one thread: waking the others costs more than it saves, and
+        # far more when other processes hold the cores (OpenMP's idle threads spin).
+        serial = self.threads > 1 and not self._serial and C.n < self.serial_below
+        if serial:
+            self._numba.set_num_threads(1)
+            self._serial = True
+        try:
+            if l + 1 == len(self.levels) - 1:
+                self._cycle(l + 1, rc, ec)
+            else:
+                self._kcycle(l + 1, rc, ec)
+        finally:
+            if serial:
+                self._numba.set_num_threads(self.threads)
+                self._serial = False
         self.K.prolong_add(L.idx, C.idx, L.f, ec, z)
         self._smooth(l, z, r, False)
         return z

@@ -21,8 +21,16 @@ every kernel runs in parallel over planes. Reductions accumulate in float64.
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit, prange
+import os
+
+# OpenMP threads that wait by spinning (GNU's default) cost up to 12x on a machine whose cores
+# other work also wants (benchmarks/solver_scale.py); waiting passively costs little on an idle
+# one because the small coarse levels run on one thread. Read when numba first starts its
+# OpenMP pool; OMP_WAIT_POLICY=ACTIVE in the environment restores spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
 
 __all__: list[str] = []
 
