@@ -15,7 +15,7 @@ memory and speed:
 * **Mixed precision.** The potential is float64; the Krylov vectors and the whole
   preconditioner are float32. Every few iterations (and always before stopping) the residual
   is recomputed from the float64 potential with the exact float64 stencil ("reliable
-  updates"), so the accuracy reached is that of float64: the stopping rule of ``_multigrid``
+  updates"), so the accuracy reached is that of float64: the stopping rule of :func:`fcg`
   (energy current within ``rtol``, inlet/outlet balance within ``balance_tol``) is checked on
   the exact residual only.
 * **Compiled, parallel kernels** (numba, ``_lean_kernels.py``) for the residual, the smoother,
@@ -42,7 +42,7 @@ from ..errors import IonflowError
 from ._multigrid import MultigridSolution, _Progress
 from ._stencil import DEFAULT, Stencil
 
-__all__ = ["fcg", "lean_bytes", "solve_lean"]
+__all__ = ["fcg", "flow_geometry", "from_view", "lean_bytes", "solve_lean", "to_view"]
 
 log = logging.getLogger(__name__)
 
@@ -190,14 +190,10 @@ class LeanMultigrid:
         return Wc, Dc
 
     # operators ---------------------------------------------------------------------------
-    def apply(self, l: int, v: np.ndarray, out: np.ndarray, r: np.ndarray | None = None) -> None:
-        """``out = A_l v`` or, with ``r``, ``out = r - A_l v``."""
+    def apply(self, l: int, v: np.ndarray, out: np.ndarray) -> None:
+        """``out = A_l v``."""
         L = self.levels[l]
-        args = (L.idx, v, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2)
-        if r is None:
-            self.K.apply(*args, out)
-        else:
-            self.K.residual(*args, r, out)
+        self.K.apply(L.idx, v, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, out)
 
     def _smooth(self, l: int, z: np.ndarray, r: np.ndarray, forward: bool) -> None:
         L = self.levels[l]
@@ -308,8 +304,18 @@ def solve_lean(
         Flow axis.
     sigma : ndarray of float, same shape, optional
         Relative conductivity per cell; ``None`` for a binary image (every kept cell 1).
-    rtol, balance_tol, maxiter, return_x, stencil, progress
-        As in :func:`ionflow.solve._multigrid.solve_multigrid`.
+    rtol : float
+        Relative accuracy of the energy estimate of the current (see :func:`fcg`).
+    balance_tol : float
+        Required relative agreement of the inlet and outlet currents.
+    maxiter : int
+        Flexible-CG iteration limit; reaching it raises :class:`IonflowError`.
+    return_x : bool
+        Also return the potential on the kept cells (``phi[keep]`` order).
+    stencil : Stencil
+        Cell spacing, periodic lateral axes and electrode gap.
+    progress : bool
+        A progress bar on stderr (large systems); INFO logging reports every iteration.
     blocked_outlet : bool
         No electrode after the last slice (a current collector that blocks ionic current).
     reliable_every : int
@@ -321,32 +327,12 @@ def solve_lean(
     """
     from . import _lean_kernels as K
 
-    if axis in stencil.periodic:
-        raise ValueError("the flow axis cannot be periodic")
-    ndim = keep.ndim
-    order = [axis] + [d for d in range(ndim) if d != axis]
-    periodic = [stencil.is_periodic(d) for d in order] + [False] * (3 - ndim)
-    w = list(stencil.weights(ndim))
-    w.insert(0, w.pop(axis))
-    if ndim == 2:
-        w.append(1.0)
-    wd = np.asarray(w, np.float64)
-    ge = 2.0 * stencil.electrode_weight(ndim, axis)
+    periodic, wd, ge = flow_geometry(keep.ndim, axis, stencil)
     g_in, g_out = ge, (0.0 if blocked_outlet else ge)
-
-    view = np.moveaxis(keep, axis, 0)
-    if ndim == 2:
-        view = view[:, :, None]
-    idx, n = _index_grid(np.ascontiguousarray(view))
-    del view
-    if sigma is not None:
-        sv = np.moveaxis(sigma, axis, 0)
-        if ndim == 2:
-            sv = sv[:, :, None]
-        sig: np.ndarray | None = np.ascontiguousarray(sv[idx >= 0], dtype=np.float64)
-        del sv
-    else:
-        sig = None
+    idx, n = _index_grid(np.ascontiguousarray(to_view(keep, axis)))
+    sig = None
+    if sigma is not None:  # C order of the view, kept cells only
+        sig = np.ascontiguousarray(to_view(sigma, axis)[idx >= 0], dtype=np.float64)
     M = LeanMultigrid(idx, n, sig, wd, g_in, g_out, (periodic[1], periodic[2]))
 
     # linear start along the flow
@@ -371,11 +357,11 @@ def solve_lean(
             x += M.coarse_lu.solve(r64)
         i_in, i_out = K.currents(idx, x, sig, g_in, g_out)
         accuracy = abs(i_in - i_out) / max(abs(i_in), 1e-300)
-        return MultigridSolution(_original(x, idx, keep, axis) if return_x else None,
-                                 i_in, i_out, 0, float(accuracy))  # fmt: skip
+        x_orig = _original(x, idx, keep, axis) if return_x else None
+        return MultigridSolution(x_orig, i_in, i_out, 0, float(accuracy))
 
     ops = _NumbaOps(M, x, r, exact)
-    it, i_var, i_in, i_out, estimate = fcg(
+    it, i_in, i_out, accuracy = fcg(
         ops,
         n,
         rtol=rtol,
@@ -385,16 +371,43 @@ def solve_lean(
         blocked_outlet=blocked_outlet,
         reliable_every=reliable_every,
     )
-    scale = max(abs(i_in), 1e-300)
-    accuracy = abs(i_in - i_var) / scale + estimate
     x_orig = _original(x, idx, keep, axis) if return_x else None
     return MultigridSolution(x_orig, i_in, i_out, it, float(accuracy))
 
 
+def flow_geometry(
+    ndim: int, axis: int, stencil: Stencil
+) -> tuple[tuple[bool, bool, bool], np.ndarray, float]:
+    """The stencil seen flow axis first, as 3D (see :func:`to_view`): per-axis periodic flags
+    (never the flow axis), face weights ``w_d`` and the electrode coupling per unit
+    conductivity."""
+    if axis in stencil.periodic:
+        raise ValueError("the flow axis cannot be periodic")
+    order = [axis] + [d for d in range(ndim) if d != axis]
+    flags = [stencil.is_periodic(d) for d in order] + [False] * (3 - ndim)
+    w = list(stencil.weights(ndim))
+    w.insert(0, w.pop(axis))
+    if ndim == 2:
+        w.append(1.0)
+    periodic = (flags[0], flags[1], flags[2])
+    return periodic, np.asarray(w, np.float64), 2.0 * stencil.electrode_weight(ndim, axis)
+
+
+def to_view(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` with the flow axis first, as 3D (a 2D image gets a last axis of length 1)."""
+    view = np.moveaxis(a, axis, 0)
+    return view[:, :, None] if a.ndim == 2 else view
+
+
 def _original(x: np.ndarray, idx: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
-    """The potential in ``phi[keep]`` order of the original orientation."""
+    """The potential on the unknowns of ``idx`` in ``phi[keep]`` order of the original axes."""
     phi = np.full(idx.shape, np.nan)
     phi[idx >= 0] = x
+    return from_view(phi, keep, axis)
+
+
+def from_view(phi: np.ndarray, keep: np.ndarray, axis: int) -> np.ndarray:
+    """``phi`` (a full grid in the view of :func:`to_view`) at ``keep``, in original order."""
     if keep.ndim == 2:
         phi = phi[:, :, 0]
     return np.moveaxis(phi, 0, axis)[keep]
@@ -445,12 +458,23 @@ def fcg(
     progress: bool,
     blocked_outlet: bool = False,
     reliable_every: int = 4,
-) -> tuple[int, float, float, float, float]:
-    """FCG(1) with the energy-current stopping rule of ``_multigrid`` and reliable updates.
+) -> tuple[int, float, float, float]:
+    """FCG(1) (Notay 2000; each direction A-orthogonal to the previous one, since the K-cycle is
+    not a fixed linear operator) with reliable updates and the energy-current stopping rule.
+
+    Stopping rule (both must hold, checked on the exact residual):
+
+    * the energy (variational) current I_var = c0 - b.x - r.x, which decreases monotonically to
+      the exact current with an error equal to the squared energy norm of the potential error,
+      has an estimated remaining decrease below ``rtol`` (relative), and the reported inlet
+      current is within ``rtol`` of the exact one (its distance from I_var plus that estimate);
+    * the inlet and outlet currents agree to ``balance_tol`` (relative; not with
+      ``blocked_outlet``), so the reported inlet current satisfies the conservation check.
 
     ``ops`` holds the vectors ``x, r, p, q, z`` and the operations (see ``_NumbaOps``);
     ``ops.exact()`` recomputes ``r`` from ``x`` exactly and returns (I_var, I_in, I_out).
-    Returns (iterations, I_var, I_in, I_out, estimated accuracy of I_var).
+    Returns (iterations, I_in, I_out, accuracy): the estimated relative error of the inlet
+    current, its distance from I_var plus I_var's estimated remaining error.
     """
     r, p, q, z = ops.r, ops.p, ops.q, ops.z
     reporter = _Progress(n, rtol, bar=progress)
@@ -508,4 +532,5 @@ def fcg(
             beta = -ops.dot(z, q) / pq
             rz = ops.dot(r, z)
             ops.new_direction(z, beta, p)
-    return it, i_var, i_in, i_out, estimate
+    accuracy = abs(i_in - i_var) / max(abs(i_in), 1e-300) + estimate
+    return it, i_in, i_out, float(accuracy)

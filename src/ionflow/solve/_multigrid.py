@@ -1,33 +1,21 @@
-"""Geometric aggregation multigrid and flexible CG: the default 3D solver (``method="mg"``).
+"""The assembled geometric-aggregation multigrid preconditioner (used by the electrode solves),
+the result type and the progress reports of the multigrid solvers.
 
-Preconditioner: aggregation on 2x2x2 blocks of voxels with Galerkin coarse operators formed on
-the grid (``_grid.py``), symmetric Gauss-Seidel smoothing (one forward sweep before, one
+``GridMultigrid``: aggregation on 2x2x2 blocks of voxels with Galerkin coarse operators formed
+on the grid (``_grid.py``), symmetric Gauss-Seidel smoothing (one forward sweep before, one
 backward sweep after the coarse correction), Notay's K-cycle (two inner flexible-CG steps on
 every coarse level but the last) and float32 coarse levels; the coarsest level (<= 500
-unknowns) is solved by sparse LU. The outer iteration is flexible CG, FCG(1), since the
-K-cycle is not a fixed linear operator. It starts from the linear potential.
-
-Stopping rule (both must hold):
-
-* the energy (variational) current I_var = c0 - b.x - r.x, which decreases monotonically to
-  the exact current with an error equal to the squared energy norm of the potential error,
-  has an estimated remaining decrease below ``rtol`` (relative), and the reported inlet
-  current is within ``rtol`` of the exact one (its distance from I_var plus that estimate);
-* the inlet and outlet currents agree to ``balance_tol`` (relative), so the reported inlet
-  current satisfies the conservation check.
-
-Memory is the constraint on large volumes (and fresh pages are slow on some VMs), so the loop
-allocates nothing per iteration and keeps five N-vectors.
+unknowns) is solved by sparse LU. ``electrode_tortuosity`` runs flexible CG with it on the
+assembled grid layout. The 3D default of ``simulate`` is the matrix-free solver of ``_lean.py``
+(same algorithm, its stopping rule in ``_lean.fcg``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -36,11 +24,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from pyamg.amg_core import gauss_seidel as _gauss_seidel
 
-from ..errors import IonflowError
-from ._grid import GridSystem, assemble_grid, assemble_level
-from ._stencil import DEFAULT, Stencil
+from ._grid import GridSystem, assemble_level
 
-__all__ = ["MultigridSolution", "solve_multigrid"]
+__all__ = ["GridMultigrid", "MultigridSolution"]
 
 log = logging.getLogger(__name__)
 
@@ -223,84 +209,13 @@ class GridMultigrid:
 
 @dataclass(frozen=True)
 class MultigridSolution:
-    """Outcome of :func:`solve_multigrid` (reduced units: sigma_ref = V = cell size = 1)."""
+    """Outcome of a multigrid solve (reduced units: sigma_ref = V = cell size = 1)."""
 
     x: np.ndarray | None  # potential on the kept cells in ``phi[keep]`` order, if asked for
     inlet: float
     outlet: float
     iterations: int
     accuracy: float
-
-
-def _one_blas_thread():
-    """Threaded BLAS makes the many short dot products slower: use one thread if we can."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
-def solve_multigrid(
-    sigma: np.ndarray,
-    keep: np.ndarray,
-    axis: int,
-    *,
-    rtol: float = 1e-9,
-    balance_tol: float = 1e-8,
-    maxiter: int = 500,
-    return_x: bool = False,
-    stencil: Stencil = DEFAULT,
-    progress: bool = False,
-) -> MultigridSolution:
-    """Solve the conduction system of ``sigma`` (relative conductivity) on ``keep``.
-
-    Parameters
-    ----------
-    sigma : ndarray of float, shape (n0, n1[, n2])
-        Relative conductivity per cell.
-    keep : ndarray of bool, same shape
-        Cells of the clusters touching both electrodes (at least one).
-    axis : int
-        Flow axis.
-    rtol : float
-        Relative accuracy of the energy estimate of the current.
-    balance_tol : float
-        Required relative agreement of the inlet and outlet currents.
-    maxiter : int
-        Flexible-CG iteration limit; reaching it raises :class:`IonflowError`.
-    return_x : bool
-        Also return the potential on the kept cells (in the original orientation).
-    stencil : Stencil
-        Cell spacing and periodic lateral axes.
-    progress : bool
-        Show a progress bar on stderr (large systems only). With logging at INFO level every
-        iteration of a large system is logged with its accuracy and an ETA.
-
-    Returns
-    -------
-    MultigridSolution
-        ``accuracy`` estimates the relative error of the inlet current: its distance from the
-        (converged) energy current plus that one's estimated remaining error. The inlet/outlet
-        mismatch is reported separately (``flux_imbalance``).
-    """
-    system = assemble_grid(sigma, keep, axis, stencil)
-    M = GridMultigrid(system)
-    reporter = _Progress(system.A.shape[0], rtol, bar=progress)
-    with _one_blas_thread(), reporter:
-        x, iterations, estimate, i_var = _fcg(
-            system,
-            M,
-            rtol=rtol,
-            balance_tol=balance_tol,
-            maxiter=maxiter,
-            report=reporter if reporter.active else None,
-        )
-    i_in, i_out = system.currents(x)
-    scale = max(abs(i_in), 1e-300)
-    accuracy = abs(i_in - i_var) / scale + estimate
-    x_orig = system.to_original(x, sigma.shape, axis) if return_x else None
-    return MultigridSolution(x_orig, i_in, i_out, iterations, float(accuracy))
 
 
 class _Progress:
@@ -365,78 +280,3 @@ class _Progress:
         if self.bar is not None:
             self.bar.n = round(100 * done)
             self.bar.set_postfix_str(f"it {it}, accuracy {estimate:.1e}, ETA {eta:.0f} s")
-
-
-def _fcg(
-    system: GridSystem,
-    M: GridMultigrid,
-    *,
-    rtol: float,
-    balance_tol: float,
-    maxiter: int,
-    report: Callable[[int, float, float], None] | None = None,
-) -> tuple[np.ndarray, int, float, float]:
-    """FCG(1) (Notay 2000): each direction A-orthogonal to the previous one.
-
-    Returns x, iterations, the estimated relative error of I_var, and I_var. ``report`` is
-    called after every iteration with (iteration, estimated accuracy, I_var).
-    """
-    op = M.fine_op
-    g_in = system.g_in
-    nh = g_in.size
-    c0 = float(g_in.sum())
-    x = system.linear_start()
-    r = np.empty_like(x)
-    q = np.empty_like(x)
-    z = np.empty_like(x)
-    op.matvec(x, r)
-    np.negative(r, out=r)
-    r[:nh] += g_in  # r = b - A x, b = g_in on the first slice
-
-    def energy_current() -> float:
-        return c0 - float(np.dot(g_in, x[:nh])) - float(np.dot(r, x))
-
-    def converged(i_var: float, estimate: float) -> bool:
-        # the reported (inlet) current must be within rtol of the exact one, which lies
-        # within `estimate` below I_var; and the outlet current must agree with it
-        i_in, i_out = system.currents(x)
-        scale = max(abs(i_in), 1e-300)
-        return (
-            abs(i_in - i_var) / scale + estimate <= rtol
-            and abs(i_in - i_out) <= balance_tol * scale
-        )
-
-    M(r, z)
-    p = z.copy()
-    rz = float(np.dot(r, z))
-    dec_prev = None
-    estimate = np.inf
-    for it in range(1, maxiter + 1):
-        op.matvec(p, q)
-        pq = float(np.dot(p, q))
-        if not pq > 0:  # exact (e.g. the linear start on straight channels) or at rounding
-            return x, it - 1, 0.0 if rz == 0 else estimate, energy_current()
-        alpha = rz / pq
-        np.multiply(p, alpha, out=z)  # z is free until the next preconditioning
-        x += z
-        np.multiply(q, alpha, out=z)
-        r -= z
-        dec = alpha * rz  # decrease of I_var in this step (energy-norm error decrease)
-        i_var = energy_current()
-        ratio = 0.9 if dec_prev is None else min(max(dec / dec_prev, 0.2), 0.9)
-        estimate = dec * ratio / (1.0 - ratio) / max(abs(i_var), 1e-300)
-        dec_prev = dec
-        if report is not None:
-            report(it, estimate, i_var)
-        if it >= 2 and estimate < rtol and converged(i_var, estimate):
-            return x, it, estimate, i_var
-        M(r, z)
-        beta = -float(np.dot(z, q)) / pq
-        rz = float(np.dot(r, z))
-        p *= beta
-        p += z
-    i_in, i_out = system.currents(x)
-    raise IonflowError(
-        f"multigrid CG did not converge in {maxiter} iterations (current accuracy "
-        f"{estimate:.1e}, inlet/outlet mismatch {abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"
-    )
