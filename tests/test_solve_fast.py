@@ -3,6 +3,8 @@ batches; and a volume too large for the machine fails with a clear ResourceError
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -121,6 +123,8 @@ def _cases_2d():
         "maze": (maze, {"fields": True}),
         "labels": (rng.integers(0, 3, (18, 21)), {"label_conductivities": {0: 0.1, 1: 1, 2: 0.4}}),
         "matrix": (disks((24, 24), electrolyte_fraction=0.4, rng=2), {"matrix_conductivity": 0.05}),
+        # from THREADED_CELLS: MKL on this process's threads, the improved two-level factor
+        "large-threaded": (disks((170, 165), electrolyte_fraction=0.7, rng=4), {"axis": 1}),
     }
 
 
@@ -138,6 +142,25 @@ def test_grid_pardiso_equals_general_direct(name):
     assert_allclose(fast.outlet_current, ref.outlet_current, rtol=1e-10)
     if kw.get("fields"):
         assert_allclose(fast.potential, ref.potential, rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_pypardiso_is_pointed_at_the_environment_mkl(tmp_path, monkeypatch):
+    from ionflow.solve._linear import point_pypardiso_at_mkl
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libmkl_rt.so.2").touch()
+    (tmp_path / "lib" / "libmkl_rt.so").touch()
+    monkeypatch.setattr("sys.prefix", str(tmp_path))
+    monkeypatch.delenv("PYPARDISO_MKL_RT", raising=False)
+    point_pypardiso_at_mkl()  # the shortest name, as pypardiso's own search prefers
+    assert os.environ["PYPARDISO_MKL_RT"] == str(tmp_path / "lib" / "libmkl_rt.so")
+    monkeypatch.setenv("PYPARDISO_MKL_RT", "/elsewhere/libmkl_rt.so")
+    point_pypardiso_at_mkl()  # a user's choice is kept
+    assert os.environ["PYPARDISO_MKL_RT"] == "/elsewhere/libmkl_rt.so"
+    monkeypatch.delenv("PYPARDISO_MKL_RT")
+    monkeypatch.setattr("sys.prefix", str(tmp_path / "none"))
+    point_pypardiso_at_mkl()  # nothing found: pypardiso searches itself
+    assert "PYPARDISO_MKL_RT" not in os.environ
 
 
 def test_batch_of_one_shape_equals_one_by_one():

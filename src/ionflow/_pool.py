@@ -9,10 +9,21 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["process_pool"]
+__all__ = ["process_pool", "solver_threads"]
 
 WATCH_SECONDS = 0.5
 """How often a worker checks that the process that started it is still alive."""
+
+
+def solver_threads() -> int:
+    """Threads a solver in this process may use: ``IONFLOW_THREADS`` (1 in pool workers), at
+    most the cores this process may run on."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    want = os.environ.get("IONFLOW_THREADS")
+    return max(1, min(int(want) if want else cores, cores))
 
 
 def _exit_with_parent() -> None:

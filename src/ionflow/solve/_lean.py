@@ -31,13 +31,13 @@ for the coarse levels.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .._pool import solver_threads
 from ..errors import IonflowError
 from ._multigrid import MultigridSolution, _Progress
 from ._stencil import DEFAULT, Stencil
@@ -59,20 +59,11 @@ def lean_bytes(cells: int, unknowns: int, *, conductivities: bool = False) -> fl
     return BYTES_PER_CELL * cells + per * unknowns
 
 
-def _threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    want = os.environ.get("IONFLOW_THREADS")
-    return max(1, min(int(want) if want else cores, cores))
-
-
 def _set_threads() -> int:
-    """Give numba's kernels :func:`_threads` threads (at most its pool's size)."""
+    """Give numba's kernels :func:`~ionflow._pool.solver_threads` threads (at most its pool's size)."""
     import numba
 
-    n = max(1, min(_threads(), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    n = max(1, min(solver_threads(), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(n)
     return n
 

@@ -11,7 +11,9 @@ The equations of the kept cells are exactly those of ``assemble``; removed cells
 
 The matrix is symmetric positive definite (every kept cluster touches an electrode), so PARDISO
 runs with mtype 2 on the upper triangle. MKL runs single-threaded here (a thread-local setting,
-restored afterwards): these systems are small and the batch runner already uses every core.
+restored afterwards) on images under ``THREADED_CELLS``: these systems are small and the batch
+runner already uses every core; larger ones get the threads of
+:func:`~ionflow._pool.solver_threads`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from collections import OrderedDict
 import numpy as np
 import scipy.sparse as sp
 
+from .._pool import solver_threads
+from ._linear import point_pypardiso_at_mkl
 from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
 
 __all__ = ["grid_pardiso_solve", "MAX_CELLS"]
 
 MAX_CELLS = 512 * 512  # larger images: the general direct solver (factor memory is cached here)
+THREADED_CELLS = 160 * 160  # from this size MKL may use every core this process may use
 _CACHE_SIZE = 4  # analysed shapes kept per process
 _LOCK = threading.Lock()  # one PARDISO call at a time per process
 _CACHE: OrderedDict[tuple[int, int], _GridPardiso] = OrderedDict()
@@ -38,6 +43,7 @@ def _library() -> ctypes.CDLL | None:
     """MKL as loaded by pypardiso (whose ``pardiso`` argtypes we reuse), or None."""
     global _LIB
     if _LIB is None:
+        point_pypardiso_at_mkl()
         try:
             from pypardiso.scipy_aliases import pypardiso_solver
 
@@ -73,9 +79,11 @@ class _GridPardiso:
         self.iparm[0] = 1  # these settings, not the defaults
         self.iparm[1] = 2  # METIS nested dissection
         self.iparm[9] = 8  # pivot perturbation 1e-8 (SPD: not expected to trigger)
-        # two-level factorisation: the same factor, ~30 % faster numeric phase on these grids
-        # (benchmarks/pardiso_settings.py; answers equal to 1e-14)
-        self.iparm[23] = 1
+        # Two-level factorisation: the same factor, a faster numeric phase on these grids
+        # (benchmarks/pardiso_settings.py; answers equal to 1e-14). Its improved variant (10)
+        # pays on large grids, where MKL may also run on several threads; on small ones the
+        # classic one (1) is faster.
+        self.iparm[23] = 10 if n >= THREADED_CELLS else 1
         self.perm = np.zeros(n, dtype=np.int32)
         self.data = np.empty(rows.size, dtype=np.float64)
         ones = np.ones(shape)
@@ -156,16 +164,17 @@ class _GridPardiso:
         self._call(-1)
 
 
-class _OneMklThread:
-    """MKL's thread-local thread count set to 1 for the duration (when MKL offers it)."""
+class _MklThreads:
+    """MKL's thread-local thread count set for the duration (when MKL offers it)."""
 
-    def __init__(self, lib: ctypes.CDLL) -> None:
+    def __init__(self, lib: ctypes.CDLL, threads: int = 1) -> None:
         self.fn = getattr(lib, "MKL_Set_Num_Threads_Local", None)
+        self.threads = threads
         self.previous = 0
 
     def __enter__(self) -> None:
         if self.fn is not None:
-            self.previous = self.fn(1)
+            self.previous = self.fn(self.threads)
 
     def __exit__(self, *exc: object) -> None:
         if self.fn is not None:
@@ -187,7 +196,10 @@ def grid_pardiso_solve(
     if lib is None:
         return None
     shape = (int(sigma.shape[0]), int(sigma.shape[1]))
-    with _LOCK, _OneMklThread(lib):
+    # Small images run on one thread (a batch already has a process per core); large ones on
+    # the threads this process may use (1 in a pool worker).
+    threads = solver_threads() if sigma.size >= THREADED_CELLS else 1
+    with _LOCK, _MklThreads(lib, threads):
         solver = _CACHE.get(shape)
         if solver is None:
             solver = _CACHE[shape] = _GridPardiso(lib, shape)
