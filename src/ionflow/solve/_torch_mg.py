@@ -264,9 +264,12 @@ class _TorchOps:
         self.r.copy_(b - fine.apply(x))
         bx = float((b * x).sum())
         rx = float((self.r * x).sum())
-        i_in = float((fine.g_in * (1.0 - x[0])).sum())
-        i_out = float((fine.g_out * x[-1]).sum())
+        i_in, i_out = self.currents()
         return self.c0 - bx - rx, i_in, i_out
+
+    def currents(self) -> tuple[float, float]:
+        fine, x = self.fine, self.x
+        return float((fine.g_in * (1.0 - x[0])).sum()), float((fine.g_out * x[-1]).sum())
 
     def apply(self, v: Any, out: Any) -> None:
         out.copy_(self.fine.apply(v))
