@@ -246,3 +246,30 @@ def test_pool_after_a_3d_solve_does_not_fork_numba_threads(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "OK" in proc.stdout
+
+
+def test_first_compilation_is_announced_once(monkeypatch, caplog):
+    """A cold numba cache gets one INFO line on ``ionflow.compile`` (the CLI shows it)."""
+    from types import SimpleNamespace
+
+    from ionflow.solve import _lean
+
+    def kernel(index):
+        cache_file = SimpleNamespace(_load_index=lambda: index)
+        return SimpleNamespace(_cache=SimpleNamespace(_cache_file=cache_file))
+
+    warm = SimpleNamespace(
+        gauss_seidel=kernel({1: 1}), apply=kernel({1: 1}), coarse_operator=kernel({1: 1})
+    )
+    cold = SimpleNamespace(
+        gauss_seidel=kernel({1: 1}), apply=kernel({}), coarse_operator=kernel({1: 1})
+    )
+    caplog.set_level("INFO", logger="ionflow.compile")
+    monkeypatch.setattr(_lean, "_COMPILED", False)
+    _lean._announce_compilation(warm)
+    assert not caplog.records
+    monkeypatch.setattr(_lean, "_COMPILED", False)
+    _lean._announce_compilation(cold)
+    _lean._announce_compilation(cold)  # once per process
+    assert len(caplog.records) == 1
+    assert "compiling the 3D solver" in caplog.records[0].getMessage()

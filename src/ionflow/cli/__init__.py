@@ -149,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # which labels/phases an input has and which conduct: one line per input, always shown
     logging.getLogger("ionflow.phases").setLevel(logging.INFO)
+    # that the first 3D solve on a machine compiles its kernels (a minute or two), once
+    logging.getLogger("ionflow.compile").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except IonflowError as exc:

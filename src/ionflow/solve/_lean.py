@@ -45,6 +45,30 @@ from ._stencil import DEFAULT, Stencil
 __all__ = ["fcg", "flow_geometry", "from_view", "lean_bytes", "solve_lean", "to_view"]
 
 log = logging.getLogger(__name__)
+COMPILE_LOG = logging.getLogger("ionflow.compile")
+"""Says when the compiled kernels are being built (the CLI shows it; INFO)."""
+_COMPILED = False
+
+
+def _announce_compilation(K: Any) -> None:
+    """Log once per process when numba's on-disk cache lacks the main kernels, so the first
+    3D solve on a machine (a minute or two of compiling) does not look like a hang."""
+    global _COMPILED
+    if _COMPILED:
+        return
+    _COMPILED = True
+    try:
+        cold = any(
+            not kernel._cache._cache_file._load_index()  # numba internals: guarded
+            for kernel in (K.gauss_seidel, K.apply, K.coarse_operator)
+        )
+    except Exception:  # noqa: BLE001 - another numba version: say nothing
+        return
+    if cold:
+        COMPILE_LOG.info(
+            "compiling the 3D solver's kernels for this machine (first 3D solve only; "
+            "about 1-2 minutes, then cached)"
+        )
 
 F32 = np.float32
 
@@ -101,6 +125,7 @@ class LeanMultigrid:
     ) -> None:
         from . import _lean_kernels as K
 
+        _announce_compilation(K)
         self.K = K
         self.sig, self.wd, self.g_in, self.g_out = sig, wd, g_in, g_out
         self.ktol = ktol
