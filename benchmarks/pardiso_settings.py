@@ -1,8 +1,9 @@
 """A/B of MKL PARDISO settings for the shared-pattern 2D solver (``solve/_pardiso_grid.py``).
 
 Times the numeric factorisation + solve (phase 23) of one image per shape, with
-``iparm[23]`` (MKL's two-level factorisation) off and on, alternating in one process so that
-load on a shared machine hits both alike, and checks that the potentials agree.
+``iparm[23]`` (MKL's two-level factorisation) off (0), classic (1) and improved (10), on one
+MKL thread and (400x400) two, alternating in one process so that load on a shared machine hits
+all alike, and checks that the potentials agree.
 
     python benchmarks/pardiso_settings.py [--repeats 3]
 """
@@ -36,27 +37,36 @@ def main() -> None:
                 self.iparm[23] = self.two_level
             return call(self, phase, b)
 
-    print("| shape | iparm[23]=0 ms | iparm[23]=1 ms | ratio | max |dx| |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    # (iparm[23], MKL threads): ionflow uses (1, 1) below THREADED_CELLS, (10, all) from there
+    settings = {
+        (64, 64): [(0, 1), (1, 1), (10, 1)],
+        (400, 400): [(0, 1), (1, 1), (10, 1), (1, 2), (10, 2)],
+    }
+    print("| shape | iparm[23] | MKL threads | ms | vs iparm[23]=0, 1 thread | max abs dx |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for shape, reps in (((64, 64), 300), ((400, 400), 15)):
         img = generate("disks", shape, electrolyte_fraction=0.8, rng=0).astype(float)
         keep = percolating_mask(img > 0, 0)[0]
-        times: dict[int, list[float]] = {0: [], 1: []}
-        x: dict[int, np.ndarray] = {}
+        times: dict[tuple[int, int], list[float]] = {s: [] for s in settings[shape]}
+        x: dict[tuple[int, int], np.ndarray] = {}
         for _ in range(args.repeats):
-            for level in (0, 1):
+            for level, threads in settings[shape]:  # alternating: load hits all alike
                 Setting.two_level = level
-                with P._OneMklThread(lib):  # analysis and factorisation alike single-threaded
+                with P._MklThreads(lib, threads):
                     solver = Setting(lib, shape)
                     solver.solve(img, keep, 0, (1.0, 1.0))
                     t = time.perf_counter()
                     for _ in range(reps):
-                        x[level] = solver.solve(img, keep, 0, (1.0, 1.0))
-                    times[level].append((time.perf_counter() - t) / reps * 1e3)
+                        x[level, threads] = solver.solve(img, keep, 0, (1.0, 1.0))
+                    times[level, threads].append((time.perf_counter() - t) / reps * 1e3)
                     solver.release()
-        off, on = min(times[0]), min(times[1])
-        diff = float(np.abs(x[0] - x[1]).max())
-        print(f"| {shape[0]}x{shape[1]} | {off:.2f} | {on:.2f} | {off / on:.2f} | {diff:.1e} |")
+        base = min(times[0, 1])
+        for (level, threads), ts in times.items():
+            diff = float(np.abs(x[level, threads] - x[0, 1]).max())
+            print(
+                f"| {shape[0]}x{shape[1]} | {level} | {threads} | {min(ts):.2f} | "
+                f"{base / min(ts):.2f}x | {diff:.1e} |"
+            )
 
 
 if __name__ == "__main__":
