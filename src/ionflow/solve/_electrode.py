@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from ..errors import InputError
 from ._assemble import assemble, percolating_mask
 from ._geometry import cell_spacing, validate_image
+from ._lean import solve_lean_source
 from ._memory import check_memory
 from ._stencil import Stencil
 
@@ -119,7 +120,7 @@ class _Electrode:
     n: int
     shape: tuple[int, ...]
     axis: int
-    grid: tuple[Any, np.ndarray] | None = None  # (GridSystem, d in its unknown order)
+    lean: tuple[np.ndarray, Stencil, np.ndarray] | None = None  # (keep, stencil, area grid)
 
 
 def _phases(
@@ -170,8 +171,8 @@ def _build(
     multigrid: bool = False,
 ) -> tuple[_Electrode | None, tuple[float, ...], float]:
     """The electrode system (None when nothing reacts or connects), the cell spacing and the
-    electrolyte fraction; with ``multigrid`` a large 3D system is laid out for the solver's own
-    multigrid instead of assembled (``_Electrode.grid``; ``A`` is then None)."""
+    electrolyte fraction; with ``multigrid`` a large 3D system is left to the solver's own
+    matrix-free multigrid instead of assembled (``_Electrode.lean``; ``A`` is then None)."""
     arr = validate_image(image, source=source)
     if not -arr.ndim <= axis < arr.ndim:
         raise InputError(f"axis {axis} does not exist for a {arr.ndim}D image", source=source)
@@ -203,13 +204,9 @@ def _build(
         axis=axis,
     )
     if multigrid and arr.ndim == 3 and int(keep.sum()) > DIRECT_MAX:
-        from ._grid import assemble_grid
-
-        gs = assemble_grid(pore.astype(np.float64), keep, axis, stencil, blocked_outlet=True)
-        d3 = np.moveaxis(area, axis, 0)[gs.keep3]
         empty = np.zeros(0)
         return (
-            _Electrode(None, empty, d3, empty, empty, grid=(gs, d3), **common),
+            _Electrode(None, empty, area[keep], empty, empty, lean=(keep, stencil, area), **common),
             spacing,
             common["fraction"],
         )
@@ -249,39 +246,6 @@ def _spd_solve(A: sp.csr_matrix, rhs: np.ndarray, ndim: int = 3) -> np.ndarray:
     if info:
         raise InputError(f"the electrode system did not converge ({info} iterations)")
     return x
-
-
-def _grid_multigrid_solve(system: Any, rhs: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
-    """Flexible CG on the grid layout with the solver's own K-cycle multigrid (3D)."""
-    from ..errors import IonflowError
-    from ._multigrid import GridMultigrid
-
-    M = GridMultigrid(system)
-    op = M.fine_op
-    x = np.zeros_like(rhs)
-    r = rhs.astype(np.float64, copy=True)
-    z = np.empty_like(r)
-    q = np.empty_like(r)
-    M(r, z)
-    p = z.copy()
-    rz = float(np.dot(r, z))
-    norm_b = float(np.linalg.norm(rhs)) or 1.0
-    for _ in range(1000):
-        op.matvec(p, q)
-        pq = float(np.dot(p, q))
-        if not pq > 0:
-            return x
-        alpha = rz / pq
-        x += alpha * p
-        r -= alpha * q
-        if float(np.linalg.norm(r)) <= rtol * norm_b:
-            return x
-        M(r, z)
-        beta = -float(np.dot(z, q)) / pq  # FCG(1): A-orthogonal to the previous direction
-        rz = float(np.dot(r, z))
-        p *= beta
-        p += z
-    raise IonflowError("the electrode system did not converge in 1000 multigrid iterations")
 
 
 def ideal_low_frequency_resistance(n: int, fraction: float, cross_section: float) -> float:
@@ -367,10 +331,11 @@ def electrode_tortuosity(
             boundary=boundary,
             pixel_size=sizes,
         )
-    if data.grid is not None:
-        psi = _grid_multigrid_solve(*data.grid)
-        total = float(data.grid[1].sum())
-        re_z0 = float(data.grid[1] @ psi) / total**2
+    if data.lean is not None:
+        keep, stencil, area = data.lean
+        psi = solve_lean_source(keep, ax, area, stencil=stencil)
+        total = float(data.d.sum())
+        re_z0 = float(data.d @ psi) / total**2
     else:
         psi = _spd_solve(data.A, data.d, len(data.shape))
         total = float(data.d.sum())

@@ -70,6 +70,7 @@ def _announce_compilation(K: Any) -> None:
             "about 1-2 minutes, then cached)"
         )
 
+
 F32 = np.float32
 
 # bytes per cell of the image and per unknown (binary image), for the memory estimate
@@ -362,7 +363,7 @@ def solve_lean(
     c0 = float(g_in * (counts[0] if sig is None else sig[: counts[0]].sum()))
 
     def exact() -> tuple[float, float, float]:
-        rx, bx = K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r)
+        rx, bx, _ = K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r, None)
         i_in, i_out = currents()
         return c0 - bx - rx, i_in, i_out
 
@@ -373,7 +374,7 @@ def solve_lean(
     if len(M.levels) == 1:  # small enough for the float64 direct solve (and one refinement)
         r64 = np.empty(n)
         for _ in range(2):
-            K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r64)
+            K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r64, None)
             x += M.coarse_lu.solve(r64)
         i_in, i_out = K.currents(idx, x, sig, g_in, g_out)
         accuracy = abs(i_in - i_out) / max(abs(i_in), 1e-300)
@@ -393,6 +394,85 @@ def solve_lean(
     )
     x_orig = _original(x, idx, keep, axis) if return_x else None
     return MultigridSolution(x_orig, i_in, i_out, it, float(accuracy))
+
+
+def solve_lean_source(
+    keep: np.ndarray,
+    axis: int,
+    source: np.ndarray,
+    *,
+    stencil: Stencil = DEFAULT,
+    rtol: float = 1e-12,
+    maxiter: int = 1000,
+    reliable_every: int = 4,
+) -> np.ndarray:
+    """Solve ``A x = source`` on the cells in ``keep`` with the inlet electrode at potential 0
+    and a blocked outlet (the electrode problem of ``_electrode.py``): the same operator and
+    multigrid as :func:`solve_lean`, a binary image, stopping when the exact float64 residual is
+    below ``rtol`` times the source's norm.
+
+    Parameters
+    ----------
+    keep : ndarray of bool, 2D or 3D
+        The unknowns (whole clusters touching the inlet).
+    axis : int
+        Flow axis; the electrode lies before its first slice.
+    source : ndarray of float, same shape
+        Right-hand side per cell (read on ``keep``).
+
+    Returns
+    -------
+    ndarray
+        ``x`` in ``phi[keep]`` order of the original axes.
+    """
+    from . import _lean_kernels as K
+
+    periodic, wd, g_in = flow_geometry(keep.ndim, axis, stencil)
+    idx, n = _index_grid(np.ascontiguousarray(to_view(keep, axis)))
+    b = np.ascontiguousarray(to_view(source, axis)[idx >= 0], dtype=np.float64)
+    M = LeanMultigrid(idx, n, None, wd, g_in, 0.0, (periodic[1], periodic[2]))
+    L0 = M.levels[0]
+    x = np.zeros(n)
+    target = rtol * (float(np.linalg.norm(b)) or 1.0)
+    if len(M.levels) == 1:  # the float64 direct solve, and one refinement
+        r64 = np.empty(n)
+        for _ in range(2):
+            K.residual64(idx, x, None, wd, g_in, 0.0, L0.p1, L0.p2, r64, b)
+            x += M.coarse_lu.solve(r64)
+        return _original(x, idx, keep, axis)
+    r = np.empty(n, F32)
+
+    def exact() -> float:
+        return float(np.sqrt(K.residual64(idx, x, None, wd, g_in, 0.0, L0.p1, L0.p2, r, b)[2]))
+
+    ops = _NumbaOps(M, x, r, exact, None)
+    rn = ops.exact()
+    if rn > target:
+        ops.precondition(r, ops.z)
+        ops.p[:] = ops.z
+        rz = ops.dot(r, ops.z)
+        since = 0
+        for _ in range(maxiter):
+            ops.apply(ops.p, ops.q)
+            pq = ops.dot(ops.p, ops.q)
+            if not pq > 0:  # exact, or at rounding
+                break
+            ops.update(rz / pq, ops.p, ops.q)
+            since += 1
+            if since >= reliable_every or np.sqrt(ops.dot(r, r)) <= target:
+                rn, since = ops.exact(), 0  # r is the exact residual again
+                if rn <= target:
+                    break
+            ops.precondition(r, ops.z)  # FCG(1), as in :func:`fcg`
+            beta = -ops.dot(ops.z, ops.q) / pq
+            rz = ops.dot(r, ops.z)
+            ops.new_direction(ops.z, beta, ops.p)
+        else:
+            raise IonflowError(
+                f"the electrode system did not converge in {maxiter} multigrid iterations "
+                f"(relative residual {rn / (target / rtol):.1e})"
+            )
+    return _original(x, idx, keep, axis)
 
 
 def flow_geometry(
@@ -442,8 +522,8 @@ class _NumbaOps:
         M: LeanMultigrid,
         x: np.ndarray,
         r: np.ndarray,
-        exact: Callable[[], tuple[float, float, float]],
-        currents: Callable[[], tuple[float, float]],
+        exact: Callable[[], Any],
+        currents: Callable[[], tuple[float, float]] | None,
     ) -> None:
         self.M, self.K, self.x, self.r = M, M.K, x, r
         self.exact, self.currents = exact, currents

@@ -144,13 +144,15 @@ def _row(i, j, k, n, idx, v, W, sig, wd, p1, p2):
 
 
 @njit(parallel=True, **_OPTS)
-def residual64(idx, x, sig, wd, g_in, g_out, p1, p2, out):
-    """``out = b - A x`` of the fine level in float64 (stored in ``out``'s precision).
+def residual64(idx, x, sig, wd, g_in, g_out, p1, p2, out, rhs):
+    """``out = b - A x`` of the fine level in float64 (stored in ``out``'s precision), with
+    ``b = rhs`` when given, else the inlet electrode's source ``g_in s`` on the first slice.
 
-    Returns ``(r.x, b.x)`` accumulated in float64 (``b = g_in s`` on the first slice)."""
+    Returns ``(r.x, b.x, r.r)`` accumulated in float64."""
     n0, n1, n2 = idx.shape
     rx = 0.0
     bx = 0.0
+    rr = 0.0
     for i in prange(n0):
         for j in range(n1):
             for k in range(n2):
@@ -159,12 +161,16 @@ def residual64(idx, x, sig, wd, g_in, g_out, p1, p2, out):
                     continue
                 acc, ws = _row(i, j, k, n, idx, x, None, sig, wd, p1, p2)
                 diag = _diag(None, None, sig, ws, i, n, n0, g_in, g_out)
-                gi = _inlet(sig, n, g_in) if i == 0 else 0.0
+                if rhs is not None:
+                    gi = rhs[n]
+                else:
+                    gi = _inlet(sig, n, g_in) if i == 0 else 0.0
                 r = gi + acc - diag * x[n]
                 out[n] = r
                 rx += r * x[n]
                 bx += gi * x[n]
-    return rx, bx
+                rr += r * r
+    return rx, bx, rr
 
 
 @njit(**_OPTS)
