@@ -829,9 +829,13 @@ def main(argv=None) -> int:
             f"{d.get('Hypervisor vendor', '').strip()} guest"
         )
     rows: list[dict] = []
+    notes: list[str] = []
+    earlier_min = 0.0  # minutes of the runs this one appends to
     if args.append and ctx_path.exists():
         old = json.loads(ctx_path.read_text())
         rows += old["rows"]
+        notes += old.get("notes", [])
+        earlier_min = float(old.get("total_min", 0.0))
         command = old["command"] + "` then `" + command
         date = old["date"] + " and " + date
     ctx = dict(
@@ -842,13 +846,13 @@ def main(argv=None) -> int:
         rows=rows,
         peer_timeout=args.peer_timeout,
         workdir=str(work),
-        notes=list(args.note),
-        total_min=0.0,
+        notes=notes + list(args.note),
+        total_min=earlier_min,
     )
 
     def save(row):
         rows.append(row)
-        ctx["total_min"] = (time.perf_counter() - t_start) / 60
+        ctx["total_min"] = earlier_min + (time.perf_counter() - t_start) / 60
         ctx_path.write_text(json.dumps(ctx, default=str, indent=1))
 
     def log(s=""):
@@ -890,7 +894,7 @@ def main(argv=None) -> int:
         for fr in fractions[1:]:
             log(f"\n## scale, fraction {fr:g}")
             run_scale(args, work, fr, variants, save, log)
-    ctx["total_min"] = (time.perf_counter() - t_start) / 60
+    ctx["total_min"] = earlier_min + (time.perf_counter() - t_start) / 60
     ctx["findings"] = findings(rows)
     ctx_path.write_text(json.dumps(ctx, default=str, indent=1))
     for f in ctx["findings"]:
