@@ -132,3 +132,26 @@ def test_multigrid_path_equals_direct(monkeypatch):
     pores = _straight_pores((12, 9, 9))
     monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
     assert electrode_tortuosity(pores, pixel_size=(2.0, 1.0, 1.0)).tau_e == pytest.approx(1.0)
+
+
+def test_lean_multigrid_path_iterates_to_the_direct_answer(monkeypatch):
+    """A volume large enough for several multigrid levels (the FCG loop of
+    ``solve_lean_source``, float32 preconditioner): tau_e equals the direct solve's, through the
+    variational estimate."""
+    from ionflow.solve import _electrode, _lean
+
+    vol = generate("disks", (34, 30, 32), electrolyte_fraction=0.5, rng=8)
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10**9)
+    direct = electrode_tortuosity(vol)
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
+    levels = []
+    real_init = _lean.LeanMultigrid.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        levels.append(len(self.levels))
+
+    monkeypatch.setattr(_lean.LeanMultigrid, "__init__", spy)
+    mg = electrode_tortuosity(vol)
+    assert levels and levels[0] >= 2
+    assert mg.tau_e == pytest.approx(direct.tau_e, rel=1e-10)

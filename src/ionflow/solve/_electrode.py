@@ -333,9 +333,10 @@ def electrode_tortuosity(
         )
     if data.lean is not None:
         keep, stencil, area = data.lean
-        psi = solve_lean_source(keep, ax, area, stencil=stencil)
+        psi, xr = solve_lean_source(keep, ax, area, stencil=stencil)
         total = float(data.d.sum())
-        re_z0 = float(data.d @ psi) / total**2
+        # d.psi + psi.r: the variational estimate, second order in the residual
+        re_z0 = (float(data.d @ psi) + xr) / total**2
     else:
         psi = _spd_solve(data.A, data.d, len(data.shape))
         total = float(data.d.sum())
