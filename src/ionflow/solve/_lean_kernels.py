@@ -350,7 +350,15 @@ def coarse_operator(idx, W, D, sig, wd, g_in, g_out, p1, p2, idx_c, f, nc, pc1, 
                             m = idx[i, j, kp]
                             if m >= 0:
                                 Wc[c, 2] += _face(W, sig, wd, n, m, n, 2)
-    Dc = np.empty(nc, np.float64)
+    return Wc, coarse_diagonal(idx_c, Wc, Ge, wd, pc1, pc2)
+
+
+@njit(parallel=True, **_OPTS)
+def coarse_diagonal(idx_c, Wc, Ge, wd, pc1, pc2):
+    """Diagonal of a coarse level: its face weights ``Wc`` summed per block, plus ``Ge``.
+    (Its own kernel, compiled once, not once per signature of :func:`coarse_operator`.)"""
+    c0, c1, c2 = idx_c.shape
+    Dc = np.empty(Wc.shape[0], np.float64)
     for I in prange(c0):
         for J in range(c1):
             for K in range(c2):
@@ -359,7 +367,7 @@ def coarse_operator(idx, W, D, sig, wd, g_in, g_out, p1, p2, idx_c, f, nc, pc1, 
                     continue
                 acc, ws = _row(I, J, K, c, idx_c, None, Wc, None, wd, pc1, pc2)
                 Dc[c] = ws + Ge[c]
-    return Wc, Dc
+    return Dc
 
 
 @njit(parallel=True, **_OPTS)
