@@ -273,3 +273,23 @@ def test_label_arrays_are_refused_not_guessed():
     res = simulate(labels, label_conductivities={0: 0.0, 85: 1.0, 170: 0.0})
     assert res.relative_conductivity == pytest.approx(1 / 8)
     assert simulate((labels == 85) * 7.5).relative_conductivity == pytest.approx(1 / 8)
+
+
+def test_percolating_mask_shortcuts_equal_the_lookup():
+    """Every cluster kept (or none) skips the per-cell lookup; the answer is the same."""
+    from ionflow.solve._assemble import percolating_mask
+    from ionflow.solve._clusters import electrode_clusters
+
+    rng = np.random.default_rng(5)
+    cases = [
+        np.ones((6, 5, 4), bool),  # one cluster touching both faces
+        rng.random((12, 10, 9)) < 0.6,  # mixed clusters
+        np.pad(np.ones((4, 4), bool), 3),  # one island touching neither face
+        (rng.random((9, 8)) < 0.7).astype(np.uint8),  # not bool: still bool masks out
+    ]
+    for img in cases:
+        labels, first, last = electrode_clusters(img.astype(bool), 0)
+        expected = ((first & last)[labels], (first & ~last)[labels], (last & ~first)[labels])
+        for got, want in zip(percolating_mask(img, 0), expected):
+            assert got.dtype == bool
+            np.testing.assert_array_equal(got, want)
