@@ -273,3 +273,27 @@ def test_first_compilation_is_announced_once(monkeypatch, caplog):
     _lean._announce_compilation(cold)  # once per process
     assert len(caplog.records) == 1
     assert "compiling the 3D solver" in caplog.records[0].getMessage()
+
+
+def test_solve_lean_source_zero_source_and_direct_answer():
+    """A zero source needs no iteration (x = 0); a multi-level solve equals the direct one."""
+    import scipy.sparse.linalg as spla
+
+    from ionflow.solve._assemble import assemble, percolating_mask
+    from ionflow.solve._lean import solve_lean_source
+
+    vol = disks((30, 28, 26), electrolyte_fraction=0.6, rng=12)
+    both, inlet_only, _ = percolating_mask(vol > 0, 0)
+    keep = both | inlet_only
+    x, xr = solve_lean_source(keep, 0, np.zeros(vol.shape))
+    assert not x.any() and xr == 0.0
+    source = np.random.default_rng(1).random(vol.shape)
+    x, xr = solve_lean_source(keep, 0, source)
+    system = assemble(keep.astype(float), keep, 0)
+    A = system.A.tocsr(copy=True)
+    diag = A.diagonal()
+    np.subtract.at(diag, system.outlet, system.g_outlet)  # the blocked collector
+    A.setdiag(diag)
+    ref = spla.spsolve(A.tocsc(), source[keep])
+    assert np.abs(x - ref).max() <= 1e-7 * np.abs(ref).max()
+    assert source[keep] @ x + xr == pytest.approx(source[keep] @ ref, rel=1e-12)

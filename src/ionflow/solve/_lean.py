@@ -454,11 +454,11 @@ def solve_lean_source(
 
     ops = _NumbaOps(M, x, r, exact, None)
     rn = ops.exact()
+    since = 0
     if rn > target:
         ops.precondition(r, ops.z)
         ops.p[:] = ops.z
         rz = ops.dot(r, ops.z)
-        since = 0
         for _ in range(maxiter):
             ops.apply(ops.p, ops.q)
             pq = ops.dot(ops.p, ops.q)
