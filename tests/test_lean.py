@@ -297,3 +297,14 @@ def test_solve_lean_source_zero_source_and_direct_answer():
     ref = spla.spsolve(A.tocsc(), source[keep])
     assert np.abs(x - ref).max() <= 1e-7 * np.abs(ref).max()
     assert source[keep] @ x + xr == pytest.approx(source[keep] @ ref, rel=1e-12)
+
+
+def test_solver_threads_reads_ionflow_threads(monkeypatch):
+    from ionflow._pool import solver_threads
+
+    monkeypatch.setenv("IONFLOW_THREADS", "1")
+    assert solver_threads() == 1
+    monkeypatch.setenv("IONFLOW_THREADS", "100000")  # at most the cores this process may use
+    assert solver_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("IONFLOW_THREADS", "many")  # not a number: ignored
+    assert solver_threads() == len(os.sched_getaffinity(0))

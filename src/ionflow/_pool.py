@@ -22,8 +22,11 @@ def solver_threads() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
-    want = os.environ.get("IONFLOW_THREADS")
-    return max(1, min(int(want) if want else cores, cores))
+    try:
+        want = int(os.environ.get("IONFLOW_THREADS") or cores)
+    except ValueError:  # not a number: ignored
+        want = cores
+    return max(1, min(want, cores))
 
 
 def _exit_with_parent() -> None:
