@@ -255,17 +255,36 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def write_section(
+    path: Path, heading: str, text: str, *, after: str | None = None, before: str | None = None
+) -> None:
+    """Replace the section of ``path`` that starts with ``heading`` (up to the next ``## ``),
+    leaving the rest as it was; a new one goes before the section ``before`` or after the
+    section ``after`` when those exist, else at the end."""
+    doc = path.read_text() if path.exists() else "# Benchmarks\n"
+    body = text.rstrip() + "\n"
+    if heading in doc:
+        start = doc.index(heading)
+        nxt = doc.find("\n## ", start + len(heading))
+        doc = doc[:start] + body + (doc[nxt:] if nxt >= 0 else "")
+    elif before is not None and before in doc:
+        i = doc.index(before)
+        doc = doc[:i] + body + "\n" + doc[i:]
+    elif after is not None and after in doc:
+        start = doc.index(after)
+        nxt = doc.find("\n## ", start + len(after))
+        if nxt < 0:
+            doc = doc.rstrip() + "\n\n" + body
+        else:
+            doc = doc[: nxt + 1] + "\n" + body + doc[nxt:]
+    else:
+        doc = doc.rstrip() + "\n\n" + body
+    path.write_text(doc)
+
+
 def write_markdown(path: Path, section: str) -> None:
     """Replace the Solver section of ``path`` (or append it), leaving the rest as it was."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
-        end = len(text) if nxt < 0 else nxt + 1
-        text = text[:start] + section.rstrip() + "\n" + ("\n" + text[end:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
-    path.write_text(text)
+    write_section(path, SECTION, section)
 
 
 def _stall_estimate(rows: list[dict]) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
+from _solver_report import write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SECTION = "## 2D batch and single image (benchmarks/batch2d.py)"
@@ -125,17 +126,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        path = REPO / "BENCHMARKS.md"
-        doc = path.read_text()
-        if SECTION in doc:
-            start = doc.index(SECTION)
-            nxt = doc.find("\n## ", start + len(SECTION))
-            doc = doc[:start] + text.rstrip() + "\n" + (doc[nxt:] if nxt >= 0 else "")
-        else:
-            anchor = "## 2D direct solver settings"
-            i = doc.index(anchor) if anchor in doc else len(doc)
-            doc = doc[:i] + text.rstrip() + "\n\n" + doc[i:]
-        path.write_text(doc)
+        write_section(REPO / "BENCHMARKS.md", SECTION, text, before="## 2D direct solver settings")
 
 
 if __name__ == "__main__":

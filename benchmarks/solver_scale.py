@@ -49,7 +49,7 @@ sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
 from _measure import measure, own_hwm  # noqa: E402
-from _solver_report import machine  # noqa: E402
+from _solver_report import machine, write_section  # noqa: E402
 
 SECTION = "## Solver at scale (benchmarks/solver_scale.py)"
 TF_ZIP = Path("/work/shared/data/benchmark/TF-500x500x500-1x2x6-v3.tiff.zip")
@@ -691,24 +691,6 @@ def _tf_estimate(rows: list[dict]) -> str:
     return text
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this section of ``path``, or insert it after the Solver section."""
-    doc = path.read_text()
-    if SECTION in doc:
-        start = doc.index(SECTION)
-        nxt = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text.rstrip() + "\n" + (doc[nxt:] if nxt >= 0 else "")
-    else:
-        anchor = "## Solver (benchmarks/solver.py)"
-        start = doc.find(anchor)
-        nxt = doc.find("\n## ", start + len(anchor)) if start >= 0 else -1
-        if nxt < 0:
-            doc = doc.rstrip() + "\n\n" + text
-        else:
-            doc = doc[: nxt + 1] + "\n" + text.rstrip() + "\n" + doc[nxt:]
-    path.write_text(doc)
-
-
 def findings(rows: list[dict]) -> list[str]:
     """Sentences computed from the rows (ratios, exponents)."""
     out = []
@@ -914,7 +896,7 @@ def write_outputs(ctx, args, log=print) -> None:
         plot(ctx["rows"], Path(png))
         log(f"# plot: {png}")
     if md:
-        write_section(Path(md), section(ctx))
+        write_section(Path(md), SECTION, section(ctx), after="## Solver (benchmarks/solver.py)")
         log(f"# markdown: {md}")
 
 
