@@ -243,39 +243,40 @@ def _tiff(work: Path, zip_path: Path) -> Path:
     return target
 
 
+def run_variant(key, spec, work, name, timeout, mem_limit, save, **fields) -> dict:
+    """``run_case`` for one of ``VARIANTS``, saved as a row: ``fields``, the variant, the
+    measurements."""
+    tool, label, threads, env = VARIANTS[key]
+    m = run_case(spec, work, name, timeout, mem_limit, threads, env)
+    row = dict(**fields, key=key, tool=tool, variant=label, threads=threads, env=env, **m)
+    save(row)
+    return row
+
+
 def run_scale(args, work, fraction, variants, save, log) -> None:
     skip: set[str] = set()
     for n in args.sizes:
         path = _volume(work, n, fraction)
         log(f"  {n}^3, fraction {fraction:g}  ({path.name})")
         for key in variants:
-            tool, label, threads, env = VARIANTS[key]
+            tool, label = VARIANTS[key][:2]
             if key in skip:
                 log(f"    {label:42s} skipped (stopped at a smaller size)")
                 continue
             timeout = args.ion_timeout if tool == "ionflow" else args.peer_timeout
-            m = run_case(
+            row = run_variant(
+                key,
                 dict(kind="case", tool=tool, input={"npy": str(path)}, axis=0),
                 work,
                 f"scale_{fraction:g}_{n}_{key}",
                 timeout,
                 args.mem_limit_gb * 2**30,
-                threads,
-                env,
-            )
-            row = dict(
+                save,
                 part="scale",
                 fraction=fraction,
                 n=n,
                 cells=n**3,
-                key=key,
-                tool=tool,
-                variant=label,
-                threads=threads,
-                env=env,
-                **m,
             )
-            save(row)
             rel = (row.get("rel") or [math.nan])[0]
             log(
                 f"    {label:42s} {row['status']:10s} solve {row.get('solve_s', math.nan):8.2f} s"
@@ -290,28 +291,19 @@ def run_scale(args, work, fraction, variants, save, log) -> None:
 def run_std(args, work, tiff, tiles, axes, save, log, variants=("ion",), crop=None) -> None:
     for axis in axes:
         for key in variants:
-            tool, label, threads, env = VARIANTS[key]
-            m = run_case(
+            label = VARIANTS[key][1]
+            row = run_variant(
+                key,
                 dict(kind="std", tiff=str(tiff), axis=axis, tiles=tiles, crop=crop),
                 work,
                 f"std{tiles}_ax{axis}_{key}",
                 args.big_timeout if tiles > 1 else args.ion_timeout,
                 args.big_mem_limit_gb * 2**30,
-                threads,
-                env,
-            )
-            row = dict(
+                save,
                 part="big" if tiles > 1 else "tf500",
                 axis=axis,
                 tiles=tiles,
-                key=key,
-                tool=tool,
-                variant=label,
-                threads=threads,
-                env=env,
-                **m,
             )
-            save(row)
             log(
                 f"  axis {axis} {label:40s} {row['status']:10s}"
                 f" solve {row.get('solve_s', math.nan):8.2f} s  process {row['process_s']:7.1f} s"
