@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._pool import solver_threads
-from ._linear import point_pypardiso_at_mkl
+from ._linear import has_pardiso
 from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
 
 __all__ = ["grid_pardiso_solve", "MAX_CELLS"]
@@ -43,13 +43,14 @@ def _library() -> ctypes.CDLL | None:
     """MKL as loaded by pypardiso (whose ``pardiso`` argtypes we reuse), or None."""
     global _LIB
     if _LIB is None:
-        point_pypardiso_at_mkl()
-        try:
-            from pypardiso.scipy_aliases import pypardiso_solver
+        _LIB = False
+        if has_pardiso():  # the one place that finds and loads pypardiso
+            try:
+                from pypardiso.scipy_aliases import pypardiso_solver
 
-            _LIB = pypardiso_solver.libmkl
-        except Exception:  # ImportError, or MKL failing to load
-            _LIB = False
+                _LIB = pypardiso_solver.libmkl
+            except Exception:  # noqa: BLE001 - a pypardiso without this layout
+                pass
     return _LIB if isinstance(_LIB, ctypes.CDLL) else None
 
 
