@@ -97,7 +97,7 @@ def test_help_shows_every_default(command):
 def test_help_states_units():
     text = " ".join(_subcommands()["simulate"].format_help().split())
     assert "electrolyte conductivity sigma, in S/m (default: 1.0)" in text
-    assert "relative accuracy of the current (dimensionless) (default: 1e-09)" in text
+    assert "relative accuracy of the reported current (dimensionless) (default: 1e-09)" in text
     assert "applied voltage V, in V (default: 1.0)" in text
     train = " ".join(_subcommands()["train"].format_help().split())
     assert "in minutes" in train and "peak learning rate (AdamW) (default: 0.002)" in train

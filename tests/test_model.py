@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -617,7 +618,10 @@ def test_training_says_when_it_stopped_on_its_time_budget(data, tmp_path, capsys
     args = ["--channels", "8", "16", "--epochs", "5", "--batch-size", "16", "--no-progress"]
     assert main(["train", str(data), str(out), *args, "--max-minutes", "0.0005"]) == 0
     err = capsys.readouterr().err
-    assert "member 0 stopped on the time budget (--max-minutes 0.0005) after 1 of 5 epochs" in err
+    # an epoch of this tiny model can take less than the 30 ms budget on a quiet machine
+    assert re.search(
+        r"member 0 stopped on the time budget \(--max-minutes 0.0005\) after [1-4] of 5 epochs", err
+    )
     assert load_bundle(out).members[0].metrics["stopped"] == "time budget"
 
 

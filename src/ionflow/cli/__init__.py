@@ -64,14 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--balance-tol",
         type=float,
-        default=1e-8,
-        help="iterative solves: required relative inlet/outlet current agreement",
+        default=1e-6,
+        help="3D multigrid: the inlet and outlet currents must agree with each other and with "
+        "the reported (energy) current to this relative tolerance (conservation check)",
     )
     g.add_argument(
         "--rtol",
         type=float,
         default=1e-9,
-        help="iterative solves: relative accuracy of the current (dimensionless)",
+        help="iterative solves: relative accuracy of the reported current (dimensionless)",
     )
     fmt = g.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object per input per line")

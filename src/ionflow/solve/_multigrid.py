@@ -21,7 +21,8 @@ class MultigridSolution:
     """Outcome of a multigrid solve (reduced units: sigma_ref = V = cell size = 1)."""
 
     x: np.ndarray | None  # potential on the kept cells in ``phi[keep]`` order, if asked for
-    inlet: float
+    current: float  # the energy (variational) current: second order in the residual
+    inlet: float  # the boundary currents (first order): the conservation check
     outlet: float
     iterations: int
     accuracy: float

@@ -57,7 +57,7 @@ class SolveOptions:
     pixel_size: float | tuple[float, ...] | None = None
     method: str = "auto"
     rtol: float = 1e-9
-    balance_tol: float = 1e-8
+    balance_tol: float = 1e-6
     boundary: str = "insulating"
     electrode: str = "face"
     device: str = "auto"

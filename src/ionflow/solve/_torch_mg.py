@@ -294,7 +294,7 @@ def solve_torch(
     *,
     sigma: np.ndarray | None = None,
     rtol: float = 1e-9,
-    balance_tol: float = 1e-8,
+    balance_tol: float = 1e-6,
     maxiter: int = 500,
     return_x: bool = False,
     stencil: Stencil = DEFAULT,
@@ -332,7 +332,7 @@ def solve_torch(
     x = (1.0 - ramp)[:, None, None] * fine.active
     ops = _TorchOps(fine, M, x)
     n = int(fine.active.sum())
-    it, i_in, i_out, accuracy = fcg(
+    it, current, i_in, i_out, accuracy = fcg(
         ops,
         n,
         rtol=rtol,
@@ -342,4 +342,4 @@ def solve_torch(
         reliable_every=10**9,  # float64 Krylov vectors: the recurrence stays exact enough
     )
     x_orig = from_view(x.cpu().numpy(), keep, axis) if return_x else None
-    return MultigridSolution(x_orig, i_in, i_out, it, accuracy)
+    return MultigridSolution(x_orig, current, i_in, i_out, it, accuracy)
