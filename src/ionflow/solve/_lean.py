@@ -580,7 +580,7 @@ def fcg(
     progress: bool,
     blocked_outlet: bool = False,
     reliable_every: int = 4,
-) -> tuple[int, float, float, float]:
+) -> tuple[int, float, float, float, float]:
     """FCG(1) (Notay 2000; each direction A-orthogonal to the previous one, since the K-cycle is
     not a fixed linear operator) with reliable updates and the energy-current stopping rule.
 
