@@ -151,9 +151,25 @@ def percolating_mask(
     both, inlet_only, outlet_only : ndarray of bool
         Cells of clusters touching both faces, only the phi = V face, only the phi = 0 face.
     """
+    both, inlet_only, outlet_only = _split(conductive, axis, periodic, parts=True)
+    assert inlet_only is not None and outlet_only is not None
+    return both, inlet_only, outlet_only
+
+
+def percolating_cells(
+    conductive: np.ndarray, axis: int, periodic: tuple[int, ...] = ()
+) -> np.ndarray:
+    """``percolating_mask(...)[0]`` without building the other two masks (two bool images:
+    0.5 s at 500^3)."""
+    return _split(conductive, axis, periodic, parts=False)[0]
+
+
+def _split(
+    conductive: np.ndarray, axis: int, periodic: tuple[int, ...], *, parts: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     conductive = np.asarray(conductive, dtype=bool)
     if conductive.all():
-        empty = np.zeros_like(conductive)
+        empty = np.zeros_like(conductive) if parts else None
         return conductive.copy(), empty, empty
     labels, first, last = electrode_clusters(conductive, axis, periodic)
 
@@ -165,6 +181,8 @@ def percolating_mask(
             return conductive.copy()
         return lut.view(np.uint8)[labels].view(bool)
 
+    if not parts:
+        return cells(first & last), None, None
     return cells(first & last), cells(first & ~last), cells(last & ~first)
 
 

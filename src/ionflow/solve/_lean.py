@@ -31,7 +31,7 @@ for the coarse levels.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,10 +207,14 @@ class LeanMultigrid:
         return Wc, Dc
 
     # operators ---------------------------------------------------------------------------
-    def apply(self, l: int, v: np.ndarray, out: np.ndarray) -> None:
-        """``out = A_l v``."""
+    def apply(self, l: int, v: np.ndarray, out: np.ndarray) -> float:
+        """``out = A_l v``; returns ``v . out``."""
         L = self.levels[l]
-        self.K.apply(L.idx, v, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, out)
+        return float(
+            self.K.apply(
+                L.idx, v, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, out
+            )
+        )
 
     def _smooth(self, l: int, z: np.ndarray, r: np.ndarray, forward: bool) -> None:
         L = self.levels[l]
@@ -263,21 +267,18 @@ class LeanMultigrid:
             L.kbuf = np.empty((5, L.n), F32)
         c, v, r2, d, w = L.kbuf
         self._cycle(l, r, c)
-        self.apply(l, c, v)
-        rho1 = K.dot(c, v)
-        alpha1 = K.dot(c, r)
+        rho1 = self.apply(l, c, v)
+        alpha1, rr = K.dot2(r, c, r)
         if rho1 <= 0:
             out[:] = c
             return out
-        K.axpyz(F32(-alpha1 / rho1), v, r, r2)
-        if np.sqrt(K.dot(r2, r2)) <= self.ktol * np.sqrt(K.dot(r, r)):
+        r2r2 = K.axpyz(F32(-alpha1 / rho1), v, r, r2)
+        if r2r2 <= self.ktol**2 * rr:
             K.scale(F32(alpha1 / rho1), c, out)
             return out
         self._cycle(l, r2, d)
-        self.apply(l, d, w)
-        gamma = K.dot(d, v)
-        beta = K.dot(d, w)
-        alpha2 = K.dot(d, r2)
+        beta = self.apply(l, d, w)
+        gamma, alpha2 = K.dot2(d, v, r2)
         rho2 = beta - gamma * gamma / rho1
         if rho2 <= 1e-12 * beta:
             K.scale(F32(alpha1 / rho1), c, out)
@@ -458,29 +459,17 @@ def solve_lean_source(
     rn = ops.exact()
     since = 0
     if rn > target:
-        ops.precondition(r, ops.z)
-        ops.p[:] = ops.z
-        rz = ops.dot(r, ops.z)
-        for _ in range(maxiter):
-            ops.apply(ops.p, ops.q)
-            pq = ops.dot(ops.p, ops.q)
-            if not pq > 0:  # exact, or at rounding
-                break
-            ops.update(rz / pq, ops.p, ops.q)
+        for it, (_, rr) in enumerate(_fcg_steps(ops), 1):
             since += 1
-            if since >= reliable_every or np.sqrt(ops.dot(r, r)) <= target:
+            if since >= reliable_every or np.sqrt(rr) <= target:
                 rn, since = ops.exact(), 0  # r is the exact residual again
                 if rn <= target:
                     break
-            ops.precondition(r, ops.z)  # FCG(1), as in :func:`fcg`
-            beta = -ops.dot(ops.z, ops.q) / pq
-            rz = ops.dot(r, ops.z)
-            ops.new_direction(ops.z, beta, ops.p)
-        else:
-            raise IonflowError(
-                f"the electrode system did not converge in {maxiter} multigrid iterations "
-                f"(relative residual {rn / (target / rtol):.1e})"
-            )
+            if it >= maxiter:
+                raise IonflowError(
+                    f"the electrode system did not converge in {maxiter} multigrid iterations "
+                    f"(relative residual {rn / (target / rtol):.1e})"
+                )
     if since:  # the recurrence residual is not the exact one: refresh x . r
         ops.exact()
     return _original(x, idx, keep, axis), last[0]
@@ -543,8 +532,9 @@ class _NumbaOps:
         self.q = np.empty(n, F32)
         self.z = np.empty(n, F32)
 
-    def apply(self, v: np.ndarray, out: np.ndarray) -> None:
-        self.M.apply(0, v, out)
+    def apply(self, v: np.ndarray, out: np.ndarray) -> float:
+        """``out = A v``; returns ``v . out``."""
+        return self.M.apply(0, v, out)
 
     def precondition(self, r: np.ndarray, out: np.ndarray) -> None:
         self.M(r, out)
@@ -552,13 +542,45 @@ class _NumbaOps:
     def dot(self, a: np.ndarray, b: np.ndarray) -> float:
         return float(self.K.dot(a, b))
 
-    def update(self, alpha: float, p: np.ndarray, q: np.ndarray) -> None:
-        """x += alpha p (float64), r -= alpha q."""
+    def dot2(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[float, float]:
+        """``(a . b, a . c)``."""
+        ab, ac = self.K.dot2(a, b, c)
+        return float(ab), float(ac)
+
+    def update(self, alpha: float, p: np.ndarray, q: np.ndarray) -> float:
+        """x += alpha p (float64), r -= alpha q; returns the new ``r . r``."""
         self.K.axpy(alpha, p, self.x)
-        self.K.axpy(F32(-alpha), q, self.r)
+        return float(self.K.axpy(F32(-alpha), q, self.r))
 
     def new_direction(self, z: np.ndarray, beta: float, p: np.ndarray) -> None:
         self.K.xpby(z, F32(beta), p)
+
+
+def _fcg_steps(ops: Any) -> Iterator[tuple[float, float]]:
+    """The FCG(1) recurrence (Notay 2000; each direction A-orthogonal to the previous one,
+    since the K-cycle is not a fixed linear operator) on the vectors of ``ops``, from the
+    residual in ``ops.r``; :func:`fcg` and :func:`solve_lean_source` differ only in when they
+    refresh the residual and stop.
+
+    Yields after each update of ``x`` and ``r``: ``(alpha r.z, r.r)``, the step's decrease of
+    the energy current and the updated recurrence residual's square norm. The consumer may
+    replace ``r`` by the exact residual (``ops.exact``) before resuming. Ends when ``p.Ap`` is
+    no longer positive (converged exactly, or at rounding).
+    """
+    r, p, q, z = ops.r, ops.p, ops.q, ops.z
+    ops.precondition(r, z)
+    p[:] = z
+    rz = ops.dot(r, z)
+    while True:
+        pq = ops.apply(p, q)
+        if not pq > 0:
+            return
+        alpha = rz / pq
+        rr = ops.update(alpha, p, q)
+        yield alpha * rz, rr
+        ops.precondition(r, z)
+        zq, rz = ops.dot2(z, q, r)
+        ops.new_direction(z, -zq / pq, p)
 
 
 def _conserved(i_var: float, i_in: float, i_out: float, tol: float, blocked: bool) -> bool:
@@ -581,8 +603,8 @@ def fcg(
     blocked_outlet: bool = False,
     reliable_every: int = 4,
 ) -> tuple[int, float, float, float, float]:
-    """FCG(1) (Notay 2000; each direction A-orthogonal to the previous one, since the K-cycle is
-    not a fixed linear operator) with reliable updates and the energy-current stopping rule.
+    """Flexible CG (the recurrence of :func:`_fcg_steps`) with reliable updates and the
+    energy-current stopping rule.
 
     Stopping rule (both must hold, checked on the exact residual):
 
@@ -594,46 +616,28 @@ def fcg(
       with I_var to ``balance_tol`` (relative; the outlet is not checked with
       ``blocked_outlet``): the conservation check.
 
-    ``ops`` holds the vectors ``x, r, p, q, z`` and the operations (see ``_NumbaOps``);
+    ``ops`` holds the vectors ``x, r, p, q, z`` and the operations (see ``_NumbaOps``:
+    ``apply`` returns ``p.Ap``, ``update`` the new ``r.r``, ``dot2`` two dot products);
     ``ops.exact()`` recomputes ``r`` from ``x`` exactly and returns (I_var, I_in, I_out);
     ``ops.currents()`` returns (I_in, I_out) alone.
     Returns (iterations, I_var, I_in, I_out, accuracy): accuracy is I_var's estimated relative
     error.
     """
-    r, p, q, z = ops.r, ops.p, ops.q, ops.z
+    r = ops.r
     reporter = _Progress(n, rtol, bar=progress)
     with reporter:
         i_var, i_in, i_out = ops.exact()
-        ops.precondition(r, z)
-        p[:] = z
-        rz = ops.dot(r, z)
+        r0 = np.sqrt(ops.dot(r, r))
         dec_prev = None
         estimate = np.inf
         since = 0
-        r0 = np.sqrt(ops.dot(r, r))
         it = 0
-        while True:
+        for dec, rr in _fcg_steps(ops):  # dec: the energy current's decrease in this step
             it += 1
-            if it > maxiter:
-                raise IonflowError(
-                    f"multigrid CG did not converge in {maxiter} iterations (current accuracy "
-                    f"{estimate:.1e}, inlet/outlet mismatch "
-                    f"{abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"
-                )
-            ops.apply(p, q)
-            pq = ops.dot(p, q)
-            if not pq > 0:  # exact, or at rounding
-                i_var, i_in, i_out = ops.exact()
-                estimate = 0.0 if rz == 0 else estimate
-                break
-            alpha = rz / pq
-            ops.update(alpha, p, q)
-            dec = alpha * rz  # decrease of the energy current in this step
             since += 1
             ratio = 0.9 if dec_prev is None else min(max(dec / dec_prev, 0.2), 0.9)
             dec_prev = dec
-            rn = np.sqrt(ops.dot(r, r))
-            reliable = since >= reliable_every or rn < 1e-3 * r0
+            reliable = since >= reliable_every or np.sqrt(rr) < 1e-3 * r0
             if reliable:
                 i_var, i_in, i_out = ops.exact()  # r is the exact residual again
                 r0 = np.sqrt(ops.dot(r, r))
@@ -655,8 +659,13 @@ def fcg(
                         reliable = True
                 if reliable and _conserved(i_var, i_in, i_out, balance_tol, blocked_outlet):
                     break
-            ops.precondition(r, z)
-            beta = -ops.dot(z, q) / pq
-            rz = ops.dot(r, z)
-            ops.new_direction(z, beta, p)
+            if it >= maxiter:
+                raise IonflowError(
+                    f"multigrid CG did not converge in {maxiter} iterations (current accuracy "
+                    f"{estimate:.1e}, inlet/outlet mismatch "
+                    f"{abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"
+                )
+        else:  # p.Ap no longer positive: exact, or at rounding
+            i_var, i_in, i_out = ops.exact()
+            estimate = 0.0 if ops.dot(r, r) == 0 else estimate
     return it, i_var, i_in, i_out, float(estimate)

@@ -192,8 +192,9 @@ def currents(idx, x, sig, g_in, g_out):
 
 @njit(parallel=True, **_OPTS)
 def apply(idx, v, W, D, sig, wd, g_in, g_out, p1, p2, out):
-    """``out = A v``. Fine level: ``W``, ``D`` None."""
+    """``out = A v``; returns ``v . out`` (float64). Fine level: ``W``, ``D`` None."""
     n0, n1, n2 = idx.shape
+    vAv = 0.0
     for i in prange(n0):
         for j in range(n1):
             for k in range(n2):
@@ -201,7 +202,11 @@ def apply(idx, v, W, D, sig, wd, g_in, g_out, p1, p2, out):
                 if n < 0:
                     continue
                 acc, ws = _row(i, j, k, n, idx, v, W, sig, wd, p1, p2)
-                out[n] = _diag(W, D, sig, ws, i, n, n0, g_in, g_out) * v[n] - acc
+                vn = np.float64(v[n])
+                o = _diag(W, D, sig, ws, i, n, n0, g_in, g_out) * vn - acc
+                out[n] = o
+                vAv += vn * o
+    return vAv
 
 
 @njit(inline="always", **_OPTS)
@@ -380,10 +385,26 @@ def dot(a, b):
 
 
 @njit(parallel=True, **_OPTS)
+def dot2(a, b, c):
+    """``(a . b, a . c)`` in one pass, accumulated in float64."""
+    s = 0.0
+    t = 0.0
+    for n in prange(a.shape[0]):
+        an = np.float64(a[n])
+        s += an * np.float64(b[n])
+        t += an * np.float64(c[n])
+    return s, t
+
+
+@njit(parallel=True, **_OPTS)
 def axpy(alpha, x, y):
-    """``y += alpha x`` (y may be float64 and x float32)."""
+    """``y += alpha x`` (y may be float64 and x float32); returns the new ``y . y``."""
+    s = 0.0
     for n in prange(x.shape[0]):
-        y[n] += alpha * x[n]
+        v = y[n] + alpha * x[n]
+        y[n] = v
+        s += np.float64(v) * np.float64(v)
+    return s
 
 
 @njit(parallel=True, **_OPTS)
@@ -395,9 +416,13 @@ def xpby(x, beta, y):
 
 @njit(parallel=True, **_OPTS)
 def axpyz(alpha, x, y, out):
-    """``out = y + alpha x``."""
+    """``out = y + alpha x``; returns ``out . out`` (float64)."""
+    s = 0.0
     for n in prange(x.shape[0]):
-        out[n] = y[n] + alpha * x[n]
+        v = y[n] + alpha * x[n]
+        out[n] = v
+        s += np.float64(v) * np.float64(v)
+    return s
 
 
 @njit(parallel=True, **_OPTS)

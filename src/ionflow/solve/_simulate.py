@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import InputError, ResourceError
-from ._assemble import assemble, conductivity_map, percolating_mask
+from ._assemble import assemble, conductivity_map, percolating_cells, percolating_mask
 from ._geometry import cell_spacing, geometry, validate_image
 from ._lean import solve_lean
 from ._linear import solve_direct, solve_iterative
@@ -201,13 +201,14 @@ def _simulate(
         raise InputError("image is entirely insulating (no conductive pixel)", source=source)
     conductive = electrolyte if sigma is None else sigma > 0
     periodic = tuple(d for d in range(arr.ndim) if d != axis) if boundary == "periodic" else ()
-    keep, inlet_only, outlet_only = percolating_mask(conductive, axis, periodic)
-    if not want_x:  # only the fields need them: 2 bytes per cell less during the solve
-        del inlet_only, outlet_only
+    if want_x:  # the dead-end clusters' potentials (1 or 0) go into the field
+        keep, inlet_only, outlet_only = percolating_mask(conductive, axis, periodic)
+    else:
+        keep = percolating_cells(conductive, axis, periodic)
     if conductive is electrolyte or np.array_equal(conductive, electrolyte):
         perc_electrolyte = keep
     else:  # a conductive matrix: percolation is a property of the electrolyte phase alone
-        perc_electrolyte = percolating_mask(electrolyte, axis, periodic)[0]
+        perc_electrolyte = percolating_cells(electrolyte, axis, periodic)
     del conductive
     h, length, area = geometry(arr.shape, axis, spacing)
     # Reduced units: cell edges relative to the edge along the flow. Physical current =

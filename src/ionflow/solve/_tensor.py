@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._assemble import percolating_mask
+from ._assemble import percolating_cells
 from ._result import ConductionResult
 from ._simulate import Boundary, simulate
 
@@ -393,7 +393,7 @@ def depth_profile(image: np.ndarray, *, axis: int = 0, **options: Any) -> DepthP
     tau = np.full(n + 1, np.inf)
     if res.percolating and res.potential is not None:
         periodic = tuple(range(1, arr.ndim)) if res.boundary == "periodic" else ()
-        keep = percolating_mask(pore, 0, periodic)[0]  # cells that carry the solution
+        keep = percolating_cells(pore, 0, periodic)  # cells that carry the solution
         phi = np.where(keep, np.moveaxis(res.potential / res.voltage, axis, 0), 0.0)
         count = keep.reshape(n, -1).sum(axis=1)
         c = phi.reshape(n, -1).sum(axis=1) / np.maximum(count, 1)

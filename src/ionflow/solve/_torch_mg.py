@@ -271,8 +271,9 @@ class _TorchOps:
         fine, x = self.fine, self.x
         return float((fine.g_in * (1.0 - x[0])).sum()), float((fine.g_out * x[-1]).sum())
 
-    def apply(self, v: Any, out: Any) -> None:
+    def apply(self, v: Any, out: Any) -> float:
         out.copy_(self.fine.apply(v))
+        return float((v * out).sum())
 
     def precondition(self, r: Any, out: Any) -> None:
         out.copy_(self.M(r))
@@ -280,9 +281,13 @@ class _TorchOps:
     def dot(self, a: Any, b: Any) -> float:
         return float((a * b).sum())
 
-    def update(self, alpha: float, p: Any, q: Any) -> None:
+    def dot2(self, a: Any, b: Any, c: Any) -> tuple[float, float]:
+        return self.dot(a, b), self.dot(a, c)
+
+    def update(self, alpha: float, p: Any, q: Any) -> float:
         self.x.add_(p, alpha=alpha)
         self.r.add_(q, alpha=-alpha)
+        return self.dot(self.r, self.r)
 
     def new_direction(self, z: Any, beta: float, p: Any) -> None:
         p.mul_(beta).add_(z)
