@@ -20,19 +20,21 @@ CONVENTION = (
 
 
 def runner(images: list[np.ndarray], axis: int, spec: dict):
-    """``simulate`` one by one, or ``simulate_many(jobs=spec["jobs"])`` when jobs > 1."""
+    """``simulate`` one by one, or ``simulate_many(jobs=spec["jobs"])`` when jobs > 1, with the
+    keyword arguments in ``spec["simulate"]``."""
     ionflow = require("ionflow", NAME)
     preload("pypardiso", "pyamg")
     jobs = spec.get("jobs", 1)
+    kwargs = dict(spec.get("simulate") or {})  # e.g. rtol, balance_tol (solver_scale.py)
 
     def solve():
         if jobs > 1:
-            outs = list(ionflow.simulate_many(images, jobs=jobs, axis=axis))
+            outs = list(ionflow.simulate_many(images, jobs=jobs, axis=axis, **kwargs))
             bad = [o.error for o in outs if o.error]
             if bad:
                 raise RuntimeError(bad[0])
             return [o.result.relative_conductivity for o in outs], {}
-        res = [ionflow.simulate(img, axis=axis) for img in images]
+        res = [ionflow.simulate(img, axis=axis, **kwargs) for img in images]
         rel = [r.relative_conductivity for r in res]
         if len(res) == 1:
             r = res[0]
