@@ -195,6 +195,25 @@ def test_too_large_volume_raises_resource_error(monkeypatch):
         simulate(np.ones((16, 16), bool))  # 2D direct solves are guarded too
 
 
+def test_electrode_memory_estimate_follows_its_solver(monkeypatch):
+    """electrode_tortuosity solves a large 3D volume on the lean multigrid: its estimate is the
+    multigrid's (~70 B/voxel here), not the assembled AMG-CG's (~400 B per unknown), which
+    still guards impedance."""
+    from ionflow import electrode_tortuosity, impedance
+
+    vol = np.ones((64, 64, 64), np.uint8)
+    vol[:, ::4, ::4] = 0
+    cells = vol.size
+    lean = _memory.estimate_simulate_bytes(vol.shape, cells, "mg")
+    assembled = _memory.estimate_simulate_bytes(vol.shape, cells, "cg")
+    assert lean < assembled / 4
+    monkeypatch.setattr(_memory, "SMALL", 0)
+    monkeypatch.setattr(_memory, "available_memory", lambda: (lean + assembled) / 2)
+    assert electrode_tortuosity(vol).tau_e > 1.0  # fits
+    with pytest.raises(ResourceError, match="volume 64x64x64 needs about"):
+        impedance(vol, [1.0])
+
+
 def test_memory_checked_before_any_large_allocation(monkeypatch):
     """The first check runs before the conductivity map exists (it was after ~18 B per voxel
     had been allocated: 800^3 reached 9 GB before the estimate)."""

@@ -179,7 +179,10 @@ def _build(
     axis %= arr.ndim
     if boundary not in ("insulating", "periodic"):
         raise InputError(f"unknown boundary {boundary!r}; use insulating or periodic")
-    check_memory(arr.shape, int(np.count_nonzero(arr)), "direct" if arr.size < 2e5 else "cg")
+    # a large 3D system goes to the lean multigrid (with the area map: "mg" with
+    # conductivities), else to the assembled AMG-CG (impedance) or a direct solve
+    method = "direct" if arr.size < 2e5 else ("mg" if multigrid and arr.ndim == 3 else "cg")
+    check_memory(arr.shape, int(np.count_nonzero(arr)), method, source=source)
     spacing = cell_spacing(arr.shape, axis, pixel_size, source=source)
     relative = tuple(e / spacing[axis] for e in spacing)
     periodic = tuple(d for d in range(arr.ndim) if d != axis) if boundary == "periodic" else ()

@@ -18,7 +18,9 @@ class ConductionResult:
     Attributes
     ----------
     current : float
-        Total current I through the sample, in A (inlet current).
+        Total current I through the sample, in A: the inlet current of a direct solve; the
+        multigrid's energy (variational) current, accurate to second order in its residual
+        (an upper bound on the exact current, within ``accuracy``).
     resistance : float
         R = V / I in ohm; ``inf`` when nothing percolates.
     conductivity : float
@@ -35,9 +37,11 @@ class ConductionResult:
     percolating : bool
         Whether any conductive path joins the two electrodes.
     inlet_current, outlet_current : float
-        Current entering at the phi = V face and leaving at the phi = 0 face, in A.
+        Current entering at the phi = V face and leaving at the phi = 0 face, in A (first order
+        in an iterative solver's residual).
     flux_imbalance : float
-        |inlet - outlet| / |inlet| (0 when nothing flows); a conservation check.
+        |inlet - outlet| / |current| (0 when nothing flows); a conservation check (the
+        multigrid iterates until it is below ``balance_tol``, default 1e-6).
     accuracy : float
         Estimated relative accuracy of ``current`` reached by the linear solver.
     axis : int
