@@ -83,7 +83,8 @@ def test_lean_reaches_float64_accuracy_on_a_large_system():
 
 def _hierarchy(vol, axis=0):
     keep = percolating_mask(vol, axis)[0]
-    idx, n = _index_grid(np.ascontiguousarray(np.moveaxis(keep, axis, 0)))
+    idx, offsets = _index_grid(np.moveaxis(keep, axis, 0))
+    n = int(offsets[-1])
     return LeanMultigrid(idx, n, None, np.ones(3), 2.0, 2.0, (False, False), max_coarse=50), n
 
 
@@ -103,6 +104,18 @@ def test_lean_preconditioner_is_symmetric_and_positive():
     assert z1 @ r1 > 0 and z2 @ r2 > 0
 
 
+def test_index_grid_numbers_kept_cells_in_c_order_on_any_view():
+    rng = np.random.default_rng(4)
+    keep = rng.random((7, 9, 5)) < 0.4
+    for view in (keep, np.moveaxis(keep, 2, 0), keep[:, ::-1, :]):
+        idx, offsets = _index_grid(view)
+        ref = np.full(view.shape, -1, np.int32)
+        ref[view] = np.arange(int(np.count_nonzero(view)), dtype=np.int32)
+        assert np.array_equal(idx, ref) and idx.dtype == np.int32
+        per_plane = np.count_nonzero(view.reshape(view.shape[0], -1), axis=1)
+        assert np.array_equal(offsets, np.concatenate([[0], np.cumsum(per_plane)]))
+
+
 def test_lean_galerkin_coarse_operator_matches_the_sparse_product():
     import scipy.sparse as sp
 
@@ -111,7 +124,8 @@ def test_lean_galerkin_coarse_operator_matches_the_sparse_product():
     vol = blobs((12, 10, 14), electrolyte_fraction=0.6, rng=6)
     keep = percolating_mask(vol, 0)[0]
     system = assemble(vol.astype(float), keep, 0, Stencil(periodic=(2,)))
-    idx, n = _index_grid(keep)
+    idx, offsets = _index_grid(keep)
+    n = int(offsets[-1])
     M = LeanMultigrid(idx, n, None, np.ones(3), 2.0, 2.0, (False, True), max_coarse=10)
     C = M.levels[1]
     # piecewise-constant prolongation on 2x2x2 blocks

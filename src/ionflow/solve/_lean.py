@@ -288,14 +288,16 @@ class LeanMultigrid:
         return out
 
 
-def _index_grid(keep3: np.ndarray) -> tuple[np.ndarray, int]:
-    """int32 grid numbering the kept cells in C order (-1 elsewhere)."""
-    n = int(np.count_nonzero(keep3))
+def _index_grid(keep3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int32 grid numbering the kept cells in C order (-1 elsewhere) and the per-plane offsets
+    of the numbering (:func:`~._lean_kernels.plane_offsets`); ``keep3`` may be any view."""
+    from . import _lean_kernels as K
+
+    offsets = K.plane_offsets(keep3)
+    n = int(offsets[-1])
     if n >= 2**31 - 1:
         raise IonflowError(f"{n} unknowns: more than the lean solver's int32 index allows")
-    idx = np.full(keep3.shape, -1, np.int32)
-    idx[keep3] = np.arange(n, dtype=np.int32)
-    return idx, n
+    return K.number_cells(keep3, offsets), offsets
 
 
 def solve_lean(
@@ -349,21 +351,21 @@ def solve_lean(
 
     periodic, wd, ge = flow_geometry(keep.ndim, axis, stencil)
     g_in, g_out = ge, (0.0 if blocked_outlet else ge)
-    idx, n = _index_grid(np.ascontiguousarray(to_view(keep, axis)))
+    idx, offsets = _index_grid(to_view(keep, axis))
+    n = int(offsets[-1])
     sig = None
     if sigma is not None:  # C order of the view, kept cells only
         sig = np.ascontiguousarray(to_view(sigma, axis)[idx >= 0], dtype=np.float64)
     M = LeanMultigrid(idx, n, sig, wd, g_in, g_out, (periodic[1], periodic[2]))
 
     # linear start along the flow
-    n0 = idx.shape[0]
-    counts = np.count_nonzero((idx >= 0).reshape(n0, -1), axis=1)
-    x = np.repeat(1.0 - (np.arange(n0) + 0.5) / n0, counts)
+    x = K.linear_start(offsets)
     if blocked_outlet:
         x[:] = 1.0
     r = np.empty(n, F32)
     L0 = M.levels[0]
-    c0 = float(g_in * (counts[0] if sig is None else sig[: counts[0]].sum()))
+    first = int(offsets[1])  # unknowns in the first plane
+    c0 = float(g_in * (first if sig is None else sig[:first].sum()))
 
     def exact() -> tuple[float, float, float]:
         rx, bx, _ = K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r, None)
@@ -434,7 +436,8 @@ def solve_lean_source(
     from . import _lean_kernels as K
 
     periodic, wd, g_in = flow_geometry(keep.ndim, axis, stencil)
-    idx, n = _index_grid(np.ascontiguousarray(to_view(keep, axis)))
+    idx, offsets = _index_grid(to_view(keep, axis))
+    n = int(offsets[-1])
     b = np.ascontiguousarray(to_view(source, axis)[idx >= 0], dtype=np.float64)
     M = LeanMultigrid(idx, n, None, wd, g_in, 0.0, (periodic[1], periodic[2]))
     L0 = M.levels[0]
@@ -531,6 +534,8 @@ class _NumbaOps:
         self.p = np.empty(n, F32)
         self.q = np.empty(n, F32)
         self.z = np.empty(n, F32)
+        for v in (self.p, self.q, self.z):  # first touch on every thread (fresh pages)
+            self.K.zero(v)
 
     def apply(self, v: np.ndarray, out: np.ndarray) -> float:
         """``out = A v``; returns ``v . out``."""

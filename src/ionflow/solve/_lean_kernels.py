@@ -290,6 +290,57 @@ def prolong_add(idx, idx_c, f, e, z):
 
 
 @njit(parallel=True, **_OPTS)
+def plane_offsets(keep):
+    """``o[i]``: the number of True cells of ``keep`` before plane ``i`` (C order; ``o[-1]``
+    is the total). ``keep`` may be any view."""
+    n0, n1, n2 = keep.shape
+    o = np.zeros(n0 + 1, np.int64)
+    for i in prange(n0):
+        c = 0
+        for j in range(n1):
+            for k in range(n2):
+                if keep[i, j, k]:
+                    c += 1
+        o[i + 1] = c
+    for i in range(n0):
+        o[i + 1] += o[i]
+    return o
+
+
+@njit(parallel=True, **_OPTS)
+def number_cells(keep, offsets):
+    """The int32 index grid: the True cells of ``keep`` numbered in C order, -1 elsewhere.
+
+    Parallel over planes, so every thread first-touches its share of the new pages (on a
+    virtual machine a fresh page costs far more than writing it)."""
+    n0, n1, n2 = keep.shape
+    idx = np.empty((n0, n1, n2), np.int32)
+    for i in prange(n0):
+        m = offsets[i]
+        for j in range(n1):
+            for k in range(n2):
+                if keep[i, j, k]:
+                    idx[i, j, k] = m
+                    m += 1
+                else:
+                    idx[i, j, k] = -1
+    return idx
+
+
+@njit(parallel=True, **_OPTS)
+def linear_start(offsets):
+    """The potential falling linearly along axis 0 (1 before the first plane, 0 after the
+    last), on the unknowns numbered plane by plane (``offsets`` of :func:`plane_offsets`)."""
+    n0 = offsets.shape[0] - 1
+    x = np.empty(offsets[n0])
+    for i in prange(n0):
+        v = 1.0 - (i + 0.5) / n0
+        for m in range(offsets[i], offsets[i + 1]):
+            x[m] = v
+    return x
+
+
+@njit(parallel=True, **_OPTS)
 def coarse_index(idx, f):
     """Index grid of the blocks holding at least one unknown, and their count."""
     n0, n1, n2 = idx.shape
