@@ -216,6 +216,25 @@ class LeanMultigrid:
             )
         )
 
+    def residual(
+        self, x: np.ndarray, out: np.ndarray, rhs: np.ndarray | None = None
+    ) -> tuple[float, float, float]:
+        """``out = b - A x`` on the fine level in float64, ``b`` = ``rhs`` or the inlet
+        electrode's source; returns ``(r.x, b.x, r.r)``."""
+        L = self.levels[0]
+        rx, bx, rr = self.K.residual64(
+            L.idx, x, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, out, rhs
+        )
+        return float(rx), float(bx), float(rr)
+
+    def solve_direct(self, x: np.ndarray, rhs: np.ndarray | None = None) -> None:
+        """Correct ``x`` in place by the float64 direct solve and one refinement (a hierarchy of
+        one level, whose coarsest level is the exact fine operator)."""
+        r64 = np.empty(x.shape[0])
+        for _ in range(2):
+            self.residual(x, r64, rhs)
+            x += self.coarse_lu.solve(r64)
+
     def _smooth(self, l: int, z: np.ndarray, r: np.ndarray, forward: bool) -> None:
         L = self.levels[l]
         self.K.gauss_seidel(
@@ -363,12 +382,11 @@ def solve_lean(
     if blocked_outlet:
         x[:] = 1.0
     r = np.empty(n, F32)
-    L0 = M.levels[0]
     first = int(offsets[1])  # unknowns in the first plane
     c0 = float(g_in * (first if sig is None else sig[:first].sum()))
 
     def exact() -> tuple[float, float, float]:
-        rx, bx, _ = K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r, None)
+        rx, bx, _ = M.residual(x, r)
         i_in, i_out = currents()
         return c0 - bx - rx, i_in, i_out
 
@@ -377,11 +395,8 @@ def solve_lean(
         return float(i_in), float(i_out)
 
     if len(M.levels) == 1:  # small enough for the float64 direct solve (and one refinement)
-        r64 = np.empty(n)
-        for _ in range(2):
-            K.residual64(idx, x, sig, wd, g_in, g_out, L0.p1, L0.p2, r64, None)
-            x += M.coarse_lu.solve(r64)
-        i_in, i_out = K.currents(idx, x, sig, g_in, g_out)
+        M.solve_direct(x)
+        i_in, i_out = currents()
         accuracy = abs(i_in - i_out) / max(abs(i_in), 1e-300)
         x_orig = _original(x, idx, keep, axis) if return_x else None
         return MultigridSolution(x_orig, i_in, i_in, i_out, 0, float(accuracy))
@@ -433,29 +448,24 @@ def solve_lean_source(
         ``x . r`` with the final exact residual ``r``: ``source . x + xr`` is the variational
         (second-order) estimate of ``source . A^-1 source``, its error ``-e^T A e``.
     """
-    from . import _lean_kernels as K
 
     periodic, wd, g_in = flow_geometry(keep.ndim, axis, stencil)
     idx, offsets = _index_grid(to_view(keep, axis))
     n = int(offsets[-1])
     b = np.ascontiguousarray(to_view(source, axis)[idx >= 0], dtype=np.float64)
     M = LeanMultigrid(idx, n, None, wd, g_in, 0.0, (periodic[1], periodic[2]))
-    L0 = M.levels[0]
     x = np.zeros(n)
     target = rtol * (float(np.linalg.norm(b)) or 1.0)
     if len(M.levels) == 1:  # the float64 direct solve, and one refinement
-        r64 = np.empty(n)
-        for _ in range(2):
-            K.residual64(idx, x, None, wd, g_in, 0.0, L0.p1, L0.p2, r64, b)
-            x += M.coarse_lu.solve(r64)
-        xr = K.residual64(idx, x, None, wd, g_in, 0.0, L0.p1, L0.p2, r64, b)[0]
-        return _original(x, idx, keep, axis), float(xr)
+        M.solve_direct(x, b)
+        xr = M.residual(x, np.empty(n), b)[0]
+        return _original(x, idx, keep, axis), xr
     r = np.empty(n, F32)
     last = [0.0]  # x . r of the latest exact residual
 
     def exact() -> float:
-        rx, _, rr = K.residual64(idx, x, None, wd, g_in, 0.0, L0.p1, L0.p2, r, b)
-        last[0] = float(rx)
+        rx, _, rr = M.residual(x, r, b)
+        last[0] = rx
         return float(np.sqrt(rr))
 
     ops = _NumbaOps(M, x, r, exact, None)
