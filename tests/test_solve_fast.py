@@ -150,6 +150,51 @@ def test_grid_pardiso_equals_general_direct(name):
         assert_allclose(fast.potential, ref.potential, rtol=0, atol=1e-12, equal_nan=True)
 
 
+@pytest.mark.skipif(not has_pardiso(), reason="needs pypardiso (MKL)")
+@pytest.mark.parametrize("first, then", [(4, 1), (2, 1)])
+def test_grid_pardiso_analysis_follows_the_thread_count(monkeypatch, first, then):
+    # A PARDISO analysis made for 4 MKL threads and then factorised on 1 gave a relative
+    # conductivity ~100x too large (and 1 -> 2 corrupted the heap): each thread count gets
+    # its own analysis. 170^2 cells: over THREADED_CELLS, where the count follows the setting.
+    from ionflow.solve import _pardiso_grid
+
+    img = disks((170, 170), electrolyte_fraction=0.75, rng=4)
+    ref = _plain(img)
+    results = []
+    for threads in (first, then):
+        monkeypatch.setattr(_pardiso_grid, "solver_threads", lambda t=threads: t)
+        results.append(simulate(img))
+    for r in results:
+        assert r.method == "pardiso"
+        assert_allclose(r.current, ref.current, rtol=1e-10)
+    assert {(170, 170, first), (170, 170, then)} <= set(_pardiso_grid._CACHE)
+
+
+def _solve_in_child(img, queue):
+    from ionflow.solve import _pardiso_grid
+
+    r = simulate(img)
+    queue.put((r.current, _pardiso_grid._OWNER == os.getpid(), len(_pardiso_grid._CACHE)))
+
+
+@pytest.mark.skipif(not has_pardiso(), reason="needs pypardiso (MKL)")
+def test_forked_child_does_not_reuse_the_parents_pardiso_analysis():
+    # a pool worker is a fork: the parent's handles (made for the parent's threads) stay out
+    import multiprocessing
+
+    img = disks((64, 64), electrolyte_fraction=0.8, rng=5)
+    parent = simulate(img)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_solve_in_child, args=(img, queue))
+    child.start()
+    current, owner, cached = queue.get(timeout=60)
+    child.join(60)
+    assert child.exitcode == 0
+    assert owner and cached == 1  # its own analysis, the parent's dropped
+    assert_allclose(current, parent.current, rtol=1e-12)
+
+
 def test_pypardiso_is_pointed_at_the_environment_mkl(tmp_path, monkeypatch):
     from ionflow.solve._linear import point_pypardiso_at_mkl
 

@@ -14,11 +14,19 @@ runs with mtype 2 on the upper triangle. MKL runs single-threaded here (a thread
 restored afterwards) on images under ``THREADED_CELLS``: these systems are small and the batch
 runner already uses every core; larger ones get the threads of
 :func:`~ionflow._pool.solver_threads`.
+
+An analysis is only ever used with the MKL thread count it was made with, in the process that
+made it: PARDISO lays out its factorisation for that many threads, and the same handle used
+with fewer threads gave wrong potentials (4 -> 1: relative conductivity off by a factor of
+~100) and with more it corrupted the heap. So the cache is keyed by (shape, threads), and a
+forked child (a pool worker inherits its parent's cache, and its own thread count is 1) starts
+with an empty one.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections import OrderedDict
 
@@ -35,7 +43,8 @@ MAX_CELLS = 512 * 512  # larger images: the general direct solver (factor memory
 THREADED_CELLS = 160 * 160  # from this size MKL may use every core this process may use
 _CACHE_SIZE = 4  # analysed shapes kept per process
 _LOCK = threading.Lock()  # one PARDISO call at a time per process
-_CACHE: OrderedDict[tuple[int, int], _GridPardiso] = OrderedDict()
+_CACHE: OrderedDict[tuple[int, int, int], _GridPardiso] = OrderedDict()  # (n0, n1, threads)
+_OWNER = os.getpid()  # the process whose handles _CACHE holds
 _LIB: ctypes.CDLL | None | bool = None
 
 
@@ -182,6 +191,23 @@ class _MklThreads:
             self.fn(self.previous)
 
 
+def _cached(lib: ctypes.CDLL, shape: tuple[int, int], threads: int) -> _GridPardiso:
+    """This process's analysis of ``shape`` for ``threads`` MKL threads (made when missing)."""
+    global _OWNER
+    if os.getpid() != _OWNER:  # a forked child: the handles are the parent's; dropped, not
+        _CACHE.clear()  # released (their memory is a copy of the parent's)
+        _OWNER = os.getpid()
+    key = (*shape, threads)
+    solver = _CACHE.get(key)
+    if solver is None:
+        solver = _CACHE[key] = _GridPardiso(lib, shape)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)[1].release()
+    else:
+        _CACHE.move_to_end(key)
+    return solver
+
+
 def grid_pardiso_solve(
     sigma: np.ndarray, keep: np.ndarray, axis: int, stencil: Stencil = DEFAULT
 ) -> np.ndarray | None:
@@ -201,12 +227,6 @@ def grid_pardiso_solve(
     # the threads this process may use (1 in a pool worker).
     threads = solver_threads() if sigma.size >= THREADED_CELLS else 1
     with _LOCK, _MklThreads(lib, threads):
-        solver = _CACHE.get(shape)
-        if solver is None:
-            solver = _CACHE[shape] = _GridPardiso(lib, shape)
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)[1].release()
-        else:
-            _CACHE.move_to_end(shape)
+        solver = _cached(lib, shape, threads)
         x = solver.solve(sigma, keep, axis, stencil.weights(2), stencil.electrode_weight(2, axis))
     return x.reshape(shape)
