@@ -170,6 +170,19 @@ def test_grid_pardiso_analysis_follows_the_thread_count(monkeypatch, first, then
     assert {(170, 170, first), (170, 170, then)} <= set(_pardiso_grid._CACHE)
 
 
+@pytest.mark.skipif(not has_pardiso(), reason="needs pypardiso (MKL)")
+def test_general_direct_solve_keeps_no_factorisation():
+    # pypardiso kept the last factorisation (~600 MB after an 80^3 direct solve) for a
+    # repeat of the same matrix; it is released at once, so no process keeps or inherits one
+    from pypardiso.scipy_aliases import pypardiso_solver
+
+    vol = disks((12, 12, 12), electrolyte_fraction=0.7, rng=6)
+    r = simulate(vol, method="direct")
+    assert r.method == "pardiso"
+    assert pypardiso_solver.factorized_A.shape == (0, 0)
+    assert_allclose(simulate(vol, method="direct").current, r.current, rtol=1e-12)
+
+
 def _solve_in_child(img, queue):
     from ionflow.solve import _pardiso_grid
 

@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,13 +69,34 @@ def has_pardiso() -> bool:
     return _PARDISO is not False
 
 
+def _pardiso_spsolve(A: Any, b: np.ndarray) -> np.ndarray:
+    """pypardiso's solve on the threads this process may use, its factorisation freed after.
+
+    pypardiso keeps the last factorisation (hundreds of MB for a 3D system) for a repeat of
+    the same matrix, and MKL would run on every core in each worker of a batch. Here MKL
+    takes :func:`~ionflow._pool.solver_threads` threads for the call (1 in a pool worker),
+    and the factorisation is released at once, so none is reused with another thread count
+    or in a forked child (PARDISO's layout depends on the threads it was made with).
+    """
+    from pypardiso.scipy_aliases import pypardiso_solver
+
+    from .._pool import solver_threads
+    from ._pardiso_grid import _MklThreads
+
+    try:
+        with _MklThreads(pypardiso_solver.libmkl, solver_threads()):
+            return _PARDISO.spsolve(A, b)  # type: ignore[union-attr]
+    finally:
+        pypardiso_solver.free_memory(everything=True)
+
+
 def solve_direct(system: LinearSystem) -> tuple[np.ndarray, str]:
     """Solve by sparse LU; returns the solution and the name of the method used."""
     A, b = system.A, system.b
     if has_pardiso():
         try:
             with _PARDISO_LOCK:
-                x = _PARDISO.spsolve(A, b)  # type: ignore[union-attr]
+                x = _pardiso_spsolve(A, b)
             return np.asarray(x).ravel(), "pardiso"
         except Exception as exc:  # noqa: BLE001 - PARDISO's own error type; fall back to SuperLU
             log.warning("PARDISO failed (%s); falling back to SuperLU", exc)
