@@ -325,3 +325,45 @@ def test_solver_threads_reads_ionflow_threads(monkeypatch):
     assert solver_threads() == len(os.sched_getaffinity(0))
     monkeypatch.setenv("IONFLOW_THREADS", "many")  # not a number: ignored
     assert solver_threads() == len(os.sched_getaffinity(0))
+
+
+WARM_CHECK = """
+from numba import typeof
+import ionflow
+from ionflow.generate import disks
+from ionflow.solve import _lean_kernels as K
+from ionflow.solve._lean_warm import _calls
+vol = disks((24, 24, 24), electrolyte_fraction=0.5, rng=3)
+for kw in ({"axis": 0}, {"axis": 1}, {"axis": 2}, {"boundary": "periodic"},
+           {"pixel_size": (2.0, 1.0, 1.0)}):
+    ionflow.simulate(vol, **kw)
+ionflow.simulate(disks((64, 64), electrolyte_fraction=0.6, rng=3), method="mg")
+ionflow.simulate(disks((64, 64, 64), electrolyte_fraction=0.6, rng=3))  # K-cycle levels
+warm = {}
+for name, calls in _calls(K).items():
+    warm.setdefault(name.split(".")[-1], set()).update(
+        tuple(typeof(a) for a in args) for args in calls)
+missing = [(n, str(s)) for n, sigs in warm.items() for s in getattr(K, n).signatures
+           if tuple(s) not in sigs]
+print(len(warm), missing)
+"""
+
+
+def test_parallel_warm_up_compiles_the_signatures_the_solver_uses():
+    # The first 3D solve compiles the kernels in two processes at once (_lean_warm); a
+    # signature the warm-up does not know would be compiled again, one by one, by the solve.
+    # A fresh interpreter: the kernels' signatures are then those of binary-image solves only
+    # (one large enough for coarse levels between the finest and the direct one).
+    out = subprocess.run(
+        [sys.executable, "-c", WARM_CHECK], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    count, missing = out.stdout.strip().split(" ", 1)
+    assert int(count) >= 14
+    assert missing == "[]"
+
+
+def test_parallel_warm_up_needs_a_second_core():
+    from ionflow.solve._lean_warm import compile_in_parallel
+
+    assert compile_in_parallel(1) is False

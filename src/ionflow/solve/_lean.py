@@ -65,10 +65,15 @@ def _announce_compilation(K: Any) -> None:
     except Exception:  # noqa: BLE001 - another numba version: say nothing
         return
     if cold:
+        from ._lean_warm import compile_in_parallel
+
+        cores = solver_threads()
         COMPILE_LOG.info(
-            "compiling the 3D solver's kernels for this machine (first 3D solve only; "
-            "about 1-2 minutes, then cached)"
+            "compiling the 3D solver's kernels for this machine (first 3D solve only; about "
+            "%s, then cached)",
+            "half a minute to a minute on two processes" if cores > 1 else "1-2 minutes",
         )
+        compile_in_parallel(cores)
 
 
 F32 = np.float32

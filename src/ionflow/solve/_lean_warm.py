@@ -1,0 +1,146 @@
+"""Compile the 3D solver's kernels on two cores at once, the first time on a machine.
+
+numba compiles each kernel of ``_lean_kernels.py`` on its first call and caches it on disk;
+the first 3D solve on a machine therefore compiles a dozen large parallel kernels one after
+the other (about a minute). Compilation holds a process-wide lock, so threads do not help,
+but a second process does: :func:`compile_in_parallel` starts a helper interpreter that
+compiles half of the large kernels into numba's cache while this process compiles the other
+half, then waits for it. The solve that follows loads them all from the cache.
+
+Each kernel is compiled by one process only (numba keeps one cache index per kernel, and two
+writers of one index could drop each other's entries). The signatures are those of the
+solver's calls on a binary image (``_lean.py``); ``tests/test_lean.py`` checks, in a fresh
+cache, that a solve after the warm-up compiles none of these kernels again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["compile_in_parallel", "compile_kernels"]
+
+log = logging.getLogger(__name__)
+
+HELPER_TIMEOUT = 600.0  # seconds; a helper still compiling then is stopped (the solve compiles)
+HERE = (  # this process: the large setup kernels and the small ones
+    "plane_offsets",
+    "number_cells",
+    "coarse_index",
+    "coarse_operator",
+    "linear_start",
+    "residual64",
+    "currents",
+    "prolong_add",
+    "vector",
+)
+HELPER = ("apply", "gauss_seidel", "restrict_residual")  # the helper process
+
+
+def _calls(K: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Tiny arguments typed as the solver passes them, per kernel (fine level, then coarse)."""
+    f32 = np.float32
+    idx = np.arange(27, dtype=np.int32).reshape(3, 3, 3)  # a fine level
+    idx_c = np.arange(8, dtype=np.int32).reshape(2, 2, 2)  # its blocks
+    idx_cc = np.zeros((1, 1, 1), np.int32)  # theirs
+    f = np.array([2, 2, 2], np.int64)
+    wd = np.ones(3)
+    g = 1.0
+    x = np.zeros(27)
+    v, out = np.zeros(27, f32), np.zeros(27, f32)
+    W, D = np.zeros((8, 3), f32), np.ones(8, f32)
+    vc, rc, cc = np.zeros(8, f32), np.zeros(8, f32), np.zeros(1, f32)
+    no = False
+    keep = np.ones((3, 3, 3), bool)
+    offsets = np.arange(4, dtype=np.int64) * 9
+    s32 = f32(1.0)
+    return {
+        "plane_offsets": [(keep,), (keep[:, ::2],)],  # a C-ordered mask (axis 0) and a view
+        "number_cells": [(keep, offsets), (keep[:, ::2], offsets)],
+        "coarse_index": [(idx, f)],
+        "coarse_operator": [
+            (idx, None, None, None, wd, g, g, no, no, idx_c, f, 8, no, no),
+            (idx_c, W, D, None, wd, g, g, no, no, idx_cc, f, 1, no, no),
+        ],
+        "linear_start": [(offsets,)],
+        "residual64": [(idx, x, None, wd, g, g, no, no, out, None)],
+        "currents": [(idx, x, None, g, g)],
+        "prolong_add": [(idx, idx_c, f, vc, v)],
+        "apply": [
+            (idx, v, None, None, None, wd, g, g, no, no, out),
+            (idx_c, vc, W, D, None, wd, g, g, no, no, rc),
+        ],
+        "gauss_seidel": [
+            (idx, v, out, None, None, None, wd, g, g, no, no, True, 2),
+            (idx_c, vc, rc, W, D, None, wd, g, g, no, no, True, 2),
+        ],
+        "restrict_residual": [
+            (idx, v, None, None, None, wd, g, g, no, no, out, idx_c, f, vc),
+            (idx_c, vc, W, D, None, wd, g, g, no, no, rc, idx_cc, f, cc),
+        ],
+        # the Krylov vector operations (float32, the potential float64)
+        "vector.axpy": [(s32, v, out), (g, v, x)],
+        "vector.axpyz": [(s32, v, out, v)],
+        "vector.dot": [(v, out)],
+        "vector.dot2": [(v, out, v)],
+        "vector.xpby": [(v, s32, out)],
+        "vector.zero": [(v,)],
+        "vector.scale": [(s32, v, out)],
+    }
+
+
+def compile_kernels(names: tuple[str, ...] | None = None) -> None:
+    """Compile the named kernels (default: all of them) for the solver's signatures, into
+    numba's on-disk cache; kernels already cached are only loaded."""
+    from numba import typeof
+
+    from . import _lean_kernels as K
+
+    for name, calls in _calls(K).items():
+        if names is not None and name.split(".")[0] not in names:
+            continue
+        kernel = getattr(K, name.split(".")[-1])
+        for args in calls:
+            kernel.compile(tuple(typeof(a) for a in args))
+
+
+def compile_in_parallel(cores: int) -> bool:
+    """Compile the large kernels in this process and a helper process at once (``cores`` >= 2);
+    returns False, having done nothing, when there is no second core or interpreter to use."""
+    exe = sys.executable
+    if cores < 2 or not exe or getattr(sys, "frozen", False):
+        return False
+    package_parent = str(Path(__file__).resolve().parents[2])  # the ionflow this process runs
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    code = "from ionflow.solve._lean_warm import HELPER, compile_kernels; compile_kernels(HELPER)"
+    try:
+        helper = subprocess.Popen(
+            [exe, "-c", code],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        log.debug("no helper process to compile with (%s)", exc)
+        return False
+    t = time.perf_counter()
+    try:
+        compile_kernels(HERE)
+        log.debug("this process's kernels compiled in %.1f s", time.perf_counter() - t)
+        helper.wait(timeout=max(1.0, HELPER_TIMEOUT - (time.perf_counter() - t)))
+    except BaseException as exc:  # interrupted, or the helper too slow: stop it
+        helper.kill()
+        helper.wait()
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            raise
+    log.debug("kernels compiled in %.1f s (helper: %s)", time.perf_counter() - t, helper.returncode)
+    return True
