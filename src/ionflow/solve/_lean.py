@@ -335,7 +335,6 @@ def solve_lean(
     return_x: bool = False,
     stencil: Stencil = DEFAULT,
     progress: bool = False,
-    blocked_outlet: bool = False,
     reliable_every: int = 4,
 ) -> MultigridSolution:
     """Solve the conduction system on the cells in ``keep`` (see the module docstring).
@@ -362,8 +361,6 @@ def solve_lean(
         Cell spacing, periodic lateral axes and electrode gap.
     progress : bool
         A progress bar on stderr (large systems); INFO logging reports every iteration.
-    blocked_outlet : bool
-        No electrode after the last slice (a current collector that blocks ionic current).
     reliable_every : int
         Recompute the exact residual at least every this many iterations.
 
@@ -374,7 +371,7 @@ def solve_lean(
     from . import _lean_kernels as K
 
     periodic, wd, ge = flow_geometry(keep.ndim, axis, stencil)
-    g_in, g_out = ge, (0.0 if blocked_outlet else ge)
+    g_in = g_out = ge
     idx, offsets = _index_grid(to_view(keep, axis))
     n = int(offsets[-1])
     sig = None
@@ -384,8 +381,6 @@ def solve_lean(
 
     # linear start along the flow
     x = K.linear_start(offsets)
-    if blocked_outlet:
-        x[:] = 1.0
     r = np.empty(n, F32)
     first = int(offsets[1])  # unknowns in the first plane
     c0 = float(g_in * (first if sig is None else sig[:first].sum()))
@@ -414,7 +409,6 @@ def solve_lean(
         balance_tol=balance_tol,
         maxiter=maxiter,
         progress=progress,
-        blocked_outlet=blocked_outlet,
         reliable_every=reliable_every,
     )
     x_orig = _original(x, idx, keep, axis) if return_x else None
@@ -603,11 +597,8 @@ def _fcg_steps(ops: Any) -> Iterator[tuple[float, float]]:
         ops.new_direction(z, -zq / pq, p)
 
 
-def _conserved(i_var: float, i_in: float, i_out: float, tol: float, blocked: bool) -> bool:
-    """Inlet and outlet currents within ``tol`` (relative) of each other and of I_var (nothing
-    to check with a blocked outlet: no current flows)."""
-    if blocked:
-        return True
+def _conserved(i_var: float, i_in: float, i_out: float, tol: float) -> bool:
+    """Inlet and outlet currents within ``tol`` (relative) of each other and of I_var."""
     scale = tol * max(abs(i_var), 1e-300)
     return max(abs(i_in - i_var), abs(i_out - i_var), abs(i_in - i_out)) <= scale
 
@@ -620,7 +611,6 @@ def fcg(
     balance_tol: float,
     maxiter: int,
     progress: bool,
-    blocked_outlet: bool = False,
     reliable_every: int = 4,
 ) -> tuple[int, float, float, float, float]:
     """Flexible CG (the recurrence of :func:`_fcg_steps`) with reliable updates and the
@@ -633,8 +623,7 @@ def fcg(
       (second order in the residual), has an estimated remaining decrease below ``rtol``
       (relative): I_var is the reported current;
     * the inlet and outlet currents (first order in the residual) agree with each other and
-      with I_var to ``balance_tol`` (relative; the outlet is not checked with
-      ``blocked_outlet``): the conservation check.
+      with I_var to ``balance_tol`` (relative): the conservation check.
 
     ``ops`` holds the vectors ``x, r, p, q, z`` and the operations (see ``_NumbaOps``:
     ``apply`` returns ``p.Ap``, ``update`` the new ``r.r``, ``dot2`` two dot products);
@@ -672,12 +661,12 @@ def fcg(
                     # The boundary currents need no residual: check their balance first
                     # (two planes), and recompute the exact residual only if it can stop here.
                     i_in, i_out = ops.currents()
-                    if _conserved(i_var, i_in, i_out, balance_tol, blocked_outlet):
+                    if _conserved(i_var, i_in, i_out, balance_tol):
                         i_var, i_in, i_out = ops.exact()
                         r0 = np.sqrt(ops.dot(r, r))
                         since = 0
                         reliable = True
-                if reliable and _conserved(i_var, i_in, i_out, balance_tol, blocked_outlet):
+                if reliable and _conserved(i_var, i_in, i_out, balance_tol):
                     break
             if it >= maxiter:
                 raise IonflowError(
