@@ -31,6 +31,7 @@ for the coarse levels.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,10 @@ def _announce_compilation(K: Any) -> None:
     if cold:
         from ._lean_warm import compile_in_parallel
 
-        cores = solver_threads()
+        try:  # the cores this process may run on (a pool worker's solves take one thread
+            cores = len(os.sched_getaffinity(0))  # each, but its compiling may use two)
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
         COMPILE_LOG.info(
             "compiling the 3D solver's kernels for this machine (first 3D solve only; about "
             "%s, then cached)",
