@@ -38,6 +38,7 @@ def main() -> None:
             return call(self, phase, b)
 
     # (iparm[23], MKL threads): ionflow uses (1, 1) below THREADED_CELLS, (10, all) from there
+    # (1, all once numba or torch is loaded: see _pardiso_grid._improved_is_safe)
     settings = {
         (64, 64): [(0, 1), (1, 1), (10, 1)],
         (400, 400): [(0, 1), (1, 1), (10, 1), (1, 2), (10, 2)],
@@ -53,7 +54,7 @@ def main() -> None:
             for level, threads in settings[shape]:  # alternating: load hits all alike
                 Setting.two_level = level
                 with P._MklThreads(lib, threads):
-                    solver = Setting(lib, shape)
+                    solver = Setting(lib, shape, level == 10)
                     solver.solve(img, keep, 0, (1.0, 1.0))
                     t = time.perf_counter()
                     for _ in range(reps):

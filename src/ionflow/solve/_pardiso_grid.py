@@ -18,7 +18,7 @@ runner already uses every core; larger ones get the threads of
 An analysis is only ever used with the MKL thread count it was made with, in the process that
 made it: PARDISO lays out its factorisation for that many threads, and the same handle used
 with fewer threads gave wrong potentials (4 -> 1: relative conductivity off by a factor of
-~100) and with more it corrupted the heap. So the cache is keyed by (shape, threads), and a
+~100) and with more it corrupted the heap. So the cache is keyed by (shape, threads, factorisation), and a
 forked child (a pool worker inherits its parent's cache, and its own thread count is 1) starts
 with an empty one.
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 from collections import OrderedDict
 
@@ -43,7 +44,8 @@ MAX_CELLS = 512 * 512  # larger images: the general direct solver (factor memory
 THREADED_CELLS = 160 * 160  # from this size MKL may use every core this process may use
 _CACHE_SIZE = 4  # analysed shapes kept per process
 _LOCK = threading.Lock()  # one PARDISO call at a time per process
-_CACHE: OrderedDict[tuple[int, int, int], _GridPardiso] = OrderedDict()  # (n0, n1, threads)
+# (n0, n1, threads, improved two-level factorisation)
+_CACHE: OrderedDict[tuple[int, int, int, bool], _GridPardiso] = OrderedDict()
 _OWNER = os.getpid()  # the process whose handles _CACHE holds
 _LIB: ctypes.CDLL | None | bool = None
 
@@ -66,7 +68,7 @@ def _library() -> ctypes.CDLL | None:
 class _GridPardiso:
     """PARDISO handle holding the analysis of the full 2D grid pattern of one shape."""
 
-    def __init__(self, lib: ctypes.CDLL, shape: tuple[int, int]) -> None:
+    def __init__(self, lib: ctypes.CDLL, shape: tuple[int, int], improved: bool) -> None:
         self.lib = lib
         self.shape = shape
         n0, n1 = shape
@@ -92,8 +94,8 @@ class _GridPardiso:
         # Two-level factorisation: the same factor, a faster numeric phase on these grids
         # (benchmarks/pardiso_settings.py; answers equal to 1e-14). Its improved variant (10)
         # pays on large grids, where MKL may also run on several threads; on small ones the
-        # classic one (1) is faster.
-        self.iparm[23] = 10 if n >= THREADED_CELLS else 1
+        # classic one (1) is faster. ``improved``: see :func:`_improved_is_safe`.
+        self.iparm[23] = 10 if improved else 1
         self.perm = np.zeros(n, dtype=np.int32)
         self.data = np.empty(rows.size, dtype=np.float64)
         ones = np.ones(shape)
@@ -191,16 +193,28 @@ class _MklThreads:
             self.fn(self.previous)
 
 
+def _improved_is_safe() -> bool:
+    """Whether PARDISO's improved two-level factorisation (iparm[23] = 10) may run here.
+
+    Once another OpenMP runtime has started in the process (GNU libgomp: numba's parallel
+    kernels, PyTorch), MKL's improved factorisation segfaults on grids from about 170^2 (MKL
+    2025, Intel OpenMP), even on one thread; the classic one (1) and the plain one (0) do not.
+    The 3D solver (numba) or the surrogate (torch) loaded: the classic one.
+    """
+    return "numba" not in sys.modules and "torch" not in sys.modules
+
+
 def _cached(lib: ctypes.CDLL, shape: tuple[int, int], threads: int) -> _GridPardiso:
     """This process's analysis of ``shape`` for ``threads`` MKL threads (made when missing)."""
     global _OWNER
     if os.getpid() != _OWNER:  # a forked child: the handles are the parent's; dropped, not
         _CACHE.clear()  # released (their memory is a copy of the parent's)
         _OWNER = os.getpid()
-    key = (*shape, threads)
+    improved = shape[0] * shape[1] >= THREADED_CELLS and _improved_is_safe()
+    key = (*shape, threads, improved)
     solver = _CACHE.get(key)
     if solver is None:
-        solver = _CACHE[key] = _GridPardiso(lib, shape)
+        solver = _CACHE[key] = _GridPardiso(lib, shape, improved)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)[1].release()
     else:
