@@ -111,11 +111,23 @@ def compile_kernels(names: tuple[str, ...] | None = None) -> None:
             kernel.compile(tuple(typeof(a) for a in args))
 
 
+def _cache_writable() -> bool:
+    """Whether numba can keep what the helper compiles (else its work would be lost)."""
+    from . import _lean_kernels as K
+
+    try:
+        path = K.gauss_seidel._cache._cache_path  # numba internals: guarded
+    except AttributeError:
+        return False
+    return os.path.isdir(path) and os.access(path, os.W_OK)
+
+
 def compile_in_parallel(cores: int) -> bool:
     """Compile the large kernels in this process and a helper process at once (``cores`` >= 2);
-    returns False, having done nothing, when there is no second core or interpreter to use."""
+    returns False, having done nothing, when there is no second core or interpreter to use, or
+    numba's cache cannot be written (then each process compiles for itself anyway)."""
     exe = sys.executable
-    if cores < 2 or not exe or getattr(sys, "frozen", False):
+    if cores < 2 or not exe or getattr(sys, "frozen", False) or not _cache_writable():
         return False
     package_parent = str(Path(__file__).resolve().parents[2])  # the ionflow this process runs
     env = dict(os.environ)
