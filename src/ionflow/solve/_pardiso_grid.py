@@ -18,9 +18,11 @@ runner already uses every core; larger ones get the threads of
 An analysis is only ever used with the MKL thread count it was made with, in the process that
 made it: PARDISO lays out its factorisation for that many threads, and the same handle used
 with fewer threads gave wrong potentials (4 -> 1: relative conductivity off by a factor of
-~100) and with more it corrupted the heap. So the cache is keyed by (shape, threads, factorisation), and a
-forked child (a pool worker inherits its parent's cache, and its own thread count is 1) starts
-with an empty one.
+~100) and with more it corrupted the heap. So the cache is keyed by (shape, threads,
+factorisation), and a forked child (a pool worker inherits its parent's cache, and its own
+thread count is 1) starts with an empty one. The factorisation: MKL's improved two-level one
+on large grids, unless numba or torch is loaded (:func:`_improved_is_safe`: it segfaults once
+their GNU OpenMP runtime has started).
 """
 
 from __future__ import annotations
