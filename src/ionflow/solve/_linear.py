@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import sys
@@ -69,6 +70,23 @@ def has_pardiso() -> bool:
     return _PARDISO is not False
 
 
+class MklThreads:
+    """MKL's thread-local thread count set for the duration (when MKL offers it)."""
+
+    def __init__(self, lib: ctypes.CDLL, threads: int = 1) -> None:
+        self.fn = getattr(lib, "MKL_Set_Num_Threads_Local", None)
+        self.threads = threads
+        self.previous = 0
+
+    def __enter__(self) -> None:
+        if self.fn is not None:
+            self.previous = self.fn(self.threads)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fn is not None:
+            self.fn(self.previous)
+
+
 def _pardiso_spsolve(A: Any, b: np.ndarray) -> np.ndarray:
     """pypardiso's solve on the threads this process may use, its factorisation freed after.
 
@@ -81,10 +99,9 @@ def _pardiso_spsolve(A: Any, b: np.ndarray) -> np.ndarray:
     from pypardiso.scipy_aliases import pypardiso_solver
 
     from .._pool import solver_threads
-    from ._pardiso_grid import _MklThreads
 
     try:
-        with _MklThreads(pypardiso_solver.libmkl, solver_threads()):
+        with MklThreads(pypardiso_solver.libmkl, solver_threads()):
             return _PARDISO.spsolve(A, b)  # type: ignore[union-attr]
     finally:
         pypardiso_solver.free_memory(everything=True)

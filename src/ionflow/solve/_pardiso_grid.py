@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._pool import solver_threads
+from ._linear import MklThreads as _MklThreads
 from ._linear import has_pardiso
 from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
 
@@ -176,23 +177,6 @@ class _GridPardiso:
 
     def release(self) -> None:
         self._call(-1)
-
-
-class _MklThreads:
-    """MKL's thread-local thread count set for the duration (when MKL offers it)."""
-
-    def __init__(self, lib: ctypes.CDLL, threads: int = 1) -> None:
-        self.fn = getattr(lib, "MKL_Set_Num_Threads_Local", None)
-        self.threads = threads
-        self.previous = 0
-
-    def __enter__(self) -> None:
-        if self.fn is not None:
-            self.previous = self.fn(self.threads)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fn is not None:
-            self.fn(self.previous)
 
 
 def _improved_is_safe() -> bool:
