@@ -185,6 +185,35 @@ def test_general_direct_solve_keeps_no_factorisation():
     assert_allclose(simulate(vol, method="direct").current, r.current, rtol=1e-12)
 
 
+@pytest.mark.skipif(not has_pardiso(), reason="needs pypardiso (MKL)")
+def test_forked_child_solves_while_the_parent_holds_the_pardiso_locks():
+    # a pool forked while another thread of the parent is inside a PARDISO call: the child's
+    # copies of the locks would stay held for ever (each worker would hang)
+    import multiprocessing
+
+    from ionflow.solve import _linear, _pardiso_grid
+
+    img = disks((64, 64), electrolyte_fraction=0.8, rng=5)
+    big = disks((600, 600), electrolyte_fraction=0.8, rng=5)  # the general direct solver
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    with _pardiso_grid._LOCK, _linear._PARDISO_LOCK:
+        child = ctx.Process(target=_solve_two_in_child, args=(img, big, queue))
+        child.start()
+    try:
+        small, large = queue.get(timeout=120)
+    finally:
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+    assert_allclose(small, simulate(img).current, rtol=1e-12)
+    assert_allclose(large, simulate(big).current, rtol=1e-10)
+
+
+def _solve_two_in_child(img, big, queue):
+    queue.put((simulate(img).current, simulate(big).current))
+
+
 AFTER_OPENMP = """
 import sys
 import ionflow

@@ -32,6 +32,16 @@ _PARDISO: object | None = None
 _PARDISO_LOCK = threading.Lock()  # pypardiso's solver object is not thread-safe
 
 
+def _after_fork_in_child() -> None:
+    """A forked child gets a free lock (a thread of the parent may have held it)."""
+    global _PARDISO_LOCK
+    _PARDISO_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def point_pypardiso_at_mkl() -> None:
     """Tell pypardiso where MKL's runtime is when it sits in this environment's ``lib``.
 

@@ -50,6 +50,16 @@ _LOCK = threading.Lock()  # one PARDISO call at a time per process
 # (n0, n1, threads, improved two-level factorisation)
 _CACHE: OrderedDict[tuple[int, int, int, bool], _GridPardiso] = OrderedDict()
 _OWNER = os.getpid()  # the process whose handles _CACHE holds
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets a free lock (a thread of the parent may have held it)."""
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _LIB: ctypes.CDLL | None | bool = None
 
 
