@@ -18,6 +18,7 @@ import numpy as np
 from ionflow.generate import generate
 from ionflow.solve import _pardiso_grid as P
 from ionflow.solve import percolating_mask
+from ionflow.solve._linear import MklThreads
 
 
 def main() -> None:
@@ -53,7 +54,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for level, threads in settings[shape]:  # alternating: load hits all alike
                 Setting.two_level = level
-                with P._MklThreads(lib, threads):
+                with MklThreads(lib, threads):
                     solver = Setting(lib, shape, level == 10)
                     solver.solve(img, keep, 0, (1.0, 1.0))
                     t = time.perf_counter()

@@ -9,19 +9,24 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["process_pool", "solver_threads"]
+__all__ = ["available_cores", "process_pool", "solver_threads"]
 
 WATCH_SECONDS = 0.5
 """How often a worker checks that the process that started it is still alive."""
 
 
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def solver_threads() -> int:
     """Threads a solver in this process may use: ``IONFLOW_THREADS`` (1 in pool workers), at
     most the cores this process may run on."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
+    cores = available_cores()
     try:
         want = int(os.environ.get("IONFLOW_THREADS") or cores)
     except ValueError:  # not a number: ignored

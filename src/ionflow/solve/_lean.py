@@ -31,14 +31,13 @@ for the coarse levels.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._pool import solver_threads
+from .._pool import available_cores, solver_threads
 from ..errors import IonflowError
 from ._multigrid import MultigridSolution, _Progress
 from ._stencil import DEFAULT, Stencil
@@ -68,10 +67,8 @@ def _announce_compilation(K: Any) -> None:
     if cold:
         from ._lean_warm import compile_in_parallel
 
-        try:  # the cores this process may run on (a pool worker's solves take one thread
-            cores = len(os.sched_getaffinity(0))  # each, but its compiling may use two)
-        except AttributeError:  # pragma: no cover - not Linux
-            cores = os.cpu_count() or 1
+        # every core: a pool worker's solves take one thread each, its compiling may use two
+        cores = available_cores()
         COMPILE_LOG.info(
             "compiling the 3D solver's kernels for this machine (first 3D solve only; about "
             "%s, then cached)",

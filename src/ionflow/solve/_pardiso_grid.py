@@ -20,7 +20,7 @@ made it: PARDISO lays out its factorisation for that many threads, and the same 
 with fewer threads gave wrong potentials (4 -> 1: relative conductivity off by a factor of
 ~100) and with more it corrupted the heap. So the cache is keyed by (shape, threads,
 factorisation), and a forked child (a pool worker inherits its parent's cache, and its own
-thread count is 1) starts with an empty one. The factorisation: MKL's improved two-level one
+thread count is 1) starts with an empty one (``os.register_at_fork``). The factorisation: MKL's improved two-level one
 on large grids, unless numba or torch is loaded (:func:`_improved_is_safe`: it segfaults once
 their GNU OpenMP runtime has started).
 """
@@ -37,8 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._pool import solver_threads
-from ._linear import MklThreads as _MklThreads
-from ._linear import has_pardiso
+from ._linear import MklThreads, has_pardiso
 from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
 
 __all__ = ["grid_pardiso_solve", "MAX_CELLS"]
@@ -49,13 +48,14 @@ _CACHE_SIZE = 4  # analysed shapes kept per process
 _LOCK = threading.Lock()  # one PARDISO call at a time per process
 # (n0, n1, threads, improved two-level factorisation)
 _CACHE: OrderedDict[tuple[int, int, int, bool], _GridPardiso] = OrderedDict()
-_OWNER = os.getpid()  # the process whose handles _CACHE holds
 
 
 def _after_fork_in_child() -> None:
-    """A forked child gets a free lock (a thread of the parent may have held it)."""
+    """A forked child gets a free lock (a thread of the parent may have held it) and none of
+    the parent's handles: dropped, not released (their memory is a copy of the parent's)."""
     global _LOCK
     _LOCK = threading.Lock()
+    _CACHE.clear()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
@@ -202,10 +202,6 @@ def _improved_is_safe() -> bool:
 
 def _cached(lib: ctypes.CDLL, shape: tuple[int, int], threads: int) -> _GridPardiso:
     """This process's analysis of ``shape`` for ``threads`` MKL threads (made when missing)."""
-    global _OWNER
-    if os.getpid() != _OWNER:  # a forked child: the handles are the parent's; dropped, not
-        _CACHE.clear()  # released (their memory is a copy of the parent's)
-        _OWNER = os.getpid()
     improved = shape[0] * shape[1] >= THREADED_CELLS and _improved_is_safe()
     key = (*shape, threads, improved)
     solver = _CACHE.get(key)
@@ -236,7 +232,7 @@ def grid_pardiso_solve(
     # Small images run on one thread (a batch already has a process per core); large ones on
     # the threads this process may use (1 in a pool worker).
     threads = solver_threads() if sigma.size >= THREADED_CELLS else 1
-    with _LOCK, _MklThreads(lib, threads):
+    with _LOCK, MklThreads(lib, threads):
         solver = _cached(lib, shape, threads)
         x = solver.solve(sigma, keep, axis, stencil.weights(2), stencil.electrode_weight(2, axis))
     return x.reshape(shape)
