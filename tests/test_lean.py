@@ -16,7 +16,7 @@ from ionflow import simulate
 from ionflow.generate import blobs, disks
 from ionflow.solve._assemble import percolating_mask
 from ionflow.solve._lean import LeanMultigrid, _index_grid, lean_bytes, solve_lean
-from ionflow.solve._stencil import Stencil
+from ionflow.solve._stencil import DEFAULT, Stencil
 
 
 @pytest.mark.parametrize(
@@ -195,7 +195,7 @@ def test_torch_backend_equals_the_cpu_solver(kwargs):
     a = solve_lean(keep, axis, stencil=st)
     b = solve_torch(keep, axis, stencil=st, device="cpu", return_x=True)
     assert_allclose(b.current, a.current, rtol=2e-9)
-    assert_allclose(b.outlet, b.inlet, rtol=1e-6)
+    assert_allclose(b.outlet, b.inlet, rtol=1e-11)  # balanced planes, as on the CPU
     assert_allclose(b.inlet, b.current, rtol=1e-6)
     assert b.accuracy <= 1e-9
     assert b.x is not None and b.x.shape == (int(keep.sum()),)
@@ -358,3 +358,101 @@ def test_parallel_warm_up_needs_a_second_core():
     from ionflow.solve._lean_warm import compile_in_parallel
 
     assert compile_in_parallel(1) is False
+
+
+def _plane_currents(keep, axis, x, sigma, stencil):
+    """Current into the first plane, across every interface and out of the last, from the
+    potential on the kept cells (``x`` in ``keep[keep]`` order of the flow-first view)."""
+    from ionflow.solve import _lean_kernels as K
+    from ionflow.solve._lean import flow_geometry, to_view
+
+    _, wd, ge = flow_geometry(keep.ndim, axis, stencil)
+    idx, _ = _index_grid(to_view(keep, axis))
+    sig = None if sigma is None else np.ascontiguousarray(to_view(sigma, axis)[idx >= 0])
+    F, _ = K.plane_flow(idx, x, sig, wd)
+    i_in, i_out = K.currents(idx, x, sig, ge, ge)
+    return np.concatenate(([i_in], F, [i_out]))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"axis": 1, "stencil": Stencil(periodic=(0, 2))},
+        {"axis": 2, "stencil": Stencil(spacing=(1.0, 2.0, 0.5), gap=1.0)},
+        {"sigma": True},
+    ],
+)
+def test_multigrid_answer_carries_one_current_through_every_plane(kwargs):
+    # The stopping rule balances the planes (plane_correction): every interface across the
+    # flow carries the same current to rounding, and it agrees with the energy current.
+    kwargs = dict(kwargs)
+    axis = kwargs.pop("axis", 0)
+    vol = blobs((30, 26, 28), electrolyte_fraction=0.5, rng=9) > 0
+    sigma = None
+    if kwargs.pop("sigma", False):
+        sigma = np.where(vol, np.random.default_rng(1).choice([1.0, 0.3], vol.shape), 0.0)
+    periodic = kwargs.get("stencil", DEFAULT).periodic
+    keep = percolating_mask(vol, axis, periodic)[0]
+    sol = solve_lean(keep, axis, sigma=sigma, return_x=True, **kwargs)
+    assert sol.iterations > 0  # the multigrid, not the direct solve of a tiny system
+    # the potential in the solver's order: the flow-first view's C order
+    from ionflow.solve._lean import to_view
+
+    x = to_view(np.where(keep, _full(keep, sol.x), 0.0), axis)[to_view(keep, axis)]
+    flows = _plane_currents(keep, axis, x, sigma, kwargs.get("stencil", DEFAULT))
+    assert flows.shape[0] == keep.shape[axis] + 1
+    assert_allclose(flows, sol.inlet, rtol=1e-11)
+    assert_allclose(sol.outlet, sol.inlet, rtol=1e-11)
+    assert_allclose(sol.inlet, sol.current, rtol=1e-6)  # the default balance_tol
+
+
+def _full(keep, values):
+    out = np.zeros(keep.shape)
+    out[keep] = values
+    return out
+
+
+def test_plane_correction_balances_any_potential_and_never_raises_the_energy():
+    from ionflow.solve import _lean_kernels as K
+    from ionflow.solve._lean import plane_correction
+
+    vol = blobs((24, 22, 20), electrolyte_fraction=0.55, rng=3) > 0
+    keep = percolating_mask(vol, 0)[0]
+    idx, offsets = _index_grid(keep)
+    n = int(offsets[-1])
+    # one level: its coarsest solve is the exact float64 operator's
+    M = LeanMultigrid(idx, n, None, np.ones(3), 2.0, 2.0, (False, False), max_coarse=10**6)
+    rng = np.random.default_rng(0)
+    e_in = 2.0 * int(offsets[1])
+    e_out = 2.0 * (n - int(offsets[-2]))
+
+    def energy_current(x):  # I_var = c0 - b.x - r.x
+        rx, bx, _ = M.residual(x, np.empty(n))
+        return e_in - bx - rx
+
+    def balanced(x):
+        F, G = K.plane_flow(idx, x, None, np.ones(3))
+        i_in, i_out = K.currents(idx, x, None, 2.0, 2.0)
+        c = plane_correction(i_in, i_out, F, G, e_in, e_out)
+        y = x.copy()
+        for p in range(c.shape[0]):
+            y[offsets[p] : offsets[p + 1]] += c[p]
+        return y, c
+
+    x = K.linear_start(offsets) + 0.05 * rng.standard_normal(n)
+    y, c = balanced(x)
+    assert np.abs(c).max() > 1e-3  # the rough potential was out of balance
+    F, _ = K.plane_flow(idx, y, None, np.ones(3))
+    i_in, i_out = K.currents(idx, y, None, 2.0, 2.0)
+    assert_allclose(F, i_in, rtol=1e-12)
+    assert_allclose(i_out, i_in, rtol=1e-12)
+    # a Galerkin correction: the energy current (an upper bound of the exact one) decreases
+    exact = simulate(vol, method="direct").current
+    assert exact < energy_current(y) < energy_current(x)
+    # the exact solution is balanced already
+    z = np.empty(n)
+    z[:] = K.linear_start(offsets)
+    M.solve_direct(z)
+    _, c = balanced(z)
+    assert np.abs(c).max() < 1e-12

@@ -191,6 +191,33 @@ def currents(idx, x, sig, g_in, g_out):
 
 
 @njit(parallel=True, **_OPTS)
+def plane_flow(idx, x, sig, wd):
+    """Per interface ``p`` between planes ``p`` and ``p + 1``: the current across it,
+    ``F[p] = sum w (x_a - x_b)`` over its faces, and its total face weight ``G[p] = sum w``
+    (float64; the flow axis is never periodic)."""
+    n0, n1, n2 = idx.shape
+    F = np.zeros(max(n0 - 1, 0))
+    G = np.zeros(max(n0 - 1, 0))
+    for p in prange(n0 - 1):
+        f = 0.0
+        g = 0.0
+        for j in range(n1):
+            for k in range(n2):
+                a = idx[p, j, k]
+                if a < 0:
+                    continue
+                b = idx[p + 1, j, k]
+                if b < 0:
+                    continue
+                w = _face(None, sig, wd, a, b, a, 0)
+                f += w * (x[a] - x[b])
+                g += w
+        F[p] = f
+        G[p] = g
+    return F, G
+
+
+@njit(parallel=True, **_OPTS)
 def apply(idx, v, W, D, sig, wd, g_in, g_out, p1, p2, out):
     """``out = A v``; returns ``v . out`` (float64). Fine level: ``W``, ``D`` None."""
     n0, n1, n2 = idx.shape

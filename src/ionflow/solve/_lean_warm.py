@@ -38,6 +38,7 @@ HERE = (  # this process: the large setup kernels and the small ones
     "linear_start",
     "residual64",
     "currents",
+    "plane_flow",
     "prolong_add",
     "vector",
 )
@@ -72,6 +73,7 @@ def _calls(K: Any) -> dict[str, list[tuple[Any, ...]]]:
         "linear_start": [(offsets,)],
         "residual64": [(idx, x, None, wd, g, g, no, no, out, None)],
         "currents": [(idx, x, None, g, g)],
+        "plane_flow": [(idx, x, None, wd)],
         "prolong_add": [(idx, idx_c, f, vc, v)],
         "apply": [
             (idx, v, None, None, None, wd, g, g, no, no, out),

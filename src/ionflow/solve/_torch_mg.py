@@ -271,6 +271,23 @@ class _TorchOps:
         fine, x = self.fine, self.x
         return float((fine.g_in * (1.0 - x[0])).sum()), float((fine.g_out * x[-1]).sum())
 
+    def balance(self) -> tuple[float, float, float]:
+        """Shift each plane's potential so that every plane carries the same current
+        (:func:`._lean.plane_correction`); then the exact residual and currents."""
+        import torch
+
+        from ._lean import plane_correction
+
+        fine, x = self.fine, self.x
+        w0 = fine.w[0][:-1]  # faces from plane p to p + 1
+        F = (w0 * (x[:-1] - x[1:])).sum((1, 2)).cpu().numpy()
+        G = w0.sum((1, 2)).cpu().numpy()
+        e_out = float(fine.g_out.sum())
+        c = plane_correction(*self.currents(), F, G, self.c0, e_out)
+        shift = torch.as_tensor(c, dtype=x.dtype, device=x.device)[:, None, None]
+        x.add_(shift * fine.active)
+        return self.exact()
+
     def apply(self, v: Any, out: Any) -> float:
         out.copy_(self.fine.apply(v))
         return float((v * out).sum())
