@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1e-6,
         help="3D multigrid: the inlet and outlet currents must agree with each other and with "
-        "the reported (energy) current to this relative tolerance (conservation check)",
+        "the reported (energy) current to this relative tolerance (conservation check; the "
+        "solver balances every plane's current first, so inlet and outlet agree to rounding)",
     )
     g.add_argument(
         "--rtol",

@@ -40,8 +40,10 @@ class ConductionResult:
         Current entering at the phi = V face and leaving at the phi = 0 face, in A (first order
         in an iterative solver's residual).
     flux_imbalance : float
-        |inlet - outlet| / |current| (0 when nothing flows); a conservation check (the
-        multigrid iterates until it is below ``balance_tol``, default 1e-6).
+        |inlet - outlet| / |current| (0 when nothing flows); a conservation check. The
+        multigrid balances the current of every plane across the flow before it stops, so its
+        imbalance is at rounding (~1e-14); it iterates until the inlet current is within
+        ``balance_tol`` (default 1e-6) of ``current``.
     accuracy : float
         Estimated relative accuracy of ``current`` reached by the linear solver.
     axis : int
