@@ -456,3 +456,56 @@ def test_plane_correction_balances_any_potential_and_never_raises_the_energy():
     M.solve_direct(z)
     _, c = balanced(z)
     assert np.abs(c).max() < 1e-12
+
+
+class _ScriptedOps:
+    """Just enough of fcg's ``ops`` to replay a scripted sequence of energy decreases."""
+
+    def __init__(self, decreases, current):
+        self.decreases, self.current = list(decreases), current
+        self.r = np.ones(4)
+        self.i_var = current + sum(decreases)
+
+    def exact(self):
+        return self.i_var, self.current, self.current  # balanced boundary currents
+
+    def currents(self):
+        return self.current, self.current
+
+    def dot(self, a, b):
+        return 1.0
+
+
+def _replay(decreases, current=1.0, rtol=1e-9):
+    from ionflow.solve import _lean
+
+    ops = _ScriptedOps(decreases, current)
+
+    def steps(ops):
+        for dec in ops.decreases:
+            ops.i_var -= dec
+            yield dec, 1.0
+
+    original = _lean._fcg_steps
+    _lean._fcg_steps = steps
+    try:
+        it, i_var, *_ = _lean.fcg(ops, 4, rtol=rtol, balance_tol=1e-6, maxiter=100, progress=False)
+    finally:
+        _lean._fcg_steps = original
+    return it, (i_var - current) / current
+
+
+def test_energy_estimate_remembers_the_slow_steps_before_a_fast_one():
+    # A K-cycle FCG on a high-contrast image contracts erratically: slow steps (ratio 0.8),
+    # then one 10x smaller. The latest ratio alone (clipped to 0.2) would stop there with a
+    # remaining error of 2e-8 (20x rtol); the slowest ratio of the last steps keeps going until
+    # the remaining error is below rtol.
+    slow = [1e-7 * 0.8**k for k in range(80)]
+    seq = [1e-2, 1e-4, 1e-6, *slow[:13], slow[13] / 10, *slow[14:]]
+    it, remaining = _replay(seq)
+    assert 0 < remaining <= 1e-9
+    assert it > 17
+    # a steady fast contraction still stops as soon as its estimate allows
+    it, remaining = _replay([10.0**-k for k in range(1, 30)])
+    assert it <= 11
+    assert remaining <= 1e-9

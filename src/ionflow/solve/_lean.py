@@ -31,6 +31,7 @@ for the coarse levels.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,9 @@ def _announce_compilation(K: Any) -> None:
 
 
 F32 = np.float32
+RATIO_WINDOW = 5
+"""The energy current's remaining error is estimated from the slowest contraction of its
+last this many steps (:func:`fcg`)."""
 
 # bytes per cell of the image and per unknown (binary image), for the memory estimate
 BYTES_PER_CELL = 4.0 + 1.0  # index grid + the flow-first copy of the mask while it is built
@@ -661,7 +665,9 @@ def fcg(
     * the energy (variational) current I_var = c0 - b.x - r.x, which decreases monotonically to
       the exact current with an error equal to the squared energy norm of the potential error
       (second order in the residual), has an estimated remaining decrease below ``rtol``
-      (relative): I_var is the reported current;
+      (relative): the last step's decrease times rho / (1 - rho), rho the largest ratio of
+      successive decreases over the last ``RATIO_WINDOW`` steps (clipped to 0.2-0.9). I_var is
+      the reported current;
     * the inlet and outlet currents (first order in the residual) agree with each other and
       with I_var to ``balance_tol`` (relative): the conservation check.
 
@@ -686,14 +692,20 @@ def fcg(
         i_var, i_in, i_out = ops.exact()
         r0 = np.sqrt(ops.dot(r, r))
         dec_prev = None
+        ratios: deque[float] = deque(maxlen=RATIO_WINDOW)
         estimate = np.inf
         since = 0
         it = 0
         for dec, rr in _fcg_steps(ops):  # dec: the energy current's decrease in this step
             it += 1
             since += 1
-            ratio = 0.9 if dec_prev is None else min(max(dec / dec_prev, 0.2), 0.9)
+            if dec_prev is not None:
+                ratios.append(min(max(dec / dec_prev, 0.2), 0.9) if dec_prev > 0 else 0.9)
             dec_prev = dec
+            # the slowest recent contraction: the K-cycle's steps are erratic on high-contrast
+            # images (a tiny step between slow ones), and the latest ratio alone then
+            # promised 10x more accuracy than reached (a 96^3 electrode crop, contrast 1e-4)
+            ratio = max(ratios) if ratios else 0.9
             reliable = since >= reliable_every or np.sqrt(rr) < 1e-3 * r0
             if reliable:
                 i_var, i_in, i_out = ops.exact()  # r is the exact residual again
