@@ -416,7 +416,7 @@ def solve_lean(
         x_orig = _original(x, idx, keep, axis) if return_x else None
         return MultigridSolution(x_orig, i_in, i_in, i_out, 0, float(accuracy))
 
-    ops = _NumbaOps(M, x, r, exact, currents, balance)
+    ops = _NumbaOps(M, x, r, exact, balance)
     it, current, i_in, i_out, accuracy = fcg(
         ops,
         n,
@@ -550,11 +550,10 @@ class _NumbaOps:
         x: np.ndarray,
         r: np.ndarray,
         exact: Callable[[], Any],
-        currents: Callable[[], tuple[float, float]] | None,
-        balance: Callable[[], tuple[float, float, float]] | None = None,
+        balance: Callable[[], tuple[float, float, float]] | None,
     ) -> None:
         self.M, self.K, self.x, self.r = M, M.K, x, r
-        self.exact, self.currents, self.balance = exact, currents, balance
+        self.exact, self.balance = exact, balance
         n = x.shape[0]
         self.p = np.empty(n, F32)
         self.q = np.empty(n, F32)
@@ -671,22 +670,20 @@ def fcg(
     * the inlet and outlet currents (first order in the residual) agree with each other and
       with I_var to ``balance_tol`` (relative): the conservation check.
 
-    When ``ops.balance`` exists (the conduction problem), every iterate that meets the first
-    rule is first balanced: ``ops.balance()`` shifts the potential of each plane across the
-    flow by :func:`plane_correction`, so that every plane carries the same current (the inlet
-    and outlet currents then agree to rounding), recomputes the exact residual and returns
-    (I_var, I_in, I_out). The check that is left compares the first-order current I_in with
-    the second-order I_var; on the TauFactor standard volume it holds two iterations sooner.
+    Every iterate that meets the first rule is first balanced: ``ops.balance()`` shifts the
+    potential of each plane across the flow by :func:`plane_correction`, so that every plane
+    carries the same current (the inlet and outlet currents then agree to rounding),
+    recomputes the exact residual and returns (I_var, I_in, I_out). The check that is left
+    compares the first-order current I_in with the second-order I_var; on the TauFactor
+    standard volume it holds two iterations sooner.
 
     ``ops`` holds the vectors ``x, r, p, q, z`` and the operations (see ``_NumbaOps``:
     ``apply`` returns ``p.Ap``, ``update`` the new ``r.r``, ``dot2`` two dot products);
-    ``ops.exact()`` recomputes ``r`` from ``x`` exactly and returns (I_var, I_in, I_out);
-    ``ops.currents()`` returns (I_in, I_out) alone.
+    ``ops.exact()`` recomputes ``r`` from ``x`` exactly and returns (I_var, I_in, I_out).
     Returns (iterations, I_var, I_in, I_out, accuracy): accuracy is I_var's estimated relative
     error.
     """
     r = ops.r
-    balance = getattr(ops, "balance", None)
     reporter = _Progress(n, rtol, bar=progress)
     with reporter:
         i_var, i_in, i_out = ops.exact()
@@ -717,24 +714,13 @@ def fcg(
             if reporter.active:
                 reporter(it, estimate, i_var)
             if it >= 2 and estimate < rtol:
-                if balance is not None:
-                    # Converged in energy: balance the planes' currents (a Galerkin correction
-                    # along the flow; the first-order boundary currents need far fewer
-                    # iterations after it), which also recomputes the exact residual.
-                    i_var, i_in, i_out = balance()
-                    r0 = np.sqrt(ops.dot(r, r))
-                    since = 0
-                    reliable = True
-                elif not reliable:
-                    # The boundary currents need no residual: check their balance first
-                    # (two planes), and recompute the exact residual only if it can stop here.
-                    i_in, i_out = ops.currents()
-                    if _conserved(i_var, i_in, i_out, balance_tol):
-                        i_var, i_in, i_out = ops.exact()
-                        r0 = np.sqrt(ops.dot(r, r))
-                        since = 0
-                        reliable = True
-                if reliable and _conserved(i_var, i_in, i_out, balance_tol):
+                # Converged in energy: balance the planes' currents (a Galerkin correction
+                # along the flow; the first-order boundary currents need far fewer iterations
+                # after it), which also recomputes the exact residual.
+                i_var, i_in, i_out = ops.balance()
+                r0 = np.sqrt(ops.dot(r, r))
+                since = 0
+                if _conserved(i_var, i_in, i_out, balance_tol):
                     break
             if it >= maxiter:
                 raise IonflowError(
