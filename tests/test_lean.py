@@ -509,3 +509,31 @@ def test_energy_estimate_remembers_the_slow_steps_before_a_fast_one():
     it, remaining = _replay([10.0**-k for k in range(1, 30)])
     assert it <= 11
     assert remaining <= 1e-9
+
+
+def test_a_multigrid_that_stalls_hands_the_volume_to_the_direct_solver(monkeypatch, caplog):
+    """Cell-level noise of three labels with a contrast of 1e-6 defeats the aggregation
+    multigrid (no coherent structure for its blocks): ``method="mg"`` says so in one error;
+    the default ``"auto"`` solves it directly after 100 iterations, with a warning."""
+    from ionflow.errors import NotConvergedError
+    from ionflow.solve import _simulate as sim
+
+    lab = np.random.default_rng(1).integers(0, 3, (24, 24, 24))
+    kw = {"label_conductivities": {0: 0.0, 1: 1.0, 2: 1e-6}, "source": "noise.tif"}
+    with pytest.raises(NotConvergedError, match="did not converge in 500 iterations"):
+        simulate(lab, method="mg", **kw)
+    exact = simulate(lab, method="direct", **kw)
+    with caplog.at_level("WARNING", logger="ionflow"):
+        r = simulate(lab, **kw)
+    assert r.method == exact.method == "pardiso"
+    assert r.current == exact.current
+    assert any(
+        m.startswith("noise.tif: multigrid CG did not converge in 100 iterations")
+        and m.endswith("solving directly")
+        for m in caplog.messages
+    )
+    # a converging volume never falls back, and one the direct solver cannot hold keeps the error
+    assert simulate(blobs((20, 20, 20), electrolyte_fraction=0.7, rng=2)).method == "multigrid-cg"
+    monkeypatch.setattr(sim, "_direct_fits", lambda *a: False)
+    with pytest.raises(NotConvergedError, match="in 500 iterations"):
+        simulate(lab, **kw)

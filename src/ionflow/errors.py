@@ -7,7 +7,7 @@ prints that message on one line and exits non-zero; nothing else in ionflow catc
 
 from __future__ import annotations
 
-__all__ = ["InputError", "IonflowError", "ResourceError"]
+__all__ = ["InputError", "IonflowError", "NotConvergedError", "ResourceError"]
 
 
 class IonflowError(Exception):
@@ -33,3 +33,7 @@ class InputError(IonflowError, ValueError):
 
 class ResourceError(IonflowError, MemoryError):
     """A job that would need more memory (or other resources) than the machine has."""
+
+
+class NotConvergedError(IonflowError):
+    """An iterative solve that reached its iteration limit before the requested accuracy."""

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from .._pool import available_cores, solver_threads
-from ..errors import IonflowError
+from ..errors import IonflowError, NotConvergedError
 from ._multigrid import MultigridSolution, _Progress
 from ._stencil import DEFAULT, Stencil
 
@@ -723,7 +723,7 @@ def fcg(
                 if _conserved(i_var, i_in, i_out, balance_tol):
                     break
             if it >= maxiter:
-                raise IonflowError(
+                raise NotConvergedError(
                     f"multigrid CG did not converge in {maxiter} iterations (current accuracy "
                     f"{estimate:.1e}, inlet/outlet mismatch "
                     f"{abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"

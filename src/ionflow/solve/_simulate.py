@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import InputError, ResourceError
+from ..errors import InputError, NotConvergedError, ResourceError
 from ._assemble import assemble, conductivity_map, percolating_cells, percolating_mask
 from ._geometry import cell_spacing, geometry, validate_image
 from ._lean import solve_lean
@@ -29,6 +29,12 @@ from ._torch_mg import resolve_device, solve_torch
 __all__ = ["simulate", "validate_image", "geometry"]
 
 log = logging.getLogger(__name__)
+
+FALLBACK_AFTER = 100
+"""With ``method="auto"``, a 3D multigrid solve that has not converged after this many
+iterations (real and generated microstructures take 5-30; cell-level noise with a conductivity
+contrast of 1e-4 or more can take hundreds, or never converge) is solved directly instead,
+when the direct solver's memory estimate fits this machine."""
 
 Method = Literal["auto", "direct", "cg", "mg"]
 METHODS = ("auto", "direct", "cg", "mg")
@@ -92,7 +98,11 @@ def simulate(
         Also return the potential and current-density fields.
     method : {"auto", "direct", "cg", "mg"}
         Linear solver; ``"auto"`` is direct in 2D and geometric multigrid CG (``"mg"``) in 3D;
-        ``"cg"`` is CG with pyamg's algebraic multigrid.
+        ``"cg"`` is CG with pyamg's algebraic multigrid. With ``"auto"``, a 3D volume the
+        multigrid has not solved in 100 iterations (cell-level noise with extreme conductivity
+        contrasts; real microstructures take 5-30) is solved directly when that fits in
+        memory, with a logged warning; ``"mg"`` raises :class:`~ionflow.errors.NotConvergedError`
+        after 500 iterations instead.
     rtol : float
         Relative accuracy of the current for the iterative solvers. The multigrid reports the
         energy (variational) current, whose error is second order in the residual (it is an
@@ -125,6 +135,7 @@ def simulate(
     axis = axis % arr.ndim
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    fallback = method == "auto"  # the multigrid may hand a hard system to the direct solver
     if method == "auto":
         method = "direct" if arr.ndim == 2 else "mg"
     if boundary not in BOUNDARIES:
@@ -153,6 +164,7 @@ def simulate(
             electrode=electrode,
             fields=fields,
             method=method,
+            fallback=fallback,
             rtol=rtol,
             balance_tol=balance_tol,
             progress=progress,
@@ -188,6 +200,7 @@ def _simulate(
     progress: bool,
     device: str,
     source: str | None,
+    fallback: bool = False,
 ) -> ConductionResult:
     # the potential is needed for the fields and, with periodic faces, the mean current
     # density (the cross-currents of the conductivity tensor)
@@ -239,31 +252,43 @@ def _simulate(
             binary=sigma is None,
             source=source,
         )
+        solver = method
         if method == "mg":
             # one conductivity on the kept cells: the binary kernels (nothing stored per cell)
             binary = sigma is None or bool(np.all(sigma[keep] == 1.0))
             backend = solve_lean if device == "cpu" else partial(solve_torch, device=device)
-            sol = backend(
-                keep,
-                axis,
-                sigma=None if binary else sigma,
-                rtol=rtol,
-                balance_tol=balance_tol,
-                return_x=want_x,
-                stencil=stencil,
-                progress=progress,
-            )
-            if want_x and sol.x is not None:
-                x = sol.x
-            i_in, i_out, reduced = sol.inlet, sol.outlet, sol.current
-            used = "multigrid-cg" if device == "cpu" else "multigrid-cg-torch"
-            iterations, accuracy = sol.iterations, sol.accuracy
-        elif method == "direct" and (grid := _grid_direct(sigma, keep, axis, stencil)):
+            direct_fits = fallback and _direct_fits(arr.shape, keep, sigma is None, fields)
+            try:
+                sol = backend(
+                    keep,
+                    axis,
+                    sigma=None if binary else sigma,
+                    rtol=rtol,
+                    balance_tol=balance_tol,
+                    maxiter=FALLBACK_AFTER if direct_fits else 500,
+                    return_x=want_x,
+                    stencil=stencil,
+                    progress=progress,
+                )
+            except NotConvergedError as exc:
+                if not direct_fits:
+                    raise
+                log.warning("%s%s; solving directly", f"{source}: " if source else "", exc)
+                solver = "direct"
+                if sigma is None:  # the direct paths need the conductivity map
+                    sigma = electrolyte.astype(np.float64)
+            else:
+                if want_x and sol.x is not None:
+                    x = sol.x
+                i_in, i_out, reduced = sol.inlet, sol.outlet, sol.current
+                used = "multigrid-cg" if device == "cpu" else "multigrid-cg-torch"
+                iterations, accuracy = sol.iterations, sol.accuracy
+        if solver == "direct" and (grid := _grid_direct(sigma, keep, axis, stencil)):
             x, i_in, i_out = grid
             used = "pardiso"
-        else:
+        elif solver != "mg":
             system = assemble(sigma, keep, axis, stencil)
-            if method == "direct":
+            if solver == "direct":
                 x, used = solve_direct(system)
             else:
                 ramp = 1.0 - (np.arange(arr.shape[axis]) + 0.5) / arr.shape[axis]
@@ -328,6 +353,15 @@ def _simulate(
         potential=potential,
         current_density=current_density,
     )
+
+
+def _direct_fits(shape: tuple[int, ...], keep: np.ndarray, binary: bool, fields: bool) -> bool:
+    """Whether the direct solver's memory estimate for these unknowns fits this machine."""
+    try:
+        check_memory(shape, int(np.count_nonzero(keep)), "direct", fields=fields, binary=binary)
+    except ResourceError:
+        return False
+    return True
 
 
 def _grid_direct(
