@@ -256,31 +256,32 @@ def test_pool_after_a_3d_solve_does_not_fork_numba_threads(tmp_path):
     assert "OK" in proc.stdout
 
 
-def test_first_compilation_is_announced_once(monkeypatch, caplog):
-    """A cold numba cache gets one INFO line on ``ionflow.compile`` (the CLI shows it)."""
-    from types import SimpleNamespace
+def test_first_compilation_is_announced_once_per_kernel_variant(monkeypatch, caplog):
+    """A cold numba cache gets one INFO line on ``ionflow.compile`` (the CLI shows it) and a
+    parallel compile, once per process for binary images and once for conductivities."""
+    from ionflow.solve import _lean, _lean_warm
+    from ionflow.solve import _lean_kernels as K
 
-    from ionflow.solve import _lean
-
-    def kernel(index):
-        cache_file = SimpleNamespace(_load_index=lambda: index)
-        return SimpleNamespace(_cache=SimpleNamespace(_cache_file=cache_file))
-
-    warm = SimpleNamespace(
-        gauss_seidel=kernel({1: 1}), apply=kernel({1: 1}), coarse_operator=kernel({1: 1})
-    )
-    cold = SimpleNamespace(
-        gauss_seidel=kernel({1: 1}), apply=kernel({}), coarse_operator=kernel({1: 1})
-    )
+    cached = {(n, c): True for n in ("gauss_seidel", "apply", "coarse_operator") for c in (0, 1)}
+    compiled = []
+    monkeypatch.setattr(_lean_warm, "is_cached", lambda K, n, c: cached[n, c])
+    monkeypatch.setattr(_lean_warm, "compile_in_parallel", lambda cores, c: compiled.append(c))
+    monkeypatch.setattr(_lean, "_COMPILED", set())
     caplog.set_level("INFO", logger="ionflow.compile")
-    monkeypatch.setattr(_lean, "_COMPILED", False)
-    _lean._announce_compilation(warm)
-    assert not caplog.records
-    monkeypatch.setattr(_lean, "_COMPILED", False)
-    _lean._announce_compilation(cold)
-    _lean._announce_compilation(cold)  # once per process
+    _lean._announce_compilation(K)
+    _lean._announce_compilation(K, True)
+    assert not caplog.records and not compiled
+    monkeypatch.setattr(_lean, "_COMPILED", set())
+    cached["apply", 1] = False  # the conductivity variant is cold
+    _lean._announce_compilation(K)
+    _lean._announce_compilation(K, True)
+    _lean._announce_compilation(K, True)  # once per process
+    assert compiled == [True]
     assert len(caplog.records) == 1
-    assert "compiling the 3D solver" in caplog.records[0].getMessage()
+    assert "compiling the 3D solver's kernels for several conductivities" in caplog.text
+    # the check itself, against numba's real cache: kernels a solve just used are cached
+    simulate(blobs((40, 40, 40), electrolyte_fraction=0.8, rng=1))
+    assert _lean_warm.is_cached(K, "gauss_seidel", False)
 
 
 def test_solve_lean_source_zero_source_and_direct_answer():
@@ -330,10 +331,18 @@ for kw in ({"axis": 0}, {"axis": 1}, {"axis": 2}, {"boundary": "periodic"},
     ionflow.simulate(vol, **kw)
 ionflow.simulate(disks((64, 64), electrolyte_fraction=0.6, rng=3), method="mg")
 ionflow.simulate(disks((64, 64, 64), electrolyte_fraction=0.6, rng=3))  # K-cycle levels
+labels = disks((64, 64, 64), electrolyte_fraction=0.6, rng=3).astype("uint8")
+labels[::3] *= 2  # a second conducting phase
+for kw in ({}, {"boundary": "periodic", "axis": 2}):
+    ionflow.simulate(labels, label_conductivities={0: 0.0, 1: 1.0, 2: 0.1}, **kw)
+ionflow.simulate(vol, matrix_conductivity=0.01)
+from ionflow.solve._electrode import electrode_tortuosity
+electrode_tortuosity(disks((48, 48, 48), electrolyte_fraction=0.6, rng=3))
 warm = {}
-for name, calls in _calls(K).items():
-    warm.setdefault(name.split(".")[-1], set()).update(
-        tuple(typeof(a) for a in args) for args in calls)
+for conductivities in (False, True):
+    for name, calls in _calls(K, conductivities).items():
+        warm.setdefault(name.split(".")[-1], set()).update(
+            tuple(typeof(a) for a in args) for args in calls)
 missing = [(n, str(s)) for n, sigs in warm.items() for s in getattr(K, n).signatures
            if tuple(s) not in sigs]
 print(len(warm), missing)
@@ -343,8 +352,9 @@ print(len(warm), missing)
 def test_parallel_warm_up_compiles_the_signatures_the_solver_uses():
     # The first 3D solve compiles the kernels in two processes at once (_lean_warm); a
     # signature the warm-up does not know would be compiled again, one by one, by the solve.
-    # A fresh interpreter: the kernels' signatures are then those of binary-image solves only
-    # (one large enough for coarse levels between the finest and the direct one).
+    # A fresh interpreter: the kernels' signatures are then those of these solves only, of
+    # binary images and with conductivities (large enough for coarse levels between the
+    # finest and the direct one).
     out = subprocess.run(
         [sys.executable, "-c", WARM_CHECK], capture_output=True, text=True, timeout=600
     )

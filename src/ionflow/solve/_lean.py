@@ -48,34 +48,36 @@ __all__ = ["fcg", "flow_geometry", "from_view", "lean_bytes", "solve_lean", "to_
 log = logging.getLogger(__name__)
 COMPILE_LOG = logging.getLogger("ionflow.compile")
 """Says when the compiled kernels are being built (the CLI shows it; INFO)."""
-_COMPILED = False
+_COMPILED: set[bool] = set()  # the kernel variants (conductivities or not) checked so far
 
 
-def _announce_compilation(K: Any) -> None:
-    """Log once per process when numba's on-disk cache lacks the main kernels, so the first
-    3D solve on a machine (a minute or two of compiling) does not look like a hang."""
-    global _COMPILED
-    if _COMPILED:
+def _announce_compilation(K: Any, conductivities: bool = False) -> None:
+    """Once per process and kernel variant (binary image, or one conductivity per unknown):
+    when numba's on-disk cache lacks the variant's main kernels, log it and compile them on
+    every core (:func:`~._lean_warm.compile_in_parallel`), so that the first 3D solve on a
+    machine (a minute or two of compiling) does not look like a hang."""
+    if conductivities in _COMPILED:
         return
-    _COMPILED = True
+    _COMPILED.add(conductivities)
+    from ._lean_warm import compile_in_parallel, is_cached
+
     try:
-        cold = any(
-            not kernel._cache._cache_file._load_index()  # numba internals: guarded
-            for kernel in (K.gauss_seidel, K.apply, K.coarse_operator)
+        cold = not all(
+            is_cached(K, name, conductivities)
+            for name in ("gauss_seidel", "apply", "coarse_operator")
         )
     except Exception:  # noqa: BLE001 - another numba version: say nothing
         return
     if cold:
-        from ._lean_warm import compile_in_parallel
-
         # every core: a pool worker's solves take one thread each, its compiling may use two
         cores = available_cores()
         COMPILE_LOG.info(
-            "compiling the 3D solver's kernels for this machine (first 3D solve only; about "
-            "%s, then cached)",
+            "compiling the 3D solver's kernels%s for this machine (first such solve only; "
+            "about %s, then cached)",
+            " for several conductivities" if conductivities else "",
             "half a minute to a minute on two processes" if cores > 1 else "1-2 minutes",
         )
-        compile_in_parallel(cores)
+        compile_in_parallel(cores, conductivities)
 
 
 F32 = np.float32
@@ -136,7 +138,7 @@ class LeanMultigrid:
     ) -> None:
         from . import _lean_kernels as K
 
-        _announce_compilation(K)
+        _announce_compilation(K, sig is not None)
         self.K = K
         self.sig, self.wd, self.g_in, self.g_out = sig, wd, g_in, g_out
         self.ktol = ktol

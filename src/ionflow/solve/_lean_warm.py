@@ -9,8 +9,10 @@ half, then waits for it. The solve that follows loads them all from the cache.
 
 Each kernel is compiled by one process only (numba keeps one cache index per kernel, and two
 writers of one index could drop each other's entries). The signatures are those of the
-solver's calls on a binary image (``_lean.py``); ``tests/test_lean.py`` checks, in a fresh
-cache, that a solve after the warm-up compiles none of these kernels again.
+solver's calls (``_lean.py``) in one of two variants: a binary image (no conductivities), or
+one conductivity per unknown (label images, a conducting matrix), whose kernels are compiled
+separately (the first such solve). ``tests/test_lean.py`` checks, in a fresh interpreter,
+that solves of either kind after the warm-up compile none of these kernels again.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ HERE = (  # this process: the large setup kernels and the small ones
 HELPER = ("apply", "gauss_seidel", "restrict_residual")  # the helper process
 
 
-def _calls(K: Any) -> dict[str, list[tuple[Any, ...]]]:
-    """Tiny arguments typed as the solver passes them, per kernel (fine level, then coarse)."""
+def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Tiny arguments typed as the solver passes them, per kernel (fine level, then coarse);
+    ``conductivities``: the variant with one conductivity per unknown (passed to every level)."""
     f32 = np.float32
     idx = np.arange(27, dtype=np.int32).reshape(3, 3, 3)  # a fine level
     idx_c = np.arange(8, dtype=np.int32).reshape(2, 2, 2)  # its blocks
@@ -62,30 +65,33 @@ def _calls(K: Any) -> dict[str, list[tuple[Any, ...]]]:
     keep = np.ones((3, 3, 3), bool)
     offsets = np.arange(4, dtype=np.int64) * 9
     s32 = f32(1.0)
+    s = np.ones(27) if conductivities else None
     return {
         "plane_offsets": [(keep,), (keep[:, ::2],)],  # a C-ordered mask (axis 0) and a view
         "number_cells": [(keep, offsets), (keep[:, ::2], offsets)],
         "coarse_index": [(idx, f)],
         "coarse_operator": [
-            (idx, None, None, None, wd, g, g, no, no, idx_c, f, 8, no, no),
-            (idx_c, W, D, None, wd, g, g, no, no, idx_cc, f, 1, no, no),
+            (idx, None, None, s, wd, g, g, no, no, idx_c, f, 8, no, no),
+            (idx_c, W, D, s, wd, g, g, no, no, idx_cc, f, 1, no, no),
         ],
         "linear_start": [(offsets,)],
-        "residual64": [(idx, x, None, wd, g, g, no, no, out, None)],
-        "currents": [(idx, x, None, g, g)],
-        "plane_flow": [(idx, x, None, wd)],
+        "residual64": [(idx, x, s, wd, g, g, no, no, out, None)]
+        # with a source (the electrode solver, binary images only)
+        + ([] if conductivities else [(idx, x, s, wd, g, g, no, no, out, x)]),
+        "currents": [(idx, x, s, g, g)],
+        "plane_flow": [(idx, x, s, wd)],
         "prolong_add": [(idx, idx_c, f, vc, v)],
         "apply": [
-            (idx, v, None, None, None, wd, g, g, no, no, out),
-            (idx_c, vc, W, D, None, wd, g, g, no, no, rc),
+            (idx, v, None, None, s, wd, g, g, no, no, out),
+            (idx_c, vc, W, D, s, wd, g, g, no, no, rc),
         ],
         "gauss_seidel": [
-            (idx, v, out, None, None, None, wd, g, g, no, no, True, 2),
-            (idx_c, vc, rc, W, D, None, wd, g, g, no, no, True, 2),
+            (idx, v, out, None, None, s, wd, g, g, no, no, True, 2),
+            (idx_c, vc, rc, W, D, s, wd, g, g, no, no, True, 2),
         ],
         "restrict_residual": [
-            (idx, v, None, None, None, wd, g, g, no, no, out, idx_c, f, vc),
-            (idx_c, vc, W, D, None, wd, g, g, no, no, rc, idx_cc, f, cc),
+            (idx, v, None, None, s, wd, g, g, no, no, out, idx_c, f, vc),
+            (idx_c, vc, W, D, s, wd, g, g, no, no, rc, idx_cc, f, cc),
         ],
         # the Krylov vector operations (float32, the potential float64)
         "vector.axpy": [(s32, v, out), (g, v, x)],
@@ -98,19 +104,32 @@ def _calls(K: Any) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
-def compile_kernels(names: tuple[str, ...] | None = None) -> None:
-    """Compile the named kernels (default: all of them) for the solver's signatures, into
-    numba's on-disk cache; kernels already cached are only loaded."""
+def compile_kernels(names: tuple[str, ...] | None = None, conductivities: bool = False) -> None:
+    """Compile the named kernels (default: all of them) for the solver's signatures (of the
+    variant ``conductivities``), into numba's on-disk cache; kernels already cached are only
+    loaded."""
     from numba import typeof
 
     from . import _lean_kernels as K
 
-    for name, calls in _calls(K).items():
+    for name, calls in _calls(K, conductivities).items():
         if names is not None and name.split(".")[0] not in names:
             continue
         kernel = getattr(K, name.split(".")[-1])
         for args in calls:
             kernel.compile(tuple(typeof(a) for a in args))
+
+
+def is_cached(K: Any, name: str, conductivities: bool = False) -> bool:
+    """Whether numba's on-disk cache holds kernel ``name`` for the fine-level signature of the
+    variant ``conductivities`` on this machine (numba internals; callers guard)."""
+    from numba import typeof
+
+    kernel = getattr(K, name)
+    signature = tuple(typeof(a) for a in _calls(K, conductivities)[name][0])
+    magic = kernel.targetctx.codegen().magic_tuple()
+    index = kernel._cache._cache_file._load_index()
+    return any(key[0] == signature and key[1] == magic for key in index)
 
 
 def _cache_writable() -> bool:
@@ -124,17 +143,21 @@ def _cache_writable() -> bool:
     return os.path.isdir(path) and os.access(path, os.W_OK)
 
 
-def compile_in_parallel(cores: int) -> bool:
-    """Compile the large kernels in this process and a helper process at once (``cores`` >= 2);
-    returns False, having done nothing, when there is no second core or interpreter to use, or
-    numba's cache cannot be written (then each process compiles for itself anyway)."""
+def compile_in_parallel(cores: int, conductivities: bool = False) -> bool:
+    """Compile the large kernels (of the variant ``conductivities``) in this process and a
+    helper process at once (``cores`` >= 2); returns False, having done nothing, when there is
+    no second core or interpreter to use, or numba's cache cannot be written (then each process
+    compiles for itself anyway)."""
     exe = sys.executable
     if cores < 2 or not exe or getattr(sys, "frozen", False) or not _cache_writable():
         return False
     package_parent = str(Path(__file__).resolve().parents[2])  # the ionflow this process runs
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    code = "from ionflow.solve._lean_warm import HELPER, compile_kernels; compile_kernels(HELPER)"
+    code = (
+        "from ionflow.solve._lean_warm import HELPER, compile_kernels; "
+        f"compile_kernels(HELPER, {bool(conductivities)})"
+    )
     try:
         helper = subprocess.Popen(
             [exe, "-c", code],
@@ -148,7 +171,7 @@ def compile_in_parallel(cores: int) -> bool:
         return False
     t = time.perf_counter()
     try:
-        compile_kernels(HERE)
+        compile_kernels(HERE, conductivities)
         log.debug("this process's kernels compiled in %.1f s", time.perf_counter() - t)
         helper.wait(timeout=max(1.0, HELPER_TIMEOUT - (time.perf_counter() - t)))
     except BaseException as exc:  # interrupted, or the helper too slow: stop it
