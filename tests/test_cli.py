@@ -208,3 +208,12 @@ def test_nan_npy_is_rejected(tmp_path, capsys):
     assert main(["simulate", str(f), "--json"]) == 1
     err = capsys.readouterr().err
     assert "nan.npy" in err and "NaN" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--rtol", "--balance-tol"])
+def test_tolerance_options_are_checked_before_any_file(option, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(tmp_path / "missing.png"), option, "0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: a relative tolerance between 0 and 1, got '0'" in err

@@ -162,6 +162,7 @@ def test_pixel_size_units():
         (np.full((4, 4), np.nan), "NaN"),
         (np.ones(5), "2D image or a 3D volume"),
         (np.ones((0, 4)), "empty"),
+        (np.ones((4, 4), complex), "complex values"),
     ],
 )
 def test_bad_arrays_raise_input_error(bad, match):
@@ -172,6 +173,17 @@ def test_bad_arrays_raise_input_error(bad, match):
 def test_axis_out_of_range():
     with pytest.raises(InputError, match="axis 2"):
         simulate(np.ones((4, 4)), axis=2)
+    with pytest.raises(InputError, match="axis must be an integer, got 1.5"):
+        simulate(np.ones((4, 4)), axis=1.5)
+    assert simulate(np.ones((4, 4)), axis=np.int64(1)).axis == 1
+
+
+@pytest.mark.parametrize("option", ["rtol", "balance_tol"])
+@pytest.mark.parametrize("value", [0, -1e-9, 1.0, 2, float("nan"), "1e-9"])
+def test_tolerances_outside_0_1_are_refused(option, value):
+    # rtol = 0 or NaN used to iterate to the limit; a string compared as one
+    with pytest.raises(InputError, match=f"{option} must be a number between 0 and 1"):
+        simulate(np.ones((4, 4, 4)), **{option: value})
 
 
 def test_hashin_shtrikman_and_wiener_bounds():

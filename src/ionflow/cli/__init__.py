@@ -23,6 +23,7 @@ from ._common import (
     _add_threshold_options,
     _err,
     _Parser,
+    _tolerance,
     examples_dir,
 )
 from ._ml import _add_ml_commands
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--balance-tol",
-        type=float,
+        type=_tolerance,
         default=1e-6,
         help="3D multigrid: the inlet and outlet currents must agree with each other and with "
         "the reported (energy) current to this relative tolerance (conservation check; the "
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--rtol",
-        type=float,
+        type=_tolerance,
         default=1e-9,
         help="iterative solves: relative accuracy of the reported current (dimensionless)",
     )

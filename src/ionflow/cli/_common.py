@@ -128,6 +128,17 @@ def _crop_value(text: str) -> int | float:
     return value if 0 < value < 1 else int(value)
 
 
+def _tolerance(text: str) -> float:
+    """A relative tolerance: a number strictly between 0 and 1 ("1e-9")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"a relative tolerance between 0 and 1, got {text!r}")
+    return value
+
+
 def _add_segment_options(g) -> None:
     g.add_argument(
         "--crop",

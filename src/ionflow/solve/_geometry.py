@@ -31,6 +31,8 @@ def validate_image(image: np.ndarray, *, source: str | None = None) -> np.ndarra
     arr = np.asarray(image)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InputError(f"image has a non-numeric type ({arr.dtype})", source=source)
+    if np.iscomplexobj(arr):
+        raise InputError(f"image has complex values ({arr.dtype}); give real ones", source=source)
     if arr.ndim not in (2, 3):
         raise InputError(
             f"expected a 2D image or a 3D volume, got an array of shape {arr.shape}", source=source

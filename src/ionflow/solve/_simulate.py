@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Literal
@@ -130,6 +131,13 @@ def simulate(
     ConductionResult
     """
     arr = validate_image(image, source=source)
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise InputError(f"axis must be an integer, got {axis!r}", source=source) from None
+    for name, tol in (("rtol", rtol), ("balance_tol", balance_tol)):
+        if not (isinstance(tol, (int, float, np.integer, np.floating)) and 0 < tol < 1):
+            raise InputError(f"{name} must be a number between 0 and 1, got {tol!r}")
     if not -arr.ndim <= axis < arr.ndim:
         raise InputError(f"axis {axis} does not exist for a {arr.ndim}D image", source=source)
     axis = axis % arr.ndim
