@@ -547,3 +547,10 @@ def test_a_multigrid_that_stalls_hands_the_volume_to_the_direct_solver(monkeypat
     monkeypatch.setattr(sim, "_direct_fits", lambda *a: False)
     with pytest.raises(NotConvergedError, match="in 500 iterations"):
         simulate(lab, **kw)
+
+
+def test_the_direct_fallback_is_for_systems_a_direct_solve_finishes_soon():
+    from ionflow.solve._simulate import FALLBACK_MAX_UNKNOWNS, _direct_fits
+
+    assert _direct_fits((40, 40, 40), 40**3, False)
+    assert not _direct_fits((200, 200, 200), FALLBACK_MAX_UNKNOWNS + 1, False)

@@ -33,9 +33,13 @@ log = logging.getLogger(__name__)
 
 FALLBACK_AFTER = 100
 """With ``method="auto"``, a 3D multigrid solve that has not converged after this many
-iterations (real and generated microstructures take 5-30; cell-level noise with a conductivity
+iterations (real and generated microstructures take 5-35; cell-level noise with a conductivity
 contrast of 1e-4 or more can take hundreds, or never converge) is solved directly instead,
-when the direct solver's memory estimate fits this machine."""
+when the direct solver's memory estimate fits this machine and the system has at most
+``FALLBACK_MAX_UNKNOWNS`` unknowns (a 3D direct solve's time grows as about n^1.7: 55k
+unknowns take 0.3 s on this project's 2-core machine, 340k 5 s, 2M would take minutes;
+``benchmarks/first_solve.py``)."""
+FALLBACK_MAX_UNKNOWNS = 2_000_000
 
 Method = Literal["auto", "direct", "cg", "mg"]
 METHODS = ("auto", "direct", "cg", "mg")
@@ -101,8 +105,8 @@ def simulate(
         Linear solver; ``"auto"`` is direct in 2D and geometric multigrid CG (``"mg"``) in 3D;
         ``"cg"`` is CG with pyamg's algebraic multigrid. With ``"auto"``, a 3D volume the
         multigrid has not solved in 100 iterations (cell-level noise with extreme conductivity
-        contrasts; real microstructures take 5-30) is solved directly when that fits in
-        memory, with a logged warning; ``"mg"`` raises :class:`~ionflow.errors.NotConvergedError`
+        contrasts; real microstructures take 5-35) is solved directly when it has at most 2
+        million unknowns and fits in memory, with a logged warning; ``"mg"`` raises :class:`~ionflow.errors.NotConvergedError`
         after 500 iterations instead.
     rtol : float
         Relative accuracy of the current for the iterative solvers. The multigrid reports the
@@ -252,9 +256,10 @@ def _simulate(
     i_in = i_out = 0.0
     reduced = None  # the current: I_in, or the multigrid's energy current
     if keep.any():
+        unknowns = int(np.count_nonzero(keep))
         check_memory(
             arr.shape,
-            int(np.count_nonzero(keep)),
+            unknowns,
             method,
             fields=fields,
             binary=sigma is None,
@@ -265,7 +270,7 @@ def _simulate(
             # one conductivity on the kept cells: the binary kernels (nothing stored per cell)
             binary = sigma is None or bool(np.all(sigma[keep] == 1.0))
             backend = solve_lean if device == "cpu" else partial(solve_torch, device=device)
-            direct_fits = fallback and _direct_fits(arr.shape, keep, sigma is None, fields)
+            direct_fits = fallback and _direct_fits(arr.shape, unknowns, fields)
             try:
                 sol = backend(
                     keep,
@@ -363,10 +368,13 @@ def _simulate(
     )
 
 
-def _direct_fits(shape: tuple[int, ...], keep: np.ndarray, binary: bool, fields: bool) -> bool:
-    """Whether the direct solver's memory estimate for these unknowns fits this machine."""
+def _direct_fits(shape: tuple[int, ...], unknowns: int, fields: bool) -> bool:
+    """Whether the direct solver may take over a multigrid solve: few enough unknowns
+    (``FALLBACK_MAX_UNKNOWNS``), and its memory estimate fits this machine."""
+    if unknowns > FALLBACK_MAX_UNKNOWNS:
+        return False
     try:
-        check_memory(shape, int(np.count_nonzero(keep)), "direct", fields=fields, binary=binary)
+        check_memory(shape, unknowns, "direct", fields=fields)
     except ResourceError:
         return False
     return True
