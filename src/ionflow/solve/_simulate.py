@@ -106,8 +106,8 @@ def simulate(
         ``"cg"`` is CG with pyamg's algebraic multigrid. With ``"auto"``, a 3D volume the
         multigrid has not solved in 100 iterations (cell-level noise with extreme conductivity
         contrasts; real microstructures take 5-35) is solved directly when it has at most 2
-        million unknowns and fits in memory, with a logged warning; ``"mg"`` raises :class:`~ionflow.errors.NotConvergedError`
-        after 500 iterations instead.
+        million unknowns and fits in memory, with a logged warning; ``"mg"`` raises
+        :class:`~ionflow.errors.NotConvergedError` after 500 iterations instead.
     rtol : float
         Relative accuracy of the current for the iterative solvers. The multigrid reports the
         energy (variational) current, whose error is second order in the residual (it is an
