@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import InputError, IonflowError, ResourceError
+from .errors import InputError, IonflowError, NotConvergedError, ResourceError
 
 __version__ = "0.1.0"  # the one source: pyproject.toml reads it (tool.setuptools.dynamic)
 
@@ -52,6 +52,7 @@ __all__ = [
     "ConductionResult",
     "InputError",
     "IonflowError",
+    "NotConvergedError",
     "ReadOptions",
     "ResourceError",
     "SolveOptions",
