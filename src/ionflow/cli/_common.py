@@ -180,8 +180,9 @@ def _add_physics_options(p: argparse.ArgumentParser) -> None:
         "--phase-conductivity",
         action="append",
         metavar="LABEL=S",
-        help="conductivity in S/m per label of a label image, or per phase (name or index) "
-        "with --phases; phases not listed insulate (repeatable)",
+        help="conductivity in S/m per label of a label image (every label present must be "
+        "listed; 0 for an insulating one), or per phase (name or index) with --phases, where "
+        "phases not listed insulate (repeatable)",
     )
     g.add_argument(
         "--pixel-size",
