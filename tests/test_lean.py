@@ -51,6 +51,21 @@ def test_lean_with_several_conductivities_equals_direct():
     assert_allclose(b.current, a.current, rtol=2e-9)
 
 
+@pytest.mark.parametrize("binder", [1e-2, 1e-4, 1e-6])
+def test_lean_three_phase_electrode_with_a_weakly_conducting_binder_equals_direct(binder):
+    # electrolyte, insulating particles and a carbon-binder phase conducting ions weakly
+    # (TauFactor's MultiPhaseSolver case); intermediate contrasts are aggregation's hardest
+    from ionflow.generate import binder_labels
+
+    labels = binder_labels((36, 30, 32), electrolyte_fraction=0.5, rng=3)
+    cond = {0: 1.0, 1: 0.0, 2: binder}
+    a = simulate(labels, method="direct", label_conductivities=cond)
+    b = simulate(labels, method="mg", label_conductivities=cond)
+    assert b.method == "multigrid-cg"
+    assert_allclose(b.current, a.current, rtol=2e-9)
+    assert b.accuracy <= 1e-9
+
+
 def test_lean_uniform_and_series_layers_are_exact():
     res = simulate(np.ones((24, 10, 12)), method="mg", rtol=1e-12)
     assert_allclose(res.relative_conductivity, 1.0, rtol=1e-12)
