@@ -81,6 +81,9 @@ def _announce_compilation(K: Any, conductivities: bool = False) -> None:
 
 
 F32 = np.float32
+GIVE_UP_FACTOR = 1000.0
+"""``fcg(give_up_after=k)`` stops after k iterations only when the current's estimated error
+is still more than this many times ``rtol``."""
 RATIO_WINDOW = 5
 """The energy current's remaining error is estimated from the slowest contraction of its
 last this many steps (:func:`fcg`)."""
@@ -339,6 +342,7 @@ def solve_lean(
     rtol: float = 1e-9,
     balance_tol: float = 1e-6,
     maxiter: int = 500,
+    give_up_after: int | None = None,
     return_x: bool = False,
     stencil: Stencil = DEFAULT,
     progress: bool = False,
@@ -361,7 +365,11 @@ def solve_lean(
         Required relative agreement of the inlet and outlet currents with each other and with
         the energy current (see :func:`fcg`).
     maxiter : int
-        Flexible-CG iteration limit; reaching it raises :class:`IonflowError`.
+        Flexible-CG iteration limit; reaching it raises
+        :class:`~ionflow.errors.NotConvergedError`.
+    give_up_after : int, optional
+        Also raise it after this many iterations when the current is still more than
+        ``GIVE_UP_FACTOR`` times ``rtol`` from converged (see :func:`fcg`).
     return_x : bool
         Also return the potential on the kept cells (``phi[keep]`` order).
     stencil : Stencil
@@ -425,6 +433,7 @@ def solve_lean(
         rtol=rtol,
         balance_tol=balance_tol,
         maxiter=maxiter,
+        give_up_after=give_up_after,
         progress=progress,
         reliable_every=reliable_every,
     )
@@ -657,6 +666,7 @@ def fcg(
     maxiter: int,
     progress: bool,
     reliable_every: int = 4,
+    give_up_after: int | None = None,
 ) -> tuple[int, float, float, float, float]:
     """Flexible CG (the recurrence of :func:`_fcg_steps`) with reliable updates and the
     energy-current stopping rule.
@@ -683,7 +693,9 @@ def fcg(
     ``apply`` returns ``p.Ap``, ``update`` the new ``r.r``, ``dot2`` two dot products);
     ``ops.exact()`` recomputes ``r`` from ``x`` exactly and returns (I_var, I_in, I_out).
     Returns (iterations, I_var, I_in, I_out, accuracy): accuracy is I_var's estimated relative
-    error.
+    error. Raises :class:`~ionflow.errors.NotConvergedError` after ``maxiter`` iterations, or
+    after ``give_up_after`` when the estimate is then still above ``GIVE_UP_FACTOR * rtol``
+    (a solve that slow is better handed to a direct solver; one that is nearly there goes on).
     """
     r = ops.r
     reporter = _Progress(n, rtol, bar=progress)
@@ -724,11 +736,12 @@ def fcg(
                 since = 0
                 if _conserved(i_var, i_in, i_out, balance_tol):
                     break
-            if it >= maxiter:
+            slow = it == give_up_after and estimate > GIVE_UP_FACTOR * rtol
+            if it >= maxiter or slow:
                 raise NotConvergedError(
-                    f"multigrid CG did not converge in {maxiter} iterations (current accuracy "
-                    f"{estimate:.1e}, inlet/outlet mismatch "
-                    f"{abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"
+                    f"multigrid CG {'converges too slowly' if slow else 'did not converge'}: "
+                    f"current accuracy {estimate:.1e} after {it} iterations (inlet/outlet "
+                    f"mismatch {abs(i_in - i_out) / max(abs(i_in), 1e-300):.1e})"
                 )
         else:  # p.Ap no longer positive: exact, or at rounding
             i_var, i_in, i_out = ops.exact()

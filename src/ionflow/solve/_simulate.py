@@ -32,13 +32,15 @@ __all__ = ["simulate", "validate_image", "geometry"]
 log = logging.getLogger(__name__)
 
 FALLBACK_AFTER = 100
-"""With ``method="auto"``, a 3D multigrid solve that has not converged after this many
-iterations (real and generated microstructures take 5-35; cell-level noise with a conductivity
-contrast of 1e-4 or more can take hundreds, or never converge) is solved directly instead,
-when the direct solver's memory estimate fits this machine and the system has at most
-``FALLBACK_MAX_UNKNOWNS`` unknowns (a 3D direct solve's time grows as about n^1.7: 55k
-unknowns take 0.3 s on this project's 2-core machine, 340k 5 s, 2M would take minutes;
-``benchmarks/first_solve.py``)."""
+"""With ``method="auto"``, a 3D multigrid solve is handed to the direct solver when, after this
+many iterations, its current is still more than ``_lean.GIVE_UP_FACTOR`` (1000) times ``rtol``
+from converged, or when it reaches its 500-iteration limit; only for systems of at most
+``FALLBACK_MAX_UNKNOWNS`` unknowns whose direct memory estimate fits this machine. Binary
+microstructures take 5-35 iterations; multiphase ones with a weakly conducting phase up to
+~120 (a real electrode crop at a contrast of 3e-5), converging steadily; cell-level noise
+labels at contrasts of 1e-4 and below stall. (A 3D direct solve's time grows as about n^1.7:
+55k unknowns take 0.3 s on this project's 2-core machine, 340k 5 s, 2M would take minutes;
+``benchmarks/first_solve.py``.)"""
 FALLBACK_MAX_UNKNOWNS = 2_000_000
 
 Method = Literal["auto", "direct", "cg", "mg"]
@@ -104,10 +106,11 @@ def simulate(
     method : {"auto", "direct", "cg", "mg"}
         Linear solver; ``"auto"`` is direct in 2D and geometric multigrid CG (``"mg"``) in 3D;
         ``"cg"`` is CG with pyamg's algebraic multigrid. With ``"auto"``, a 3D volume the
-        multigrid has not solved in 100 iterations (cell-level noise with extreme conductivity
-        contrasts; real microstructures take 5-35) is solved directly when it has at most 2
-        million unknowns and fits in memory, with a logged warning; ``"mg"`` raises
-        :class:`~ionflow.errors.NotConvergedError` after 500 iterations instead.
+        multigrid cannot solve (after 100 iterations still 1000x from the accuracy asked,
+        e.g. cell-level noise with extreme conductivity contrasts, or no convergence in 500)
+        is solved directly when it has at most 2 million unknowns and fits in memory, with a
+        logged warning; ``"mg"`` raises :class:`~ionflow.errors.NotConvergedError` after 500
+        iterations instead.
     rtol : float
         Relative accuracy of the current for the iterative solvers. The multigrid reports the
         energy (variational) current, whose error is second order in the residual (it is an
@@ -278,7 +281,7 @@ def _simulate(
                     sigma=None if binary else sigma,
                     rtol=rtol,
                     balance_tol=balance_tol,
-                    maxiter=FALLBACK_AFTER if direct_fits else 500,
+                    give_up_after=FALLBACK_AFTER if direct_fits else None,
                     return_x=want_x,
                     stencil=stencil,
                     progress=progress,

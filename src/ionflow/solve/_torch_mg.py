@@ -318,6 +318,7 @@ def solve_torch(
     rtol: float = 1e-9,
     balance_tol: float = 1e-6,
     maxiter: int = 500,
+    give_up_after: int | None = None,
     return_x: bool = False,
     stencil: Stencil = DEFAULT,
     progress: bool = False,
@@ -360,6 +361,7 @@ def solve_torch(
         rtol=rtol,
         balance_tol=balance_tol,
         maxiter=maxiter,
+        give_up_after=give_up_after,
         progress=progress,
         reliable_every=10**9,  # float64 Krylov vectors: the recurrence stays exact enough
     )
