@@ -133,8 +133,9 @@ def main() -> None:
         "",
         "Labels 0/1/2 uniformly at random per cell (`numpy.random.default_rng(0)`), "
         "conductivities 0 / 1 / *contrast*. One warm process; *mg* stops with an error after "
-        "500 iterations, *auto* hands the volume to the direct solver after 100 (when its "
-        "memory estimate fits); *auto - direct* is the relative difference of their "
+        "500 iterations, *auto* hands the volume to the direct solver (when its memory "
+        "estimate fits) after 100 iterations that leave the current more than 1000x rtol "
+        "from converged, or at 500; *auto - direct* is the relative difference of their "
         "conductivities.",
         "",
         "| shape | contrast | mg | direct s | auto s | auto used | auto - direct |",
