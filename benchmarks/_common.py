@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +27,13 @@ def machine() -> str:
         f"Python {platform.python_version()}, NumPy {np.__version__}, ionflow "
         f"{ionflow.__version__}"
     )
+
+
+def git_head() -> str:
+    """The short commit hash of the repository these scripts belong to ("" outside git)."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.strip()

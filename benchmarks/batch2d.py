@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import git_head, machine  # noqa: E402
 from _solver_report import write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,9 +94,7 @@ def main() -> None:
         ).stdout
     )
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    git = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
-    ).stdout.strip()
+    git = git_head()
     lines = [
         SECTION,
         "",

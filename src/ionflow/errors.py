@@ -36,4 +36,5 @@ class ResourceError(IonflowError, MemoryError):
 
 
 class NotConvergedError(IonflowError):
-    """An iterative solve that reached its iteration limit before the requested accuracy."""
+    """An iterative solve that stopped short of the requested accuracy: at its iteration
+    limit, or early because it was converging too slowly to get there."""
