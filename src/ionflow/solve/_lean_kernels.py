@@ -73,8 +73,12 @@ def _inlet(sig, n, g_in):
 
 
 @njit(inline="always", **_OPTS)
-def _row(i, j, k, n, idx, v, W, sig, wd, p1, p2):
-    """(sum of w * v[m] over the neighbours m of unknown n, sum of w); ``v`` may be None.
+def _row(i, j, k, n, idx, v, W, sig, wd, p1, p2, c):
+    """(sum of w * (v[m] - c) over the neighbours m of unknown n, sum of w); ``v`` may be None.
+
+    ``c = v[n]`` gives the fluxes from differences (the float64 residual: exact to rounding of
+    each flux, where ``sum w v[m] - ws v[n]`` would lose the small potential differences of a
+    weakly conducting phase to cancellation); ``c = 0`` the plain weighted sum.
 
     Six written-out faces, not a loop or nested helpers: numba inlines these at its IR level,
     and nested inlined helpers made every kernel compile 3-4x slower (first solve ~200 s)."""
@@ -87,14 +91,14 @@ def _row(i, j, k, n, idx, v, W, sig, wd, p1, p2):
         mm = m if m >= 0 else n  # branch-free: a missing face has weight 0
         w = _face(W, sig, wd, n, mm, mm, 0) if m >= 0 else 0.0
         if v is not None:
-            acc += w * v[mm]
+            acc += w * (v[mm] - c)
         ws += w
     if i < n0 - 1:
         m = idx[i + 1, j, k]
         mm = m if m >= 0 else n  # branch-free: a missing face has weight 0
         w = _face(W, sig, wd, n, mm, n, 0) if m >= 0 else 0.0
         if v is not None:
-            acc += w * v[mm]
+            acc += w * (v[mm] - c)
         ws += w
     # axis 1
     if n1 > 1:
@@ -106,7 +110,7 @@ def _row(i, j, k, n, idx, v, W, sig, wd, p1, p2):
             mm = m if m >= 0 else n  # branch-free: a missing face has weight 0
             w = _face(W, sig, wd, n, mm, mm, 1) if m >= 0 else 0.0
             if v is not None:
-                acc += w * v[mm]
+                acc += w * (v[mm] - c)
             ws += w
         jp = j + 1
         if jp == n1 and p1:
@@ -116,7 +120,7 @@ def _row(i, j, k, n, idx, v, W, sig, wd, p1, p2):
             mm = m if m >= 0 else n  # branch-free: a missing face has weight 0
             w = _face(W, sig, wd, n, mm, n, 1) if m >= 0 else 0.0
             if v is not None:
-                acc += w * v[mm]
+                acc += w * (v[mm] - c)
             ws += w
     # axis 2
     if n2 > 1:
@@ -128,7 +132,7 @@ def _row(i, j, k, n, idx, v, W, sig, wd, p1, p2):
             mm = m if m >= 0 else n  # branch-free: a missing face has weight 0
             w = _face(W, sig, wd, n, mm, mm, 2) if m >= 0 else 0.0
             if v is not None:
-                acc += w * v[mm]
+                acc += w * (v[mm] - c)
             ws += w
         kp = k + 1
         if kp == n2 and p2:
@@ -138,7 +142,7 @@ def _row(i, j, k, n, idx, v, W, sig, wd, p1, p2):
             mm = m if m >= 0 else n  # branch-free: a missing face has weight 0
             w = _face(W, sig, wd, n, mm, n, 2) if m >= 0 else 0.0
             if v is not None:
-                acc += w * v[mm]
+                acc += w * (v[mm] - c)
             ws += w
     return acc, ws
 
@@ -159,13 +163,16 @@ def residual64(idx, x, sig, wd, g_in, g_out, p1, p2, out, rhs):
                 n = idx[i, j, k]
                 if n < 0:
                     continue
-                acc, ws = _row(i, j, k, n, idx, x, None, sig, wd, p1, p2)
-                diag = _diag(None, None, sig, ws, i, n, n0, g_in, g_out)
+                acc, _ = _row(i, j, k, n, idx, x, None, sig, wd, p1, p2, x[n])
+                # the electrode couplings (the diagonal less the faces), kept apart from acc
+                e_in = _inlet(sig, n, g_in) if i == 0 else 0.0
+                e_out = _inlet(sig, n, g_out) if i == n0 - 1 else 0.0
                 if rhs is not None:
                     gi = rhs[n]
-                else:
-                    gi = _inlet(sig, n, g_in) if i == 0 else 0.0
-                r = gi + acc - diag * x[n]
+                    r = gi + acc - (e_in + e_out) * x[n]
+                else:  # the inlet at potential 1
+                    gi = e_in
+                    r = acc + e_in * (1.0 - x[n]) - e_out * x[n]
                 out[n] = r
                 rx += r * x[n]
                 bx += gi * x[n]
@@ -228,7 +235,7 @@ def apply(idx, v, W, D, sig, wd, g_in, g_out, p1, p2, out):
                 n = idx[i, j, k]
                 if n < 0:
                     continue
-                acc, ws = _row(i, j, k, n, idx, v, W, sig, wd, p1, p2)
+                acc, ws = _row(i, j, k, n, idx, v, W, sig, wd, p1, p2, 0.0)
                 vn = np.float64(v[n])
                 o = _diag(W, D, sig, ws, i, n, n0, g_in, g_out) * vn - acc
                 out[n] = o
@@ -246,7 +253,7 @@ def _gs_plane(i, forward, idx, z, r, W, D, sig, wd, g_in, g_out, p1, p2):
             n = idx[i, j, k]
             if n < 0:
                 continue
-            acc, ws = _row(i, j, k, n, idx, z, W, sig, wd, p1, p2)
+            acc, ws = _row(i, j, k, n, idx, z, W, sig, wd, p1, p2, 0.0)
             diag = _diag(W, D, sig, ws, i, n, n0, g_in, g_out)
             if diag > 0:
                 z[n] = (r[n] + acc) / diag
@@ -297,7 +304,7 @@ def restrict_residual(idx, z, W, D, sig, wd, g_in, g_out, p1, p2, r, idx_c, f, o
                     n = idx[i, j, k]
                     if n < 0:
                         continue
-                    acc, ws = _row(i, j, k, n, idx, z, W, sig, wd, p1, p2)
+                    acc, ws = _row(i, j, k, n, idx, z, W, sig, wd, p1, p2, 0.0)
                     t = r[n] - (_diag(W, D, sig, ws, i, n, n0, g_in, g_out) * z[n] - acc)
                     out[idx_c[I, J, k // f[2]]] += t
 
@@ -410,7 +417,7 @@ def coarse_operator(idx, W, D, sig, wd, g_in, g_out, p1, p2, idx_c, f, nc, pc1, 
                         continue
                     c = idx_c[I, j // f[1], k // f[2]]
                     if i == 0 or i == n0 - 1:  # electrode part: the diagonal minus the faces
-                        acc, ws = _row(i, j, k, n, idx, None, W, sig, wd, p1, p2)
+                        acc, ws = _row(i, j, k, n, idx, None, W, sig, wd, p1, p2, 0.0)
                         Ge[c] += _diag(W, D, sig, ws, i, n, n0, g_in, g_out) - ws
                     # +d faces of n that leave its block
                     if i + 1 < n0 and (i + 1) // f[0] != I:
@@ -448,7 +455,7 @@ def coarse_diagonal(idx_c, Wc, Ge, wd, pc1, pc2):
                 c = idx_c[I, J, K]
                 if c < 0:
                     continue
-                acc, ws = _row(I, J, K, c, idx_c, None, Wc, None, wd, pc1, pc2)
+                acc, ws = _row(I, J, K, c, idx_c, None, Wc, None, wd, pc1, pc2, 0.0)
                 Dc[c] = ws + Ge[c]
     return Dc
 
@@ -515,3 +522,18 @@ def zero(x):
     """``x = 0``."""
     for n in prange(x.shape[0]):
         x[n] = 0
+
+
+@njit(parallel=True, **_OPTS)
+def cluster_correction(comp, r, inv, work, out):
+    """``out = Z diag(inv) Z^T r``: ``Z`` the indicators of the clusters numbered in ``comp``
+    (``comp[n]`` = unknown n's cluster, 0 = none, whose ``inv[0]`` is 0), ``work`` a float64
+    buffer of ``inv``'s size (the per-cluster sums)."""
+    for c in range(work.shape[0]):
+        work[c] = 0.0
+    for n in range(comp.shape[0]):  # serial: clusters are few and large
+        work[comp[n]] += r[n]
+    for c in prange(work.shape[0]):
+        work[c] *= inv[c]
+    for n in prange(comp.shape[0]):
+        out[n] = work[comp[n]]

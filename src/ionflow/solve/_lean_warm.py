@@ -42,6 +42,7 @@ HERE = (  # this process: the large setup kernels and the small ones
     "currents",
     "plane_flow",
     "prolong_add",
+    "cluster_correction",
     "vector",
 )
 HELPER = ("apply", "gauss_seidel", "restrict_residual")  # the helper process
@@ -75,12 +76,16 @@ def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ..
             (idx_c, W, D, s, wd, g, g, no, no, idx_cc, f, 1, no, no),
         ],
         "linear_start": [(offsets,)],
-        "residual64": [(idx, x, s, wd, g, g, no, no, out, None)]
-        # with a source (the electrode solver, binary images only)
-        + ([] if conductivities else [(idx, x, s, wd, g, g, no, no, out, x)]),
+        # with a source: the electrode solver (binary images), the cluster set-up (others)
+        "residual64": [
+            (idx, x, s, wd, g, g, no, no, out, None),
+            (idx, x, s, wd, g, g, no, no, out, x),
+        ],
         "currents": [(idx, x, s, g, g)],
         "plane_flow": [(idx, x, s, wd)],
         "prolong_add": [(idx, idx_c, f, vc, v)],
+        # images with weakly conducting cells
+        "cluster_correction": [(np.zeros(27, np.int32), v, x, x, out)] if conductivities else [],
         "apply": [
             (idx, v, None, None, s, wd, g, g, no, no, out),
             (idx_c, vc, W, D, s, wd, g, g, no, no, rc),

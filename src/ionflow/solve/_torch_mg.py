@@ -262,10 +262,9 @@ class _TorchOps:
         b = x.new_zeros(x.shape)
         b[0] = fine.g_in
         self.r.copy_(b - fine.apply(x))
-        bx = float((b * x).sum())
         rx = float((self.r * x).sum())
         i_in, i_out = self.currents()
-        return self.c0 - bx - rx, i_in, i_out
+        return i_in - rx, i_in, i_out  # c0 - b.x summed as the inlet current (see _lean)
 
     def currents(self) -> tuple[float, float]:
         fine, x = self.fine, self.x
