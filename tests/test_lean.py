@@ -658,3 +658,15 @@ def test_cluster_correction_joins_clusters_across_periodic_faces():
     for periodic, count in (((False, False), 3), ((True, False), 2)):
         M = LeanMultigrid(idx, int(off[-1]), sigma, wd, ge, ge, periodic)
         assert M.clusters is not None and M.clusters[0].max() == count
+
+
+@pytest.mark.parametrize("periodic", [(), (1, 2)])
+def test_torch_backend_has_the_cluster_correction_and_the_exact_residual(periodic):
+    from ionflow.solve._torch_mg import solve_torch
+
+    lab, exact = _series_layers((64, 20, 20), 1e-6)
+    sigma = np.where(lab == 2, 1e-6, 1.0)
+    keep = np.ones(lab.shape, bool)
+    b = solve_torch(keep, 0, sigma=sigma, device="cpu", stencil=Stencil(periodic=periodic))
+    assert abs(b.current * 64 / 400 / exact - 1) < 1e-10
+    assert b.accuracy <= 1e-9 and b.iterations <= 25

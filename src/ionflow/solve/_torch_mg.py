@@ -105,6 +105,16 @@ class _Level:
     def apply(self, v: Any) -> Any:
         return self.D * v - self.neighbours(v)
 
+    def face_flux(self, v: Any) -> Any:
+        """sum over faces of w * (v[neighbour] - v): ``-A v`` less the electrode terms, from
+        differences (no cancellation of the small fluxes of a weakly conducting phase)."""
+        out = v.new_zeros(v.shape)
+        for d in range(3):
+            if v.shape[d] > 1:
+                flux = self.w[d] * (_roll(v, -1, d) - v)
+                out += flux - _roll(flux, 1, d)
+        return out
+
     def coarsen(self) -> _Level:
         """The Galerkin level of 2x2x2 blocks (1 along an axis of length 1)."""
         import torch.nn.functional as F
@@ -181,14 +191,41 @@ class TorchMultigrid:
         self._act = C.active
         self._chol = torch.linalg.cholesky(torch.as_tensor(A, device=C.D.device))
 
+        self.clusters: tuple[Any, Any] | None = None
+
+    def cluster_setup(self, strong: np.ndarray, periodic: tuple[int, ...], fine: _Level) -> None:
+        """The lean solver's cluster correction (:meth:`._lean.LeanMultigrid.cluster_setup`):
+        ``strong`` marks the well-conducting cells (full grid, flow axis first); each of their
+        face-connected clusters gets a coarse unknown when there are two or more."""
+        import torch
+
+        from ._clusters import label_face_connected
+
+        labels, count = label_face_connected(strong, periodic)
+        if count < 2:
+            return
+        comp = torch.as_tensor(labels.astype(np.int64), device=fine.D.device)
+        ones = (comp > 0).double()
+        coupling = torch.zeros(count + 1, dtype=torch.float64, device=comp.device)
+        coupling.index_add_(0, comp.ravel(), fine.apply(ones).ravel())  # 1_c . A 1_c
+        inv = torch.where(coupling > 0, 1.0 / coupling, coupling.new_zeros(()))
+        inv[0] = 0.0  # weak cells: no correction
+        self.clusters = (comp, inv)
+
     def __call__(self, r: Any) -> Any:
-        return self._cycle(0, r.float()).double()
+        if self.clusters is None:
+            return self._cycle(0, r.float()).double()
+        comp, inv = self.clusters
+        sums = inv.new_zeros(inv.shape).index_add_(0, comp.ravel(), r.ravel())
+        z = (sums * inv)[comp].float()
+        return self._cycle(0, r.float(), z).double()
 
     def _smooth(self, L: _Level, z: Any, r: Any, forward: bool) -> None:
         for c in L.colours if forward else L.colours[::-1]:
             z.copy_(torch_where(c, (r + L.neighbours(z)) * L.invD, z))
 
-    def _cycle(self, l: int, r: Any) -> Any:
+    def _cycle(self, l: int, r: Any, z: Any = None) -> Any:
+        """One V-cycle (K-cycles below) from ``z`` (zero when None)."""
         import torch
 
         L = self.levels[l]
@@ -197,7 +234,8 @@ class TorchMultigrid:
             b = r[self._act].double()
             z[self._act] = torch.cholesky_solve(b[:, None], self._chol)[:, 0].to(r.dtype)
             return z
-        z = torch.zeros_like(r)
+        if z is None:
+            z = torch.zeros_like(r)
         self._smooth(L, z, r, True)
         t = r - L.apply(z)
         f = [2 if n > 1 else 1 for n in t.shape]
@@ -259,9 +297,10 @@ class _TorchOps:
 
     def exact(self) -> tuple[float, float, float]:
         fine, x = self.fine, self.x
-        b = x.new_zeros(x.shape)
-        b[0] = fine.g_in
-        self.r.copy_(b - fine.apply(x))
+        r = fine.face_flux(x)  # b - A x, from potential differences (see _lean)
+        r[0] += fine.g_in * (1.0 - x[0])
+        r[-1] -= fine.g_out * x[-1]
+        self.r.copy_(r)
         rx = float((self.r * x).sum())
         i_in, i_out = self.currents()
         return i_in - rx, i_in, i_out  # c0 - b.x summed as the inlet current (see _lean)
@@ -349,6 +388,13 @@ def solve_torch(
     fine = _Level(w, ge * s_t[0], ge * s_t[-1])
     del s_t
     M = TorchMultigrid(fine)
+    if sigma is not None and len(M.levels) > 1:
+        from ._lean import WEAK_CONTRAST
+
+        top = float(s.max())
+        if np.any((s > 0) & (s <= WEAK_CONTRAST * top)):
+            lateral = tuple(d for d in (1, 2) if periodic[d] and s.shape[d] > 1)
+            M.cluster_setup(s > WEAK_CONTRAST * top, lateral, fine)
     n0 = fine.D.shape[0]
     ramp = torch.linspace(0.5 / n0, 1 - 0.5 / n0, n0, dtype=torch.float64, device=dev)
     x = (1.0 - ramp)[:, None, None] * fine.active
