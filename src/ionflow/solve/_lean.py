@@ -234,7 +234,7 @@ class LeanMultigrid:
         ok = coupling > 0
         inv[ok] = 1.0 / coupling[ok]
         inv[0] = 0.0  # weak cells: no correction
-        self.clusters = (comp, inv, np.empty(count + 1))
+        self.clusters = (comp, inv, np.empty((self.threads, count + 1)))  # per-thread sums
         log.debug("cluster correction: %d clusters of well-conducting cells", count)
 
     def _coarsest(self) -> None:
@@ -321,8 +321,8 @@ class LeanMultigrid:
     def __call__(self, r: np.ndarray, out: np.ndarray) -> np.ndarray:
         if self.clusters is None:
             return self._cycle(0, r, out)
-        comp, inv, work = self.clusters
-        self.K.cluster_correction(comp, r, inv, work, out)  # the cycle goes on from it
+        comp, inv, part = self.clusters
+        self.K.cluster_correction(comp, r, inv, part, out)  # the cycle goes on from it
         return self._cycle(0, r, out, start=True)
 
     def _cycle(self, l: int, r: np.ndarray, z: np.ndarray, start: bool = False) -> np.ndarray:

@@ -525,15 +525,22 @@ def zero(x):
 
 
 @njit(parallel=True, **_OPTS)
-def cluster_correction(comp, r, inv, work, out):
+def cluster_correction(comp, r, inv, part, out):
     """``out = Z diag(inv) Z^T r``: ``Z`` the indicators of the clusters numbered in ``comp``
-    (``comp[n]`` = unknown n's cluster, 0 = none, whose ``inv[0]`` is 0), ``work`` a float64
-    buffer of ``inv``'s size (the per-cluster sums)."""
-    for c in range(work.shape[0]):
-        work[c] = 0.0
-    for n in range(comp.shape[0]):  # serial: clusters are few and large
-        work[comp[n]] += r[n]
-    for c in prange(work.shape[0]):
-        work[c] *= inv[c]
-    for n in prange(comp.shape[0]):
-        out[n] = work[comp[n]]
+    (``comp[n]`` = unknown n's cluster, 0 = none, whose ``inv[0]`` is 0); ``part`` a float64
+    buffer ``(chunks, clusters)``, one row of cluster sums per share of the unknowns (threads)."""
+    chunks, m = part.shape
+    n = comp.shape[0]
+    step = (n + chunks - 1) // chunks
+    for t in prange(chunks):
+        for c in range(m):
+            part[t, c] = 0.0
+        for i in range(t * step, min(n, (t + 1) * step)):
+            part[t, comp[i]] += r[i]
+    for c in prange(m):
+        acc = 0.0
+        for t in range(chunks):
+            acc += part[t, c]
+        part[0, c] = acc * inv[c]
+    for i in prange(n):
+        out[i] = part[0, comp[i]]

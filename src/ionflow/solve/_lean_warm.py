@@ -85,7 +85,9 @@ def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ..
         "plane_flow": [(idx, x, s, wd)],
         "prolong_add": [(idx, idx_c, f, vc, v)],
         # images with weakly conducting cells
-        "cluster_correction": [(np.zeros(27, np.int32), v, x, x, out)] if conductivities else [],
+        "cluster_correction": [(np.zeros(27, np.int32), v, x, np.zeros((2, 27)), out)]
+        if conductivities
+        else [],
         "apply": [
             (idx, v, None, None, s, wd, g, g, no, no, out),
             (idx_c, vc, W, D, s, wd, g, g, no, no, rc),
