@@ -230,6 +230,20 @@ class LinearSystem:
         outlet = float(np.dot(self.g_outlet, x[self.outlet]))
         return inlet, outlet
 
+    def residual(self, x: np.ndarray) -> np.ndarray:
+        """``b - A x`` summed from potential differences, face by face (``A`` is a graph
+        Laplacian plus the electrode couplings): ``A @ x`` would lose the small fluxes of a
+        weakly conducting phase to cancellation, which stalls iterative refinement."""
+        A = self.A
+        n = A.shape[0]
+        rows = np.repeat(np.arange(n), np.diff(A.indptr))
+        off = rows != A.indices
+        rows, cols = rows[off], A.indices[off]
+        r = np.bincount(rows, weights=-A.data[off] * (x[cols] - x[rows]), minlength=n)
+        r[self.inlet] += self.g_inlet * (1.0 - x[self.inlet])
+        r[self.outlet] -= self.g_outlet * x[self.outlet]
+        return r
+
 
 def assemble(
     sigma: np.ndarray, keep: np.ndarray, axis: int, stencil: Stencil = DEFAULT

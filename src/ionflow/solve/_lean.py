@@ -294,14 +294,14 @@ class LeanMultigrid:
 
     def residual(
         self, x: np.ndarray, out: np.ndarray, rhs: np.ndarray | None = None
-    ) -> tuple[float, float, float]:
+    ) -> tuple[float, float, float, float]:
         """``out = b - A x`` on the fine level in float64, ``b`` = ``rhs`` or the inlet
-        electrode's source; returns ``(r.x, b.x, r.r)``."""
+        electrode's source; returns ``(r.x, b.x, r.r, sum r)``."""
         L = self.levels[0]
-        rx, bx, rr = self.K.residual64(
+        rx, bx, rr, rs = self.K.residual64(
             L.idx, x, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, out, rhs
         )
-        return float(rx), float(bx), float(rr)
+        return float(rx), float(bx), float(rr), float(rs)
 
     def solve_direct(self, x: np.ndarray, rhs: np.ndarray | None = None) -> None:
         """Correct ``x`` in place by the float64 direct solve and one refinement (a hierarchy of
@@ -468,12 +468,14 @@ def solve_lean(
     c0 = float(g_in * (first if sig is None else sig[:first].sum()))
 
     def exact() -> tuple[float, float, float]:
-        rx, _, _ = M.residual(x, r)
+        rx, _, _, rs = M.residual(x, r)
         i_in, i_out = currents()
-        # I_var = c0 - b.x - r.x, with c0 - b.x summed as the inlet current sum g s (1 - x):
-        # c0 and b.x are large and nearly equal when little current flows (a weakly conducting
-        # phase in series), and their difference lost 3e-8 of it
-        return i_in - rx, i_in, i_out
+        # I_var = c0 - b.x - r.x, summed as I_out + sum r (1 - x) (c0 - b.x = I_in and
+        # sum r = I_in - I_out): c0 and b.x are large and nearly equal when little current
+        # flows (a weakly conducting phase in series; their difference lost 3e-8 of it), and
+        # so are 1 and the potential next to the inlet; next to the outlet it is near 0 and
+        # keeps every digit
+        return i_out + rs - rx, i_in, i_out
 
     def currents() -> tuple[float, float]:
         i_in, i_out = K.currents(idx, x, sig, g_in, g_out)
@@ -559,7 +561,7 @@ def solve_lean_source(
     last = [0.0]  # x . r of the latest exact residual
 
     def exact() -> float:
-        rx, _, rr = M.residual(x, r, b)
+        rx, _, rr, _ = M.residual(x, r, b)
         last[0] = rx
         return float(np.sqrt(rr))
 
@@ -743,9 +745,9 @@ def fcg(
 
     Stopping rule (both must hold, checked on the exact residual):
 
-    * the energy (variational) current I_var = c0 - b.x - r.x (= I_in - r.x), which decreases
-      monotonically to the exact current with an error equal to the squared energy norm of the
-      potential error (second order in the residual), has an estimated remaining decrease below ``rtol``
+    * the energy (variational) current I_var = c0 - b.x - r.x (= I_out + sum r (1 - x)), which
+      decreases monotonically to the exact current with an error equal to the squared energy
+      norm of the potential error (second order in the residual), has an estimated remaining decrease below ``rtol``
       (relative): the last step's decrease times rho / (1 - rho), rho the largest ratio of
       successive decreases over the last ``RATIO_WINDOW`` steps (clipped to 0.2-0.9). I_var is
       the reported current;

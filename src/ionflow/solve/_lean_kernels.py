@@ -152,11 +152,12 @@ def residual64(idx, x, sig, wd, g_in, g_out, p1, p2, out, rhs):
     """``out = b - A x`` of the fine level in float64 (stored in ``out``'s precision), with
     ``b = rhs`` when given, else the inlet electrode's source ``g_in s`` on the first slice.
 
-    Returns ``(r.x, b.x, r.r)`` accumulated in float64."""
+    Returns ``(r.x, b.x, r.r, sum r)`` accumulated in float64."""
     n0, n1, n2 = idx.shape
     rx = 0.0
     bx = 0.0
     rr = 0.0
+    rs = 0.0
     for i in prange(n0):
         for j in range(n1):
             for k in range(n2):
@@ -177,7 +178,8 @@ def residual64(idx, x, sig, wd, g_in, g_out, p1, p2, out, rhs):
                 rx += r * x[n]
                 bx += gi * x[n]
                 rr += r * r
-    return rx, bx, rr
+                rs += r
+    return rx, bx, rr, rs
 
 
 @njit(**_OPTS)

@@ -44,6 +44,8 @@ __all__ = ["grid_pardiso_solve", "MAX_CELLS"]
 
 MAX_CELLS = 512 * 512  # larger images: the general direct solver (factor memory is cached here)
 THREADED_CELLS = 160 * 160  # from this size MKL may use every core this process may use
+REFINE_CONTRAST = 1e-3  # a conductivity ratio below this among the kept cells: refine
+REFINE_STEPS = 3
 _CACHE_SIZE = 4  # analysed shapes kept per process
 _LOCK = threading.Lock()  # one PARDISO call at a time per process
 # (n0, n1, threads, improved two-level factorisation)
@@ -144,7 +146,28 @@ class _GridPardiso:
         diag[~keep] = 1.0  # removed cells: identity rows, x = 0
         values = np.concatenate([diag.ravel(), -right.ravel(), -down.ravel()])
         self.data[self.pos] = values
+        self._faces = (right, down, g_in, g_out, axis)
         return b.ravel()
+
+    def _residual(self, x: np.ndarray) -> np.ndarray:
+        """``b - A x`` of the last filled system from potential differences (no cancellation
+        of the small fluxes of a weakly conducting phase; removed cells have none)."""
+        right, down, g_in, g_out, axis = self._faces
+        X = x.reshape(self.shape)
+        r = np.zeros(self.shape)
+        f = right * (X[:, 1:] - X[:, :-1])
+        r[:, :-1] += f
+        r[:, 1:] -= f
+        f = down * (X[1:, :] - X[:-1, :])
+        r[:-1, :] += f
+        r[1:, :] -= f
+        first: list[slice | int] = [slice(None), slice(None)]
+        last: list[slice | int] = [slice(None), slice(None)]
+        first[axis] = 0
+        last[axis] = -1
+        r[tuple(first)] += g_in * (1.0 - X[tuple(first)])
+        r[tuple(last)] -= g_out * X[tuple(last)]
+        return r.ravel()
 
     def _call(self, phase: int, b: np.ndarray | None = None) -> np.ndarray:
         rhs = np.zeros(self.n) if b is None else np.ascontiguousarray(b, dtype=np.float64)
@@ -181,9 +204,23 @@ class _GridPardiso:
         weights: tuple[float, ...],
         electrode_weight: float | None = None,
     ) -> np.ndarray:
-        """Potential on every cell (0 off ``keep``), C order."""
-        b = self._fill(np.where(keep, sigma, 0.0), keep, axis, weights, electrode_weight)
-        return self._call(23, b)  # numeric factorisation + solve in one call
+        """Potential on every cell (0 off ``keep``), C order.
+
+        With a conductivity contrast of ``REFINE_CONTRAST`` or more among the kept cells, up to
+        ``REFINE_STEPS`` steps of iterative refinement on the same factor follow, with the
+        residual from potential differences: the factorisation alone loses about
+        ``contrast * 1e-14`` of the current there (1e-8 at 1e-6, 1.5e-6 at 1e-8)."""
+        s = np.where(keep, sigma, 0.0)
+        b = self._fill(s, keep, axis, weights, electrode_weight)
+        x = self._call(23, b)  # numeric factorisation + solve in one call
+        kept = s[keep]
+        if kept.size and kept.min() < REFINE_CONTRAST * kept.max():
+            for _ in range(REFINE_STEPS):
+                dx = self._call(33, self._residual(x))
+                x += dx
+                if np.abs(dx).max() <= 1e-15 * max(np.abs(x).max(), 1e-300):
+                    break
+        return x
 
     def release(self) -> None:
         self._call(-1)

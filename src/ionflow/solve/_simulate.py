@@ -42,6 +42,10 @@ labels at contrasts of 1e-4 and below stall. (A 3D direct solve's time grows as 
 55k unknowns take 0.3 s on this project's 2-core machine, 340k 5 s, 2M would take minutes;
 ``benchmarks/first_solve.py``.)"""
 FALLBACK_MAX_UNKNOWNS = 2_000_000
+MG_MIN_CONTRAST = 1e-7
+"""Below this ratio of the smallest to the largest conductivity of the kept cells, the
+multigrid's float32 preconditioner cannot resolve the weak phase's share of the current (it
+stalls 1e-7-1e-6 off): ``auto`` solves directly when that fits, ``mg`` warns."""
 
 Method = Literal["auto", "direct", "cg", "mg"]
 METHODS = ("auto", "direct", "cg", "mg")
@@ -274,6 +278,33 @@ def _simulate(
             binary = sigma is None or bool(np.all(sigma[keep] == 1.0))
             backend = solve_lean if device == "cpu" else partial(solve_torch, device=device)
             direct_fits = fallback and _direct_fits(arr.shape, unknowns, fields)
+            contrast = 1.0
+            if not binary:
+                kept = sigma[keep]
+                contrast = float(kept.min() / kept.max())
+                del kept
+            where = f"{source}: " if source else ""
+            if contrast < MG_MIN_CONTRAST:
+                # the float32 preconditioner cannot resolve the weak phase's share: the
+                # multigrid stalls and may stop 1e-7-1e-6 off (slabs at 1e-8: 6.5e-7)
+                if direct_fits:
+                    log.warning(
+                        "%sconductivity contrast %.1e is below the multigrid's %.0e; solving "
+                        "directly",
+                        where,
+                        contrast,
+                        MG_MIN_CONTRAST,
+                    )
+                    solver = "direct"
+                else:
+                    log.warning(
+                        "%sconductivity contrast %.1e is below %.0e: the multigrid's current "
+                        "may be off by up to ~1e-6 (method='direct' is exact, if it fits)",
+                        where,
+                        contrast,
+                        MG_MIN_CONTRAST,
+                    )
+        if solver == "mg":
             try:
                 sol = backend(
                     keep,
@@ -289,7 +320,7 @@ def _simulate(
             except NotConvergedError as exc:
                 if not direct_fits:
                     raise
-                log.warning("%s%s; solving directly", f"{source}: " if source else "", exc)
+                log.warning("%s%s; solving directly", where, exc)
                 solver = "direct"
                 if sigma is None:  # the direct paths need the conductivity map
                     sigma = electrolyte.astype(np.float64)
@@ -313,8 +344,8 @@ def _simulate(
                 x0 = np.broadcast_to(ramp.reshape(shape), arr.shape)[keep]
                 x, used, iterations, accuracy = solve_iterative(system, x0, rtol=rtol)
             i_in, i_out = system.currents(x)
-    if reduced is None:
-        reduced = i_in
+    if reduced is None:  # a direct solve: the outlet current, summed from potentials near 0
+        reduced = i_out  # (next to the inlet, 1 - x loses digits when little current flows)
     current = reduced * scale
     conductivity_eff = current * between / (voltage * area)
     relative_sigma = conductivity_eff / sigma_ref

@@ -302,8 +302,9 @@ class _TorchOps:
         r[-1] -= fine.g_out * x[-1]
         self.r.copy_(r)
         rx = float((self.r * x).sum())
+        rs = float(self.r.sum())
         i_in, i_out = self.currents()
-        return i_in - rx, i_in, i_out  # c0 - b.x summed as the inlet current (see _lean)
+        return i_out + rs - rx, i_in, i_out  # I_var summed on the outlet side (see _lean)
 
     def currents(self) -> tuple[float, float]:
         fine, x = self.fine, self.x
