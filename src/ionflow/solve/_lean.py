@@ -22,8 +22,8 @@ memory and speed:
   cells that reach each other only through weakly conducting ones (pore pockets inside a
   binder) get one extra coarse unknown each, corrected before every cycle
   (:meth:`LeanMultigrid.cluster_setup`): 2x2x2 blocks mix such a pocket with its binder and
-  cannot represent its slow error mode (3-8x fewer iterations on real electrodes with a
-  binder at 1e-5 to 1e-3 of the electrolyte's conductivity).
+  cannot represent its slow error mode (up to 8x fewer iterations on real electrode crops
+  with a binder at 1e-6 to 1e-2 of the electrolyte's conductivity; BENCHMARKS.md).
 * **Compiled, parallel kernels** (numba, ``_lean_kernels.py``) for the residual, the smoother,
   the restriction and the prolongation; the smoother runs over slabs of planes so that it is a
   true Gauss-Seidel ordering on any number of threads. Threads: ``IONFLOW_THREADS`` or
@@ -31,7 +31,8 @@ memory and speed:
 
 Memory: 4 bytes per cell (the index grid) + 24 bytes per unknown (the float64 potential and
 four float32 vectors) + 12 per unknown with several conductivities (the conductivity and the
-cluster number), plus about a sixth of that for the coarse levels.
+cluster number; and 8 per cluster and thread), plus about a sixth of that for the coarse
+levels.
 """
 
 from __future__ import annotations
