@@ -98,7 +98,7 @@ class MklThreads:
             self.fn(self.previous)
 
 
-REFINE_CONTRAST = 1e-3  # matrix entries spanning more than this: iterative refinement
+REFINE_CONTRAST = 1e-3  # a contrast beyond this: iterative refinement of direct solves
 REFINE_STEPS = 3
 
 
@@ -130,13 +130,12 @@ def _pardiso_spsolve(
     try:
         with MklThreads(pypardiso_solver.libmkl, solver_threads()):
             x = np.asarray(_PARDISO.spsolve(A, b)).ravel()  # type: ignore[union-attr]
-            steps = REFINE_STEPS if residual is not None else 0
-            for _ in range(steps):  # the same A: pypardiso solves with the factor it kept
-                r = residual(x)  # type: ignore[misc]
-                dx = np.asarray(_PARDISO.spsolve(A, r)).ravel()  # type: ignore[union-attr]
-                x += dx
-                if np.abs(dx).max() <= 1e-15 * max(float(np.abs(x).max()), 1e-300):
-                    break
+            if residual is not None:  # the same A: pypardiso solves with the factor it kept
+                for _ in range(REFINE_STEPS):
+                    dx = np.asarray(_PARDISO.spsolve(A, residual(x))).ravel()  # type: ignore[union-attr]
+                    x += dx
+                    if np.abs(dx).max() <= 1e-15 * max(float(np.abs(x).max()), 1e-300):
+                        break
             return x
     finally:
         pypardiso_solver.free_memory(everything=True)

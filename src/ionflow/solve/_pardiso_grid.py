@@ -37,15 +37,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._pool import solver_threads
-from ._linear import MklThreads, has_pardiso
+from ._linear import REFINE_CONTRAST, REFINE_STEPS, MklThreads, has_pardiso
 from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
 
 __all__ = ["grid_pardiso_solve", "MAX_CELLS"]
 
 MAX_CELLS = 512 * 512  # larger images: the general direct solver (factor memory is cached here)
 THREADED_CELLS = 160 * 160  # from this size MKL may use every core this process may use
-REFINE_CONTRAST = 1e-3  # a conductivity ratio below this among the kept cells: refine
-REFINE_STEPS = 3
 _CACHE_SIZE = 4  # analysed shapes kept per process
 _LOCK = threading.Lock()  # one PARDISO call at a time per process
 # (n0, n1, threads, improved two-level factorisation)
