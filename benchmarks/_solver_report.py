@@ -282,6 +282,19 @@ def write_section(
     path.write_text(doc)
 
 
+def publish(
+    lines: list[str], heading: str, write: bool, *, after: str | None = None,
+    before: str | None = None,
+) -> None:  # fmt: skip
+    """Print a benchmark's section (``lines``, starting with ``heading``) and, with ``write``,
+    put it in the repository's BENCHMARKS.md (:func:`write_section`)."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        path = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+        write_section(path, heading, text, after=after, before=before)
+
+
 def write_markdown(path: Path, section: str) -> None:
     """Replace the Solver section of ``path`` (or append it), leaving the rest as it was."""
     write_section(path, SECTION, section)

@@ -31,9 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import git_head, machine  # noqa: E402
-from _solver_report import write_section  # noqa: E402
+from _solver_report import publish  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 SECTION = "## 2D batch and single image (benchmarks/batch2d.py)"
 N = 2000
 
@@ -121,10 +120,7 @@ def main() -> None:
         f"{single['first']:.3f} s; relative conductivity {single['rel']:.6f}.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(REPO / "BENCHMARKS.md", SECTION, text, before="## 2D direct solver settings")
+    publish(lines, SECTION, not args.no_write, before="## 2D direct solver settings")
 
 
 if __name__ == "__main__":

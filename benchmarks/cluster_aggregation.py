@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import git_head, machine  # noqa: E402
-from _solver_report import write_section  # noqa: E402
+from _solver_report import publish  # noqa: E402
 
 import ionflow  # noqa: E402
 from ionflow.solve._assemble import assemble, percolating_cells  # noqa: E402
@@ -100,7 +100,7 @@ def main() -> None:
         rows.append(f"| {name} | {its[0]} | {its[1]} | {its[2]} | {ours} |")
         print(rows[-1], flush=True)
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    text = "\n".join(
+    publish(
         [
             SECTION,
             "",
@@ -120,11 +120,11 @@ def main() -> None:
             "| --- | ---: | ---: | ---: | ---: |",
             *rows,
             "",
-        ]
+        ],
+        SECTION,
+        not args.no_write,
+        after="## Weakly conducting phases",
     )
-    print(text)
-    if not args.no_write:
-        write_section(REPO / "BENCHMARKS.md", SECTION, text, after="## Weakly conducting phases")
 
 
 if __name__ == "__main__":

@@ -32,9 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import git_head, machine  # noqa: E402
-from _solver_report import write_section  # noqa: E402
+from _solver_report import publish  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 SECTION = "## First solves and hard systems (benchmarks/first_solve.py)"
 
 SOLVES = """
@@ -153,10 +152,7 @@ def main() -> None:
             f"{au['used']} | {diff:.1e} |"
         )
     lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(REPO / "BENCHMARKS.md", SECTION, text, before="## 2D direct solver settings")
+    publish(lines, SECTION, not args.no_write, before="## 2D direct solver settings")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import git_head, machine  # noqa: E402
-from _solver_report import write_section  # noqa: E402
+from _solver_report import publish  # noqa: E402
 
 import ionflow  # noqa: E402
 from ionflow.solve import _lean  # noqa: E402
@@ -207,10 +207,7 @@ def main() -> None:
             *direct_rows,
             "",
         ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(REPO / "BENCHMARKS.md", SECTION, text, before="## 2D direct solver settings")
+    publish(lines, SECTION, not args.no_write, before="## 2D direct solver settings")
 
 
 if __name__ == "__main__":

@@ -36,9 +36,9 @@ FALLBACK_AFTER = 100
 many iterations, its current is still more than ``_lean.GIVE_UP_FACTOR`` (1000) times ``rtol``
 from converged, or when it reaches its 500-iteration limit; only for systems of at most
 ``FALLBACK_MAX_UNKNOWNS`` unknowns whose direct memory estimate fits this machine. Binary
-microstructures take 5-35 iterations; multiphase ones with a weakly conducting phase up to
-~120 (a real electrode crop at a contrast of 3e-5), converging steadily; cell-level noise
-labels at contrasts of 1e-4 and below stall. (A 3D direct solve's time grows as about n^1.7:
+microstructures take 5-35 iterations, real multiphase ones 12-30 (``benchmarks/weak_phase.py``);
+cell-level noise labels at contrasts of 1e-4 to 1e-6 take 94-199 and an 80^3 one at 1e-6 is
+still far from converged after 100. (A 3D direct solve's time grows as about n^1.7:
 55k unknowns take 0.3 s on this project's 2-core machine, 340k 5 s, 2M would take minutes;
 ``benchmarks/first_solve.py``.)"""
 FALLBACK_MAX_UNKNOWNS = 2_000_000
@@ -275,14 +275,12 @@ def _simulate(
         solver = method
         if method == "mg":
             # one conductivity on the kept cells: the binary kernels (nothing stored per cell)
-            binary = sigma is None or bool(np.all(sigma[keep] == 1.0))
+            kept = None if sigma is None else sigma[keep]
+            binary = kept is None or bool(np.all(kept == 1.0))
+            contrast = 1.0 if kept is None or binary else float(kept.min() / kept.max())
+            del kept
             backend = solve_lean if device == "cpu" else partial(solve_torch, device=device)
             direct_fits = fallback and _direct_fits(arr.shape, unknowns, fields)
-            contrast = 1.0
-            if not binary:
-                kept = sigma[keep]
-                contrast = float(kept.min() / kept.max())
-                del kept
             where = f"{source}: " if source else ""
             if contrast < MG_MIN_CONTRAST:
                 # the float32 preconditioner cannot resolve the weak phase's share: the
