@@ -24,6 +24,14 @@ memory and speed:
   (:meth:`LeanMultigrid.cluster_setup`): 2x2x2 blocks mix such a pocket with its binder and
   cannot represent its slow error mode (up to 8x fewer iterations on real electrode crops
   with a binder at 1e-6 to 1e-2 of the electrolyte's conductivity; BENCHMARKS.md).
+  When the first iterations still converge slowly, the coarse levels are rebuilt with their
+  blocks split by cluster (:meth:`LeanMultigrid.split_setup`, CSR levels in
+  ``_lean_split.py``): no coarse unknown then joins two clusters, or a cluster and the weak
+  cells around it (the NREL electrode crop at 1e-4: 27 -> 15 iterations).
+* **Exact graph Laplacians in float32.** Coarse levels store their float32 face weights and
+  electrode couplings, not a diagonal: the kernels form each diagonal from the stored weights
+  (in float64), so the coupling out of a cluster isolated by a weak phase survives at any
+  contrast (a stored float32 diagonal rounded it away near 1e-7; exact now to 1e-11).
 * **Compiled, parallel kernels** (numba, ``_lean_kernels.py``) for the residual, the smoother,
   the restriction and the prolongation; the smoother runs over slabs of planes so that it is a
   true Gauss-Seidel ordering on any number of threads. Threads: ``IONFLOW_THREADS`` or
@@ -32,7 +40,8 @@ memory and speed:
 Memory: 4 bytes per cell (the index grid) + 24 bytes per unknown (the float64 potential and
 four float32 vectors) + 12 per unknown with several conductivities (the conductivity and the
 cluster number; and 8 per cluster and thread), plus about a sixth of that for the coarse
-levels.
+levels; split coarse levels add about 25 bytes per unknown (their aggregate map and CSR
+weights; the whole NREL electrode peaked 280 MB higher with them).
 """
 
 from __future__ import annotations
@@ -89,6 +98,17 @@ def _announce_compilation(K: Any, conductivities: bool = False) -> None:
 
 
 F32 = np.float32
+SPLIT = "auto"
+"""Coarse levels split by cluster (:meth:`LeanMultigrid.split_setup`) for images with a weak
+phase: ``"auto"`` starts on the cheaper grid levels and switches when the first iterations
+converge slowly (:meth:`LeanMultigrid.upgrade`, :func:`fcg`), ``"always"`` splits from the
+start, ``"never"`` keeps the grid levels."""
+SPLIT_RATIO = 0.5
+"""``SPLIT="auto"``: switch to split levels when two successive steps each decrease the energy
+current by more than this fraction of the step before (the grid levels then converge slowly:
+0.5-0.9 on electrodes where splitting pays, at most 0.45 where it does not; BENCHMARKS.md)."""
+SPLIT_MIN_SHRINK = 0.6
+"""A split level with more than this fraction of the level below's unknowns is rebuilt unsplit."""
 WEAK_CONTRAST = 0.1
 """Cells conducting at most this fraction of the best conductor are *weak*: the face-connected
 clusters of the other cells each get a coarse unknown (:meth:`LeanMultigrid.cluster_setup`)."""
@@ -106,7 +126,7 @@ BYTES_PER_UNKNOWN = 24.0 + 4.0 + 9.0  # x (f64) + r, p, q, z (f32) + cycle work 
 
 def lean_bytes(cells: int, unknowns: int, *, conductivities: bool = False) -> float:
     """Estimated peak bytes of :func:`solve_lean` (on top of the image and the kept mask)."""
-    per = BYTES_PER_UNKNOWN + (12.0 if conductivities else 0.0)
+    per = BYTES_PER_UNKNOWN + (40.0 if conductivities else 0.0)
     return BYTES_PER_CELL * cells + per * unknowns
 
 
@@ -124,13 +144,23 @@ class _Level:
     idx: np.ndarray  # int32 index grid, -1 where no unknown
     n: int
     W: np.ndarray | None  # (n, 3) float32 +d face weights (coarse levels; None: the fine one)
-    D: np.ndarray | None  # (n,) float32 diagonal (coarse levels)
+    D: np.ndarray | None  # (n,) float32 electrode couplings (coarse levels; diagonal = D + faces)
     p1: bool
     p2: bool
     f: np.ndarray | None = None  # block factors to the next level
     rc: np.ndarray | None = None  # restricted residual from the level above (coarse levels)
     ec: np.ndarray | None = None  # and the correction sent back
     kbuf: np.ndarray | None = None  # the K-cycle's five vectors
+    # split levels (CSR form, ``_lean_split.py``): the operator, its plane offsets, and the
+    # float64 electrode couplings while the next level is built
+    csr: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # W and E
+    planes: np.ndarray | None = None
+    E: np.ndarray | None = None
+    agg: np.ndarray | None = None  # this level's aggregate on the next (split levels below)
+    f0: int = 2  # planes of this level per plane of the next
+
+
+_NO_GRID = np.full((1, 1, 1), -1, np.int32)  # a split level's idx: it has no grid
 
 
 class LeanMultigrid:
@@ -151,9 +181,10 @@ class LeanMultigrid:
         serial_below: int = 50_000,
     ) -> None:
         from . import _lean_kernels as K
+        from . import _lean_split as S
 
         _announce_compilation(K, sig is not None)
-        self.K = K
+        self.K, self.S = K, S
         self.sig, self.wd, self.g_in, self.g_out = sig, wd, g_in, g_out
         self.ktol = ktol
         import numba
@@ -165,11 +196,44 @@ class LeanMultigrid:
         self._serial = False
         self.nslab = 2 * threads
         p1, p2 = periodic
+        self.max_coarse = max_coarse
         self.levels = [_Level(idx, n, None, None, p1 and idx.shape[1] > 1, p2 and idx.shape[2] > 1)]
+        self.clusters: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        labels = self._cluster_labels() if sig is not None and n > max_coarse else None
+        self.splittable = labels  # the clusters, while the levels could still be split
+        if labels is not None and SPLIT == "always":
+            self.split_setup(*labels)
+            self.splittable = None
+        else:
+            self._grid_levels()
+        if SPLIT == "never":
+            self.splittable = None
+        self._coarsest()
+        if labels is not None and len(self.levels) > 1:
+            self.cluster_setup(*labels)
+
+    def upgrade(self) -> bool:
+        """Replace the grid coarse levels by split ones (:meth:`split_setup`), once, when the
+        image has clusters to split; returns whether it did. The fine level, the cluster
+        correction and every vector stay: flexible CG takes the new cycle from its next step."""
+        if self.splittable is None:
+            return False
+        labels, self.splittable = self.splittable, None
+        del self.levels[1:]
+        L = self.levels[0]
+        L.f = None
+        self.split_setup(*labels)
+        self._coarsest()
+        log.debug("coarse levels split by cluster: %s unknowns", [C.n for C in self.levels])
+        return True
+
+    def _grid_levels(self) -> None:
+        """Coarse levels on the grid: one unknown per 2x2x2 block (``levels[1:]``)."""
+        K, sig, wd, g_in, g_out = self.K, self.sig, self.wd, self.g_in, self.g_out
         while True:
             L = self.levels[-1]
             shape = L.idx.shape
-            if L.n <= max_coarse or max(shape) == 1:
+            if L.n <= self.max_coarse or max(shape) == 1:
                 break
             f = np.array([2 if s > 1 else 1 for s in shape], np.int64)
             idx_c, nc = K.coarse_index(L.idx, f)
@@ -185,12 +249,152 @@ class LeanMultigrid:
             del Wc, Dc
             C.rc, C.ec = np.empty(nc, F32), np.empty(nc, F32)
             self.levels.append(C)
-        self._coarsest()
-        self.clusters: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        if sig is not None and len(self.levels) > 1:
-            self.cluster_setup()
 
-    def cluster_setup(self) -> None:
+    def _cluster_labels(self) -> tuple[np.ndarray, int] | None:
+        """The cluster of every fine unknown (int32, 1..count; 0 on weak cells) when some cells
+        are weak (conductivity at most ``WEAK_CONTRAST`` of the best) and the other cells form
+        at least two face-connected clusters (joined across periodic faces); else None."""
+        sig = self.sig
+        assert sig is not None
+        L = self.levels[0]
+        weak = sig <= WEAK_CONTRAST * float(sig.max())
+        if not weak.any():
+            return None
+        kept = L.idx >= 0
+        strong = np.zeros(L.idx.shape, bool)
+        strong[kept] = ~weak
+        del weak
+        periodic = tuple(d for d, p in ((1, L.p1), (2, L.p2)) if p)
+        labels, count = label_face_connected(strong, periodic)
+        del strong
+        if count < 2:
+            return None
+        comp = labels[kept].astype(np.int32)  # 0 on weak cells
+        return comp, int(count)
+
+    def split_setup(self, comp: np.ndarray, count: int) -> None:
+        """Coarse levels whose 2x2x2 blocks are split by cluster (``levels[1:]``, CSR form;
+        kernels in ``_lean_split.py``).
+
+        A block of the grid levels mixes every cell in it: where a thin weak sheet parts two
+        clusters inside a block, the block's one coarse unknown ties them together and the
+        cycle cannot let them move apart (the slow modes left after the cluster correction;
+        BENCHMARKS.md, "Weakly conducting phases"). Here a block holds one aggregate per
+        cluster that has cells in it, and one for its weak cells. A cluster is split out only
+        while it is larger than a block of the new level (smaller ones join the weak cells'
+        aggregate: their constant is the cluster correction's), so the levels keep shrinking;
+        should a level shrink by less than ``SPLIT_MIN_SHRINK``, it is rebuilt unsplit.
+        """
+
+        from . import _lean_split as S
+
+        sizes = np.bincount(comp, minlength=count + 1)
+        L = self.levels[0]
+        shape = np.array(L.idx.shape, np.int64)
+        f = np.array([2 if s > 1 else 1 for s in shape], np.int64)
+        block = int(np.prod(f))
+        cls = comp.copy()
+        cls[(sizes <= block)[comp]] = 0  # clusters no larger than a block join the weak cells
+        agg, planes_c, coords, ccls = S.split_blocks(L.idx, L.n, cls, f)
+        del cls
+        nc = int(planes_c[-1])
+        if nc > SPLIT_MIN_SHRINK * L.n:
+            agg, planes_c, coords, ccls = S.split_blocks(L.idx, L.n, np.zeros(L.n, np.int32), f)
+            nc = int(planes_c[-1])
+        W = self._galerkin(L, agg, nc, int(f[0]), planes_c)
+        first = int((L.idx[0] >= 0).sum())
+        last = L.n - int((L.idx[-1] >= 0).sum())
+        sig = self.sig
+        s_in = np.ones(first) if sig is None else sig[:first]
+        s_out = np.ones(L.n - last) if sig is None else sig[last:]
+        E = np.bincount(agg[:first], weights=self.g_in * s_in, minlength=nc)
+        E += np.bincount(agg[last:], weights=self.g_out * s_out, minlength=nc)
+        L.agg, L.f0 = agg, int(f[0])
+        shape = (shape + f - 1) // f
+        self._append_split(W, E, planes_c)
+        while True:
+            L = self.levels[-1]
+            if L.n <= self.max_coarse or shape.max() == 1:
+                break
+            f = np.array([2 if s > 1 else 1 for s in shape], np.int64)
+            block *= int(np.prod(f))
+            c = coords // f
+            keep_cls = np.where(sizes[ccls] > block, ccls, 0)
+            order, new = _split_groups(c, shape // f + 1, keep_cls)
+            nc = int(new.sum())
+            if nc > SPLIT_MIN_SHRINK * L.n:  # clusters hold the level up: stop splitting
+                sizes = np.zeros_like(sizes)
+                keep_cls = np.zeros_like(keep_cls)
+                order, new = _split_groups(c, shape // f + 1, keep_cls)
+                nc = int(new.sum())
+            if nc >= L.n:  # pragma: no cover - blocks always merge something
+                break
+            agg = np.empty(L.n, np.int32)
+            agg[order] = np.cumsum(new) - 1
+            first = order[new]
+            coords, ccls = c[first], keep_cls[first]
+            shape = (shape + f - 1) // f
+            planes_c = np.searchsorted(coords[:, 0], np.arange(shape[0] + 1)).astype(np.int64)
+            assert L.E is not None
+            W = self._galerkin(L, agg, nc, int(f[0]), planes_c)
+            E = np.bincount(agg, weights=L.E, minlength=nc)
+            L.agg, L.f0 = agg, int(f[0])
+            L.E = None  # float64 electrode couplings: needed only to build the next level
+            self._append_split(W, E, planes_c)
+        self.levels[-1].E = None
+
+    def _append_split(
+        self, W: tuple[np.ndarray, np.ndarray, np.ndarray], E: np.ndarray, planes: np.ndarray
+    ) -> None:
+        """Append a split level: the CSR arrays ``W`` of its positive off-diagonal weights
+        (indptr, indices, data) and its electrode couplings ``E`` (float64)."""
+        indptr, indices, data = W
+        nc = E.shape[0]
+        C = _Level(_NO_GRID, nc, None, None, False, False)
+        C.csr = (
+            indptr.astype(np.int64, copy=False), indices.astype(np.int32, copy=False),
+            data.astype(F32, copy=False), E.astype(F32),
+        )  # fmt: skip
+        C.planes = planes
+        C.E = E
+        C.rc, C.ec = np.empty(nc, F32), np.empty(nc, F32)
+        self.levels.append(C)
+
+    def _galerkin(
+        self, L: _Level, agg: np.ndarray, nc: int, f0: int, planes_c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The next split level's couplings: CSR arrays (indptr, indices, float32 weights) of
+        the couplings of level ``L`` between different aggregates ``agg``, summed. Built a few
+        planes at a time (no array of all the fine faces is ever held), from the float32
+        weights on split levels: each level is exactly the graph Laplacian of what it stores,
+        whatever the sums' rounding."""
+        import scipy.sparse as sp
+
+        from . import _lean_split as S
+
+        n0 = L.idx.shape[0] if L.planes is None else L.planes.shape[0] - 1  # planes of L
+        ptrs, cols_all, data_all = [np.zeros(1, np.int64)], [], []
+        step = max(f0, (n0 // 8) // f0 * f0)
+        for lo in range(0, n0, step):
+            hi = min(n0, lo + step)
+            if L.csr is None or L.planes is None:
+                rows, cols, w = S.fine_faces(L.idx, self.sig, self.wd, L.p1, L.p2, agg, lo, hi)
+            else:
+                indptr, indices, data, _ = L.csr
+                rows, cols, w = S.csr_faces(
+                    indptr, indices, data, agg, int(L.planes[lo]), int(L.planes[hi])
+                )
+            r0, r1 = int(planes_c[lo // f0]), int(planes_c[(hi + f0 - 1) // f0])
+            chunk = sp.csr_matrix((w, (rows - r0, cols)), shape=(r1 - r0, nc))
+            del rows, cols, w
+            chunk.sum_duplicates()
+            ptrs.append(chunk.indptr[1:].astype(np.int64) + ptrs[-1][-1])
+            cols_all.append(chunk.indices.astype(np.int32))
+            data_all.append(chunk.data.astype(F32))
+            del chunk
+        return np.concatenate(ptrs), np.concatenate(cols_all), np.concatenate(data_all)
+
+    def cluster_setup(self, comp: np.ndarray, count: int) -> None:
         """The cluster correction for images with weakly conducting cells (sets ``clusters``).
 
         Well-conducting cells that reach each other only through weak ones (conductivity at
@@ -202,26 +406,11 @@ class LeanMultigrid:
         unknowns is diagonal (the weak coupling out of each cluster, ``1_c . A 1_c``) and the
         correction is exact per cluster: applied before every cycle
         (:func:`~._lean_kernels.cluster_correction`), it costs two passes over the unknowns.
-        Nothing is set up when every cell is weak or strong, or all strong cells form one
-        cluster.
+        ``comp``: the cluster of every unknown (0 on weak cells), from :meth:`_cluster_labels`.
         """
         sig = self.sig
         assert sig is not None
         L = self.levels[0]
-        weak = sig <= WEAK_CONTRAST * float(sig.max())
-        if not weak.any():
-            return
-        kept = L.idx >= 0
-        strong = np.zeros(L.idx.shape, bool)
-        strong[kept] = ~weak
-        del weak
-        periodic = tuple(d for d, p in ((1, L.p1), (2, L.p2)) if p)
-        labels, count = label_face_connected(strong, periodic)
-        del strong
-        if count < 2:
-            return
-        comp = labels[kept].astype(np.int32)  # 0 on weak cells
-        del labels, kept
         # 1_c . A 1_c from -A 1 (the indicator of every cluster at once): within a cluster the
         # other clusters' cells are never neighbours
         a1 = np.empty(L.n, F32)
@@ -244,10 +433,18 @@ class LeanMultigrid:
 
         L = self.levels[-1]
         n = L.n
+        if L.csr is not None:  # a split level: the float32 Laplacian, exactly
+            indptr, indices, data, E = L.csr
+            W = sp.csr_matrix((data.astype(np.float64), indices, indptr), shape=(n, n))
+            D = E.astype(np.float64) + np.asarray(W.sum(axis=1)).ravel()
+            A = (sp.diags(D) - W).tocsc()
+            self.coarse_lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A")
+            return
         if L.W is None or L.D is None:  # a tiny problem: one level
-            W, D = self._fine_as_coarse(L)
+            W, E = self._fine_as_coarse(L)
         else:
-            W, D = L.W.astype(np.float64), L.D.astype(np.float64)
+            W, E = L.W.astype(np.float64), L.D.astype(np.float64)
+        D = self.K.coarse_diagonal(L.idx, W, E, self.wd, L.p1, L.p2)
         rows, cols, vals = [np.arange(n)], [np.arange(n)], [D]
         idx = L.idx
         for d, per in ((0, False), (1, L.p1), (2, L.p2)):
@@ -272,7 +469,7 @@ class LeanMultigrid:
         self.coarse_lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A")
 
     def _fine_as_coarse(self, L: _Level) -> tuple[np.ndarray, np.ndarray]:
-        """(W, D) of a fine level small enough to be the coarsest."""
+        """(W, E) of a fine level small enough to be the coarsest."""
         K = self.K
         f = np.ones(3, np.int64)
         Wc, Dc = K.coarse_operator(
@@ -287,6 +484,8 @@ class LeanMultigrid:
     def apply(self, l: int, v: np.ndarray, out: np.ndarray) -> float:
         """``out = A_l v``; returns ``v . out``."""
         L = self.levels[l]
+        if L.csr is not None:
+            return float(self.S.csr_apply(*L.csr, v, out))
         return float(
             self.K.apply(
                 L.idx, v, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, out
@@ -314,6 +513,9 @@ class LeanMultigrid:
 
     def _smooth(self, l: int, z: np.ndarray, r: np.ndarray, forward: bool) -> None:
         L = self.levels[l]
+        if L.csr is not None:
+            self.S.csr_gauss_seidel(*L.csr, z, r, L.planes, forward, self.nslab)
+            return
         self.K.gauss_seidel(
             L.idx, z, r, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2,
             forward, self.nslab,
@@ -332,16 +534,25 @@ class LeanMultigrid:
             z[:] = self.coarse_lu.solve(r.astype(np.float64))
             return z
         L, C = self.levels[l], self.levels[l + 1]
-        assert L.f is not None
         if not start:
             self.K.zero(z)
         self._smooth(l, z, r, True)
         rc, ec = C.rc, C.ec  # this level's buffers: one cycle of level l + 1 at a time
         assert rc is not None and ec is not None
-        self.K.restrict_residual(
-            L.idx, z, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, r,
-            C.idx, L.f, rc,
-        )  # fmt: skip
+        if L.agg is not None:  # split levels below
+            if L.csr is not None:
+                self.S.csr_restrict(*L.csr, z, r, L.planes, L.f0, L.agg, C.planes, rc)
+            else:
+                self.S.fine_restrict(
+                    L.idx, z, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, r, L.f0,
+                    L.agg, C.planes, rc,
+                )  # fmt: skip
+        else:
+            assert L.f is not None
+            self.K.restrict_residual(
+                L.idx, z, L.W, L.D, self.sig, self.wd, self.g_in, self.g_out, L.p1, L.p2, r,
+                C.idx, L.f, rc,
+            )  # fmt: skip
         # Small levels run on one thread: waking the others costs more than it saves, and
         # far more when other processes hold the cores (OpenMP's idle threads spin).
         serial = self.threads > 1 and not self._serial and C.n < self.serial_below
@@ -357,7 +568,10 @@ class LeanMultigrid:
             if serial:
                 self._numba.set_num_threads(self.threads)
                 self._serial = False
-        self.K.prolong_add(L.idx, C.idx, L.f, ec, z)
+        if L.agg is not None:
+            self.S.prolong_agg(L.agg, ec, z)
+        else:
+            self.K.prolong_add(L.idx, C.idx, L.f, ec, z)
         self._smooth(l, z, r, False)
         return z
 
@@ -388,6 +602,19 @@ class LeanMultigrid:
         K.scale(F32(alpha1 / rho1 - gamma * alpha2 / (rho1 * rho2)), c, out)
         K.axpy(F32(alpha2 / rho2), d, out)
         return out
+
+
+def _split_groups(
+    c: np.ndarray, shape: np.ndarray, cls: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group unknowns by block ``c`` (coordinates within ``shape``) and ``cls``: ``(order,
+    new)``, the unknowns sorted by (block, cls) and True where a group starts in that order."""
+    key = (c[:, 0] * shape[1] + c[:, 1]) * shape[2] + c[:, 2]
+    order = np.lexsort((cls, key))
+    k, s = key[order], cls[order]
+    new = np.ones(k.shape[0], bool)
+    new[1:] = (k[1:] != k[:-1]) | (s[1:] != s[:-1])
+    return order, new
 
 
 def _index_grid(keep3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -649,6 +876,10 @@ class _NumbaOps:
         """``out = A v``; returns ``v . out``."""
         return self.M.apply(0, v, out)
 
+    def upgrade(self) -> bool:
+        """Split the coarse levels by cluster (:meth:`LeanMultigrid.upgrade`)."""
+        return self.M.upgrade()
+
     def precondition(self, r: np.ndarray, out: np.ndarray) -> None:
         self.M(r, out)
 
@@ -790,6 +1021,10 @@ def fcg(
             # images (a tiny step between slow ones), and the latest ratio alone then
             # promised 10x more accuracy than reached (a 96^3 electrode crop, contrast 1e-4)
             ratio = max(ratios) if ratios else 0.9
+            if len(ratios) >= 2 and min(ratios[-1], ratios[-2]) > SPLIT_RATIO:
+                upgrade = getattr(ops, "upgrade", None)
+                if upgrade is not None and upgrade():
+                    ratios.clear()  # the new cycle's contraction is yet to be seen
             reliable = since >= reliable_every or np.sqrt(rr) < 1e-3 * r0
             if reliable:
                 i_var, i_in, i_out = ops.exact()  # r is the exact residual again

@@ -53,6 +53,15 @@ def _face(W, sig, wd, n, m, owner, d):
 @njit(inline="always", **_OPTS)
 def _diag(W, D, sig, ws, i, n, n0, g_in, g_out):
     """Diagonal of row n in plane i (``ws``: the sum of its face weights)."""
+    return ws + _electrode(D, sig, i, n, n0, g_in, g_out)
+
+
+@njit(inline="always", **_OPTS)
+def _electrode(D, sig, i, n, n0, g_in, g_out):
+    """Row n's electrode couplings (the diagonal less the faces): stored in ``D`` on coarse
+    levels, so that the float32 operator is exactly a graph Laplacian of its float32 weights
+    plus these (a stored float32 diagonal rounds away the coupling out of a cluster isolated
+    by a weak phase at contrasts near 1e-7)."""
     if D is not None:
         return np.float64(D[n])
     g = 0.0
@@ -61,8 +70,8 @@ def _diag(W, D, sig, ws, i, n, n0, g_in, g_out):
     if i == n0 - 1:
         g += g_out
     if sig is None:
-        return ws + g
-    return ws + g * sig[n]
+        return g
+    return g * sig[n]
 
 
 @njit(inline="always", **_OPTS)
@@ -400,11 +409,12 @@ def coarse_index(idx, f):
 
 @njit(parallel=True, **_OPTS)
 def coarse_operator(idx, W, D, sig, wd, g_in, g_out, p1, p2, idx_c, f, nc, pc1, pc2):
-    """Galerkin operator of the blocks: ``(W_c, D_c)``, float64.
+    """Galerkin operator of the blocks: ``(W_c, E_c)``, float64.
 
     A block's ``+d`` weight sums the fine faces leaving it across its ``+d`` side (through the
-    wrap when the axis is periodic); its diagonal is the sum of its faces' weights plus its
-    cells' electrode couplings. ``pc1``/``pc2``: the coarse axes stay periodic.
+    wrap when the axis is periodic); ``E_c`` sums its cells' electrode couplings (its diagonal
+    is ``E_c`` plus the sum of its faces' weights, :func:`coarse_diagonal`). ``pc1``/``pc2``:
+    the coarse axes stay periodic (unused here; kept for the call's signature).
     """
     n0, n1, n2 = idx.shape
     c0, c1, c2 = idx_c.shape
@@ -419,8 +429,7 @@ def coarse_operator(idx, W, D, sig, wd, g_in, g_out, p1, p2, idx_c, f, nc, pc1, 
                         continue
                     c = idx_c[I, j // f[1], k // f[2]]
                     if i == 0 or i == n0 - 1:  # electrode part: the diagonal minus the faces
-                        acc, ws = _row(i, j, k, n, idx, None, W, sig, wd, p1, p2, 0.0)
-                        Ge[c] += _diag(W, D, sig, ws, i, n, n0, g_in, g_out) - ws
+                        Ge[c] += _electrode(D, sig, i, n, n0, g_in, g_out)
                     # +d faces of n that leave its block
                     if i + 1 < n0 and (i + 1) // f[0] != I:
                         m = idx[i + 1, j, k]
@@ -442,13 +451,13 @@ def coarse_operator(idx, W, D, sig, wd, g_in, g_out, p1, p2, idx_c, f, nc, pc1, 
                             m = idx[i, j, kp]
                             if m >= 0:
                                 Wc[c, 2] += _face(W, sig, wd, n, m, n, 2)
-    return Wc, coarse_diagonal(idx_c, Wc, Ge, wd, pc1, pc2)
+    return Wc, Ge
 
 
 @njit(parallel=True, **_OPTS)
 def coarse_diagonal(idx_c, Wc, Ge, wd, pc1, pc2):
-    """Diagonal of a coarse level: its face weights ``Wc`` summed per block, plus ``Ge``.
-    (Its own kernel, compiled once, not once per signature of :func:`coarse_operator`.)"""
+    """Diagonal of a coarse level: its face weights ``Wc`` summed per block, plus ``Ge`` (the
+    coarsest level's direct solve)."""
     c0, c1, c2 = idx_c.shape
     Dc = np.empty(Wc.shape[0], np.float64)
     for I in prange(c0):

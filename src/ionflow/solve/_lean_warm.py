@@ -43,7 +43,9 @@ HERE = (  # this process: the large setup kernels and the small ones
     "plane_flow",
     "prolong_add",
     "cluster_correction",
+    "coarse_diagonal",
     "vector",
+    "split",
 )
 HELPER = ("apply", "gauss_seidel", "restrict_residual")  # the helper process
 
@@ -67,7 +69,7 @@ def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ..
     offsets = np.arange(4, dtype=np.int64) * 9
     s32 = f32(1.0)
     s = np.ones(27) if conductivities else None
-    return {
+    calls: dict[str, list[tuple[Any, ...]]] = {
         "plane_offsets": [(keep,), (keep[:, ::2],)],  # a C-ordered mask (axis 0) and a view
         "number_cells": [(keep, offsets), (keep[:, ::2], offsets)],
         "coarse_index": [(idx, f)],
@@ -88,6 +90,7 @@ def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ..
         "cluster_correction": [(np.zeros(27, np.int32), v, x, np.zeros((2, 27)), out)]
         if conductivities
         else [],
+        "coarse_diagonal": [(idx_c, W.astype(np.float64), x[:8], wd, no, no)],
         "apply": [
             (idx, v, None, None, s, wd, g, g, no, no, out),
             (idx_c, vc, W, D, s, wd, g, g, no, no, rc),
@@ -109,6 +112,21 @@ def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ..
         "vector.zero": [(v,)],
         "vector.scale": [(s32, v, out)],
     }
+    if conductivities:  # coarse levels split by cluster (``_lean_split.py``)
+        i32 = np.zeros(8, np.int32)
+        agg = np.zeros(27, np.int32)
+        csr = (np.zeros(9, np.int64), i32, vc, vc)  # indptr, indices, weights, electrode
+        calls.update({
+            "split.csr_gauss_seidel": [(*csr, vc, rc, offsets, True, 2)],
+            "split.csr_apply": [(*csr, vc, rc)],
+            "split.csr_restrict": [(*csr, vc, rc, offsets, 2, i32, offsets, cc)],
+            "split.fine_restrict": [(idx, v, s, wd, g, g, no, no, out, 2, agg, offsets, vc)],
+            "split.prolong_agg": [(agg, vc, v)],
+            "split.split_blocks": [(idx, 27, np.zeros(27, np.int32), f)],
+            "split.fine_faces": [(idx, s, wd, no, no, agg, 0, 3)],
+            "split.csr_faces": [(*csr[:3], i32, 0, 8)],
+        })  # fmt: skip
+    return calls
 
 
 def compile_kernels(names: tuple[str, ...] | None = None, conductivities: bool = False) -> None:
@@ -117,14 +135,21 @@ def compile_kernels(names: tuple[str, ...] | None = None, conductivities: bool =
     loaded."""
     from numba import typeof
 
-    from . import _lean_kernels as K
-
-    for name, calls in _calls(K, conductivities).items():
+    for name, calls in _calls(None, conductivities).items():
         if names is not None and name.split(".")[0] not in names:
             continue
-        kernel = getattr(K, name.split(".")[-1])
+        kernel = kernel_of(name)
         for args in calls:
             kernel.compile(tuple(typeof(a) for a in args))
+
+
+def kernel_of(name: str) -> Any:
+    """The kernel of a ``_calls`` entry: ``split.*`` in ``_lean_split``, the rest in
+    ``_lean_kernels``."""
+    from . import _lean_kernels as K
+    from . import _lean_split as S
+
+    return getattr(S if name.startswith("split.") else K, name.split(".")[-1])
 
 
 def is_cached(K: Any, name: str, conductivities: bool = False) -> bool:

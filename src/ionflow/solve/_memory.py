@@ -22,14 +22,16 @@ __all__ = ["available_memory", "check_memory", "estimate_simulate_bytes", "estim
 # arrays that exist before it, in bytes per cell of the image and per unknown (kept cell).
 # Lean multigrid ("mg", ``_lean.py``): an int32 index grid (4 B/cell) and the coarse levels'
 # grids (~0.6 B/cell), the float64 potential and four float32 vectors (24 B/unknown), the coarse
-# levels (~0.18 coarse unknowns per unknown at 44 B each: 8 B/unknown), +8 B/unknown with
-# several conductivities; the 500^3 standard volume peaked at 2.3 GB (30 % conducting).
+# levels (~0.18 coarse unknowns per unknown at 44 B each: 8 B/unknown), +36 B/unknown with
+# several conductivities (the conductivity, the cluster labels and coarse levels split by
+# cluster: the whole NREL electrode peaked 280 MB higher with them, 25 B per unknown); the
+# 500^3 standard volume peaked at 2.3 GB (30 % conducting).
 # pyamg's smoothed aggregation needs ~330 B per unknown (60^3 blobs); the sparse direct solver
 # more still in 3D (its fill-in grows faster than linearly, so that figure is only a floor). 2D
 # direct: 2000^2 random pixels (2.8 M unknowns) peaked at 1.9 GB, ~620 B per unknown.
 _BYTES = {
     "mg": (5.0, 34.0),
-    "mg-conductivities": (5.0, 42.0),
+    "mg-conductivities": (5.0, 70.0),
     "cg": (25.0, 400.0),
     "direct": (25.0, 1500.0),
     "direct2d": (25.0, 800.0),
