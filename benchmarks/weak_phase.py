@@ -190,9 +190,11 @@ def main() -> None:
         small = np.ascontiguousarray(full[:80, :80, :80])
         for c in (1e-6, 1e-8, 1e-10, 1e-12):
             lc = {**fixed, weak: c}
-            if file == TFE:  # the NMC as weak as the binder, 100x below it
+            label = "NREL NMC + CBD 80^3 crop"
+            if file == TFE:  # the NMC at the contrast, the binder 100x above it
                 lc = {0: 1.0, 85: c, 170: 100 * c}
-            extreme_rows.append(extreme_row(name.replace("160^3", "80^3"), small, lc, c))
+                label = "TauFactor electrode 80^3 crop (NMC at contrast, CBD 100x)"
+            extreme_rows.append(extreme_row(label, small, lc, c))
             print(extreme_rows[-1], flush=True)
     noise = np.random.default_rng(0).integers(0, 3, (48, 48, 48)).astype(np.uint8)
     for c in (1e-6, 1e-8, 1e-10, 1e-12):
