@@ -829,3 +829,24 @@ def test_split_levels_keep_shrinking_on_noise_labels():
     sizes = [L.n for L in M.levels]
     assert all(b <= 0.6 * a for a, b in zip(sizes, sizes[1:]))
     assert sizes[-1] <= 2000
+
+
+def test_split_kernels_compile_when_a_solve_first_splits(monkeypatch, caplog):
+    """The split levels' kernels are not in the first solve's warm-up; the first split set-up
+    on a cold cache says so once and compiles them on two processes."""
+    from ionflow.solve import _lean, _lean_warm
+
+    compiled = []
+    monkeypatch.setattr(_lean_warm, "is_cached", lambda K, n, c: False)
+    monkeypatch.setattr(
+        _lean_warm, "compile_in_parallel", lambda *a: compiled.append(a[1:]) or True
+    )
+    monkeypatch.setattr(_lean, "_COMPILED", {False, True})  # the other variants are warm
+    caplog.set_level("INFO", logger="ionflow.compile")
+    lab = np.ones((32, 16, 16), np.uint8)
+    lab[5::8] = 2
+    sigma = np.where(lab == 2, 1e-4, 1.0)
+    for _ in range(2):
+        _split_multigrid(lab, sigma, max_coarse=100)
+    assert compiled == [(True, _lean_warm.SPLIT_HERE, _lean_warm.SPLIT_HELPER)]
+    assert caplog.text.count("coarse levels split by cluster") == 1

@@ -65,7 +65,9 @@ __all__ = ["fcg", "flow_geometry", "from_view", "lean_bytes", "solve_lean", "to_
 log = logging.getLogger(__name__)
 COMPILE_LOG = logging.getLogger("ionflow.compile")
 """Says when the compiled kernels are being built (the CLI shows it; INFO)."""
-_COMPILED: set[bool] = set()  # the kernel variants (conductivities or not) checked so far
+_COMPILED: set[bool | str] = (
+    set()
+)  # kernel variants checked so far (conductivities or not, "split")
 
 
 def _announce_compilation(K: Any, conductivities: bool = False) -> None:
@@ -95,6 +97,31 @@ def _announce_compilation(K: Any, conductivities: bool = False) -> None:
             "half a minute to a minute on two processes" if cores > 1 else "1-2 minutes",
         )
         compile_in_parallel(cores, conductivities)
+
+
+def _announce_split_compilation() -> None:
+    """Once per process: when numba's cache lacks the split levels' kernels, log it and
+    compile them on every core (they are left out of the first solve's warm-up: most label
+    images never switch to split levels)."""
+    if "split" in _COMPILED:
+        return
+    _COMPILED.add("split")
+    from . import _lean_kernels as K
+    from ._lean_warm import SPLIT_HELPER, SPLIT_HERE, compile_in_parallel, is_cached
+
+    try:
+        cold = not all(
+            is_cached(K, name, True)
+            for name in ("split_fine.fine_restrict", "split_csr.csr_gauss_seidel")
+        )
+    except Exception:  # noqa: BLE001 - another numba version: say nothing
+        return
+    if cold:
+        COMPILE_LOG.info(
+            "compiling the kernels of coarse levels split by cluster (first such solve only; "
+            "about half a minute, then cached)"
+        )
+        compile_in_parallel(available_cores(), True, SPLIT_HERE, SPLIT_HELPER)
 
 
 F32 = np.float32
@@ -288,6 +315,7 @@ class LeanMultigrid:
 
         from . import _lean_split as S
 
+        _announce_split_compilation()
         sizes = np.bincount(comp, minlength=count + 1)
         L = self.levels[0]
         shape = np.array(L.idx.shape, np.int64)

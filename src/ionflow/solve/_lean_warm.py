@@ -45,9 +45,12 @@ HERE = (  # this process: the large setup kernels and the small ones
     "cluster_correction",
     "coarse_diagonal",
     "vector",
-    "split",
 )
 HELPER = ("apply", "gauss_seidel", "restrict_residual")  # the helper process
+# The split coarse levels' kernels (``_lean_split.py``): compiled only when a solve first
+# switches to split levels (most label images never do; 15-20 s more on every first solve)
+SPLIT_HERE = ("split_fine",)
+SPLIT_HELPER = ("split_csr",)
 
 
 def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
@@ -117,14 +120,14 @@ def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ..
         agg = np.zeros(27, np.int32)
         csr = (np.zeros(9, np.int64), i32, vc, vc)  # indptr, indices, weights, electrode
         calls.update({
-            "split.csr_gauss_seidel": [(*csr, vc, rc, offsets, True, 2)],
-            "split.csr_apply": [(*csr, vc, rc)],
-            "split.csr_restrict": [(*csr, vc, rc, offsets, 2, i32, offsets, cc)],
-            "split.fine_restrict": [(idx, v, s, wd, g, g, no, no, out, 2, agg, offsets, vc)],
-            "split.prolong_agg": [(agg, vc, v)],
-            "split.split_blocks": [(idx, 27, np.zeros(27, np.int32), f)],
-            "split.fine_faces": [(idx, s, wd, no, no, agg, 0, 3)],
-            "split.csr_faces": [(*csr[:3], i32, 0, 8)],
+            "split_fine.fine_restrict": [(idx, v, s, wd, g, g, no, no, out, 2, agg, offsets, vc)],
+            "split_fine.prolong_agg": [(agg, vc, v)],
+            "split_fine.split_blocks": [(idx, 27, np.zeros(27, np.int32), f)],
+            "split_fine.fine_faces": [(idx, s, wd, no, no, agg, 0, 3)],
+            "split_csr.csr_gauss_seidel": [(*csr, vc, rc, offsets, True, 2)],
+            "split_csr.csr_apply": [(*csr, vc, rc)],
+            "split_csr.csr_restrict": [(*csr, vc, rc, offsets, 2, i32, offsets, cc)],
+            "split_csr.csr_faces": [(*csr[:3], i32, 0, 8)],
         })  # fmt: skip
     return calls
 
@@ -144,20 +147,21 @@ def compile_kernels(names: tuple[str, ...] | None = None, conductivities: bool =
 
 
 def kernel_of(name: str) -> Any:
-    """The kernel of a ``_calls`` entry: ``split.*`` in ``_lean_split``, the rest in
+    """The kernel of a ``_calls`` entry: ``split_*.*`` in ``_lean_split``, the rest in
     ``_lean_kernels``."""
     from . import _lean_kernels as K
     from . import _lean_split as S
 
-    return getattr(S if name.startswith("split.") else K, name.split(".")[-1])
+    return getattr(S if name.startswith("split") else K, name.split(".")[-1])
 
 
 def is_cached(K: Any, name: str, conductivities: bool = False) -> bool:
-    """Whether numba's on-disk cache holds kernel ``name`` for the fine-level signature of the
-    variant ``conductivities`` on this machine (numba internals; callers guard)."""
+    """Whether numba's on-disk cache holds kernel ``name`` (a ``_calls`` entry) for its first
+    signature in the variant ``conductivities`` on this machine (numba internals; callers
+    guard)."""
     from numba import typeof
 
-    kernel = getattr(K, name)
+    kernel = kernel_of(name)
     signature = tuple(typeof(a) for a in _calls(K, conductivities)[name][0])
     magic = kernel.targetctx.codegen().magic_tuple()
     index = kernel._cache._cache_file._load_index()
@@ -175,7 +179,12 @@ def _cache_writable() -> bool:
     return os.path.isdir(path) and os.access(path, os.W_OK)
 
 
-def compile_in_parallel(cores: int, conductivities: bool = False) -> bool:
+def compile_in_parallel(
+    cores: int,
+    conductivities: bool = False,
+    here: tuple[str, ...] = HERE,
+    helper_names: tuple[str, ...] = HELPER,
+) -> bool:
     """Compile the large kernels (of the variant ``conductivities``) in this process and a
     helper process at once (``cores`` >= 2); returns False, having done nothing, when there is
     no second core or interpreter to use, or numba's cache cannot be written (then each process
@@ -187,8 +196,8 @@ def compile_in_parallel(cores: int, conductivities: bool = False) -> bool:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     code = (
-        "from ionflow.solve._lean_warm import HELPER, compile_kernels; "
-        f"compile_kernels(HELPER, {bool(conductivities)})"
+        "from ionflow.solve._lean_warm import compile_kernels; "
+        f"compile_kernels({tuple(helper_names)!r}, {bool(conductivities)})"
     )
     try:
         helper = subprocess.Popen(
@@ -203,7 +212,7 @@ def compile_in_parallel(cores: int, conductivities: bool = False) -> bool:
         return False
     t = time.perf_counter()
     try:
-        compile_kernels(HERE, conductivities)
+        compile_kernels(here, conductivities)
         log.debug("this process's kernels compiled in %.1f s", time.perf_counter() - t)
         helper.wait(timeout=max(1.0, HELPER_TIMEOUT - (time.perf_counter() - t)))
     except BaseException as exc:  # interrupted, or the helper too slow: stop it

@@ -37,7 +37,7 @@ many iterations, its current is still more than ``_lean.GIVE_UP_FACTOR`` (1000) 
 from converged, or when it reaches its 500-iteration limit; only for systems of at most
 ``FALLBACK_MAX_UNKNOWNS`` unknowns whose direct memory estimate fits this machine. Binary
 microstructures take 5-35 iterations, real multiphase ones 12-30 (``benchmarks/weak_phase.py``);
-cell-level noise labels at contrasts of 1e-4 to 1e-6 take 94-199 and an 80^3 one at 1e-6 is
+cell-level noise labels at contrasts of 1e-4 to 1e-6 take 79-157 and an 80^3 one at 1e-6 is
 still far from converged after 100. (A 3D direct solve's time grows as about n^1.7:
 55k unknowns take 0.3 s on this project's 2-core machine, 340k 5 s, 2M would take minutes;
 ``benchmarks/first_solve.py``.)"""
