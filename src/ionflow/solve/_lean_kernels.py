@@ -270,6 +270,18 @@ def _gs_plane(i, forward, idx, z, r, W, D, sig, wd, g_in, g_out, p1, p2):
                 z[n] = (r[n] + acc) / diag
 
 
+@njit(inline="always", **_OPTS)
+def slab_bounds(n0, nslab):
+    """The first plane of each of ``nslab`` slabs of ``n0`` planes, and ``n0`` (one slab when
+    there are fewer than two planes per slab)."""
+    if nslab < 2 or n0 < 2 * nslab:
+        nslab = 1
+    bounds = np.empty(nslab + 1, np.int64)
+    for s in range(nslab + 1):
+        bounds[s] = (s * n0) // nslab
+    return bounds
+
+
 @njit(parallel=True, **_OPTS)
 def gauss_seidel(idx, z, r, W, D, sig, wd, g_in, g_out, p1, p2, forward, nslab):
     """One Gauss-Seidel sweep on ``A z = r`` over slabs of planes (see the module docstring).
@@ -277,11 +289,8 @@ def gauss_seidel(idx, z, r, W, D, sig, wd, g_in, g_out, p1, p2, forward, nslab):
     ``forward``: even slabs then odd ones, each in increasing order; else the exact reverse.
     """
     n0 = idx.shape[0]
-    if nslab < 2 or n0 < 2 * nslab:
-        nslab = 1
-    bounds = np.empty(nslab + 1, np.int64)
-    for s in range(nslab + 1):
-        bounds[s] = (s * n0) // nslab
+    bounds = slab_bounds(n0, nslab)
+    nslab = bounds.shape[0] - 1
     for phase in range(2):
         colour = phase if forward else 1 - phase
         if nslab == 1 and colour == 1:

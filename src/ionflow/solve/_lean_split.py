@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._lean_kernels import _OPTS, _diag, _face, _row
+from ._lean_kernels import _OPTS, _diag, _face, _row, slab_bounds
 
 __all__: list[str] = []
 
@@ -35,12 +35,8 @@ __all__: list[str] = []
 def csr_gauss_seidel(indptr, indices, data, E, z, r, planes, forward, nslab):
     """One Gauss-Seidel sweep on ``A z = r`` over slabs of planes (even slabs in parallel, then
     odd ones; ``forward`` False: the exact reverse)."""
-    n0 = planes.shape[0] - 1
-    if nslab < 2 or n0 < 2 * nslab:
-        nslab = 1
-    bounds = np.empty(nslab + 1, np.int64)
-    for s in range(nslab + 1):
-        bounds[s] = planes[(s * n0) // nslab]
+    bounds = planes[slab_bounds(planes.shape[0] - 1, nslab)]  # in unknowns
+    nslab = bounds.shape[0] - 1
     for phase in range(2):
         colour = phase if forward else 1 - phase
         if nslab == 1 and colour == 1:
