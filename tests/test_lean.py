@@ -277,28 +277,27 @@ def test_first_compilation_is_announced_once_per_kernel_variant(monkeypatch, cap
     """A cold numba cache gets one INFO line on ``ionflow.compile`` (the CLI shows it) and a
     parallel compile, once per process for binary images and once for conductivities."""
     from ionflow.solve import _lean, _lean_warm
-    from ionflow.solve import _lean_kernels as K
 
     cached = {(n, c): True for n in ("gauss_seidel", "apply", "coarse_operator") for c in (0, 1)}
     compiled = []
-    monkeypatch.setattr(_lean_warm, "is_cached", lambda K, n, c: cached[n, c])
+    monkeypatch.setattr(_lean_warm, "is_cached", lambda n, c: cached[n, c])
     monkeypatch.setattr(_lean_warm, "compile_in_parallel", lambda cores, c: compiled.append(c))
     monkeypatch.setattr(_lean, "_COMPILED", set())
     caplog.set_level("INFO", logger="ionflow.compile")
-    _lean._announce_compilation(K)
-    _lean._announce_compilation(K, True)
+    _lean._announce_compilation()
+    _lean._announce_compilation(True)
     assert not caplog.records and not compiled
     monkeypatch.setattr(_lean, "_COMPILED", set())
     cached["apply", 1] = False  # the conductivity variant is cold
-    _lean._announce_compilation(K)
-    _lean._announce_compilation(K, True)
-    _lean._announce_compilation(K, True)  # once per process
+    _lean._announce_compilation()
+    _lean._announce_compilation(True)
+    _lean._announce_compilation(True)  # once per process
     assert compiled == [True]
     assert len(caplog.records) == 1
     assert "compiling the 3D solver's kernels for several conductivities" in caplog.text
     # the check itself, against numba's real cache: kernels a solve just used are cached
     simulate(blobs((40, 40, 40), electrolyte_fraction=0.8, rng=1))
-    assert _lean_warm.is_cached(K, "gauss_seidel", False)
+    assert _lean_warm.is_cached("gauss_seidel", False)
 
 
 def test_solve_lean_source_zero_source_and_direct_answer():
@@ -341,7 +340,6 @@ from numba import typeof
 import numpy as np
 import ionflow
 from ionflow.generate import disks
-from ionflow.solve import _lean_kernels as K
 from ionflow.solve._lean_warm import _calls, kernel_of
 vol = disks((24, 24, 24), electrolyte_fraction=0.5, rng=3)
 for kw in ({"axis": 0}, {"axis": 1}, {"axis": 2}, {"boundary": "periodic"},
@@ -364,7 +362,7 @@ from ionflow.solve._electrode import electrode_tortuosity
 electrode_tortuosity(disks((48, 48, 48), electrolyte_fraction=0.6, rng=3))
 warm = {}
 for conductivities in (False, True):
-    for name, calls in _calls(K, conductivities).items():
+    for name, calls in _calls(conductivities).items():
         warm.setdefault(name, set()).update(
             tuple(typeof(a) for a in args) for args in calls)
 missing = [(n, str(s)) for n, sigs in warm.items() for s in kernel_of(n).signatures
@@ -837,7 +835,7 @@ def test_split_kernels_compile_when_a_solve_first_splits(monkeypatch, caplog):
     from ionflow.solve import _lean, _lean_warm
 
     compiled = []
-    monkeypatch.setattr(_lean_warm, "is_cached", lambda K, n, c: False)
+    monkeypatch.setattr(_lean_warm, "is_cached", lambda n, c: False)
     monkeypatch.setattr(
         _lean_warm, "compile_in_parallel", lambda *a: compiled.append(a[1:]) or True
     )

@@ -65,12 +65,11 @@ __all__ = ["fcg", "flow_geometry", "from_view", "lean_bytes", "solve_lean", "to_
 log = logging.getLogger(__name__)
 COMPILE_LOG = logging.getLogger("ionflow.compile")
 """Says when the compiled kernels are being built (the CLI shows it; INFO)."""
-_COMPILED: set[bool | str] = (
-    set()
-)  # kernel variants checked so far (conductivities or not, "split")
+# the kernel variants checked so far: conductivities or not, and "split"
+_COMPILED: set[bool | str] = set()
 
 
-def _announce_compilation(K: Any, conductivities: bool = False) -> None:
+def _announce_compilation(conductivities: bool = False) -> None:
     """Once per process and kernel variant (binary image, or one conductivity per unknown):
     when numba's on-disk cache lacks the variant's main kernels, log it and compile them on
     every core (:func:`~._lean_warm.compile_in_parallel`), so that the first 3D solve on a
@@ -82,8 +81,7 @@ def _announce_compilation(K: Any, conductivities: bool = False) -> None:
 
     try:
         cold = not all(
-            is_cached(K, name, conductivities)
-            for name in ("gauss_seidel", "apply", "coarse_operator")
+            is_cached(name, conductivities) for name in ("gauss_seidel", "apply", "coarse_operator")
         )
     except Exception:  # noqa: BLE001 - another numba version: say nothing
         return
@@ -106,12 +104,11 @@ def _announce_split_compilation() -> None:
     if "split" in _COMPILED:
         return
     _COMPILED.add("split")
-    from . import _lean_kernels as K
     from ._lean_warm import SPLIT_HELPER, SPLIT_HERE, compile_in_parallel, is_cached
 
     try:
         cold = not all(
-            is_cached(K, name, True)
+            is_cached(name, True)
             for name in ("split_fine.fine_restrict", "split_csr.csr_gauss_seidel")
         )
     except Exception:  # noqa: BLE001 - another numba version: say nothing
@@ -210,7 +207,7 @@ class LeanMultigrid:
         from . import _lean_kernels as K
         from . import _lean_split as S
 
-        _announce_compilation(K, sig is not None)
+        _announce_compilation(sig is not None)
         self.K, self.S = K, S
         self.sig, self.wd, self.g_in, self.g_out = sig, wd, g_in, g_out
         self.ktol = ktol
@@ -227,14 +224,12 @@ class LeanMultigrid:
         self.levels = [_Level(idx, n, None, None, p1 and idx.shape[1] > 1, p2 and idx.shape[2] > 1)]
         self.clusters: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         labels = self._cluster_labels() if sig is not None and n > max_coarse else None
-        self.splittable = labels  # the clusters, while the levels could still be split
         if labels is not None and SPLIT == "always":
             self.split_setup(*labels)
-            self.splittable = None
         else:
             self._grid_levels()
-        if SPLIT == "never":
-            self.splittable = None
+        # the clusters, while the levels could still be split (:meth:`upgrade`)
+        self.splittable = labels if SPLIT == "auto" else None
         self._coarsest()
         if labels is not None and len(self.levels) > 1:
             self.cluster_setup(*labels)

@@ -31,6 +31,18 @@ from ._lean_kernels import _OPTS, _diag, _face, _row, slab_bounds
 __all__: list[str] = []
 
 
+@njit(inline="always", **_OPTS)
+def _csr_row(indptr, indices, data, E, v, n):
+    """(sum of w v[m] over the couplings of row n, its diagonal ``E[n] + sum w``), float64."""
+    acc = 0.0
+    d = np.float64(E[n])
+    for e in range(indptr[n], indptr[n + 1]):
+        w = np.float64(data[e])
+        acc += w * v[indices[e]]
+        d += w
+    return acc, d
+
+
 @njit(parallel=True, **_OPTS)
 def csr_gauss_seidel(indptr, indices, data, E, z, r, planes, forward, nslab):
     """One Gauss-Seidel sweep on ``A z = r`` over slabs of planes (even slabs in parallel, then
@@ -48,12 +60,7 @@ def csr_gauss_seidel(indptr, indices, data, E, z, r, planes, forward, nslab):
             hi = bounds[s + 1]
             for ii in range(hi - lo):
                 n = lo + ii if forward else hi - 1 - ii
-                acc = 0.0
-                d = np.float64(E[n])
-                for e in range(indptr[n], indptr[n + 1]):
-                    w = np.float64(data[e])
-                    acc += w * z[indices[e]]
-                    d += w
+                acc, d = _csr_row(indptr, indices, data, E, z, n)
                 if d > 0:
                     z[n] = (r[n] + acc) / d
 
@@ -63,12 +70,7 @@ def csr_apply(indptr, indices, data, E, v, out):
     """``out = A v``; returns ``v . out`` (float64)."""
     vAv = 0.0
     for n in prange(E.shape[0]):
-        acc = 0.0
-        d = np.float64(E[n])
-        for e in range(indptr[n], indptr[n + 1]):
-            w = np.float64(data[e])
-            acc += w * v[indices[e]]
-            d += w
+        acc, d = _csr_row(indptr, indices, data, E, v, n)
         vn = np.float64(v[n])
         o = d * vn - acc
         out[n] = o
@@ -87,12 +89,7 @@ def csr_restrict(indptr, indices, data, E, z, r, planes, f0, agg, planes_c, out)
         lo = planes[min(f0 * P, n0)]
         hi = planes[min(f0 * P + f0, n0)]
         for n in range(lo, hi):
-            acc = 0.0
-            d = np.float64(E[n])
-            for e in range(indptr[n], indptr[n + 1]):
-                w = np.float64(data[e])
-                acc += w * z[indices[e]]
-                d += w
+            acc, d = _csr_row(indptr, indices, data, E, z, n)
             out[agg[n]] += r[n] - (d * z[n] - acc)
 
 
@@ -124,35 +121,21 @@ def prolong_agg(agg, e, z):
 @njit(parallel=True, **_OPTS)
 def split_blocks(idx, nu, cls, f):
     """Aggregates of the fine level (``nu`` unknowns): its ``f``-blocks, each split by
-    ``cls`` (one aggregate per distinct value among the block's unknowns). Returns ``(agg, planes_c, coords, ccls)``: the
-    aggregate of every unknown, the aggregates' plane offsets, their block coordinates and
-    their ``cls``; numbered plane by plane, blocks in C order, then by first appearance."""
+    ``cls`` (one aggregate per distinct value among the block's unknowns). Returns ``(agg,
+    planes_c, coords, ccls)``: the aggregate of every unknown, the aggregates' plane offsets,
+    their block coordinates and their ``cls``; numbered plane by plane, blocks in C order,
+    then by first appearance."""
     n0, n1, n2 = idx.shape
     c0 = (n0 + f[0] - 1) // f[0]
     c1 = (n1 + f[1] - 1) // f[1]
     c2 = (n2 + f[2] - 1) // f[2]
     counts = np.zeros(c0 + 1, np.int64)
-    for I in prange(c0):
+    for I in prange(c0):  # count: one coarse plane per task
         seen = np.empty(f[0] * f[1] * f[2], np.int64)
         cnt = 0
         for J in range(c1):
             for K in range(c2):
-                m = 0
-                for i in range(I * f[0], min(I * f[0] + f[0], n0)):
-                    for j in range(J * f[1], min(J * f[1] + f[1], n1)):
-                        for k in range(K * f[2], min(K * f[2] + f[2], n2)):
-                            n = idx[i, j, k]
-                            if n < 0:
-                                continue
-                            c = cls[n]
-                            new = True
-                            for t in range(m):
-                                if seen[t] == c:
-                                    new = False
-                            if new:
-                                seen[m] = c
-                                m += 1
-                cnt += m
+                cnt += _split_block(idx, cls, f, I, J, K, seen, 0, None, None, None)
         counts[I + 1] = cnt
     for I in range(c0):
         counts[I + 1] += counts[I]
@@ -160,32 +143,43 @@ def split_blocks(idx, nu, cls, f):
     agg = np.empty(nu, np.int32)
     coords = np.empty((nc, 3), np.int64)
     ccls = np.empty(nc, np.int64)
-    for I in prange(c0):
+    for I in prange(c0):  # number, from the plane's offset
         seen = np.empty(f[0] * f[1] * f[2], np.int64)
         a = counts[I]
         for J in range(c1):
             for K in range(c2):
-                m = 0
-                for i in range(I * f[0], min(I * f[0] + f[0], n0)):
-                    for j in range(J * f[1], min(J * f[1] + f[1], n1)):
-                        for k in range(K * f[2], min(K * f[2] + f[2], n2)):
-                            n = idx[i, j, k]
-                            if n < 0:
-                                continue
-                            c = cls[n]
-                            t = 0
-                            while t < m and seen[t] != c:
-                                t += 1
-                            if t == m:
-                                seen[m] = c
-                                m += 1
-                                coords[a + t, 0] = I
-                                coords[a + t, 1] = J
-                                coords[a + t, 2] = K
-                                ccls[a + t] = c
-                            agg[n] = a + t
-                a += m
+                a += _split_block(idx, cls, f, I, J, K, seen, a, agg, coords, ccls)
     return agg, counts, coords, ccls
+
+
+@njit(inline="always", **_OPTS)
+def _split_block(idx, cls, f, I, J, K, seen, a, agg, coords, ccls):
+    """The distinct ``cls`` values among the unknowns of block (I, J, K), in order of first
+    appearance: their count, and (``agg`` not None) the aggregates ``a, a + 1, ...`` written
+    for the block's unknowns (``agg``) and for themselves (``coords``, ``ccls``)."""
+    n0, n1, n2 = idx.shape
+    m = 0
+    for i in range(I * f[0], min(I * f[0] + f[0], n0)):
+        for j in range(J * f[1], min(J * f[1] + f[1], n1)):
+            for k in range(K * f[2], min(K * f[2] + f[2], n2)):
+                n = idx[i, j, k]
+                if n < 0:
+                    continue
+                c = cls[n]
+                t = 0
+                while t < m and seen[t] != c:
+                    t += 1
+                if t == m:
+                    seen[m] = c
+                    m += 1
+                    if agg is not None:
+                        coords[a + t, 0] = I
+                        coords[a + t, 1] = J
+                        coords[a + t, 2] = K
+                        ccls[a + t] = c
+                if agg is not None:
+                    agg[n] = a + t
+    return m
 
 
 @njit(parallel=True, **_OPTS)

@@ -53,7 +53,7 @@ SPLIT_HERE = ("split_fine",)
 SPLIT_HELPER = ("split_csr",)
 
 
-def _calls(K: Any, conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
     """Tiny arguments typed as the solver passes them, per kernel (fine level, then coarse);
     ``conductivities``: the variant with one conductivity per unknown (passed to every level)."""
     f32 = np.float32
@@ -138,7 +138,7 @@ def compile_kernels(names: tuple[str, ...] | None = None, conductivities: bool =
     loaded."""
     from numba import typeof
 
-    for name, calls in _calls(None, conductivities).items():
+    for name, calls in _calls(conductivities).items():
         if names is not None and name.split(".")[0] not in names:
             continue
         kernel = kernel_of(name)
@@ -155,14 +155,14 @@ def kernel_of(name: str) -> Any:
     return getattr(S if name.startswith("split") else K, name.split(".")[-1])
 
 
-def is_cached(K: Any, name: str, conductivities: bool = False) -> bool:
+def is_cached(name: str, conductivities: bool = False) -> bool:
     """Whether numba's on-disk cache holds kernel ``name`` (a ``_calls`` entry) for its first
     signature in the variant ``conductivities`` on this machine (numba internals; callers
     guard)."""
     from numba import typeof
 
     kernel = kernel_of(name)
-    signature = tuple(typeof(a) for a in _calls(K, conductivities)[name][0])
+    signature = tuple(typeof(a) for a in _calls(conductivities)[name][0])
     magic = kernel.targetctx.codegen().magic_tuple()
     index = kernel._cache._cache_file._load_index()
     return any(key[0] == signature and key[1] == magic for key in index)
