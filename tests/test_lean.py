@@ -14,8 +14,9 @@ from numpy.testing import assert_allclose
 
 from ionflow import simulate
 from ionflow.generate import blobs, disks
+from ionflow.solve import _lean
 from ionflow.solve._assemble import percolating_mask
-from ionflow.solve._lean import LeanMultigrid, _index_grid, lean_bytes, solve_lean
+from ionflow.solve._lean import LeanMultigrid, _index_grid, solve_lean
 from ionflow.solve._stencil import DEFAULT, Stencil
 
 
@@ -182,10 +183,23 @@ def test_lean_answer_does_not_depend_on_the_threads(tmp_path):
     assert_allclose(out[0], out[1], rtol=2e-9)
 
 
-def test_lean_memory_estimate_fits_the_standard_volume_in_3_gib():
-    # the TauFactor 500^3 volume: 30 % conducts
-    assert lean_bytes(500**3, int(0.3 * 500**3)) < 3 * 2**30
-    assert lean_bytes(10, 5, conductivities=True) > lean_bytes(10, 5)
+def test_lean_memory_estimate_fits_the_standard_volume_in_3_gib(monkeypatch):
+    from ionflow.solve._memory import estimate_simulate_bytes
+
+    # the TauFactor 500^3 volume: 30 % conducts (too large for the dense finest level)
+    shape = (500, 500, 500)
+    assert estimate_simulate_bytes(shape, int(0.3 * 500**3), "mg", binary=True) < 3 * 2**30
+    assert _lean.dense_bytes(shape, int(0.3 * 500**3)) == 0
+    # a 200^3 binary image gets the dense level, counted at 16 bytes per (padded) cell
+    small, unknowns = (200, 200, 200), int(0.7 * 200**3)
+    assert _lean.dense_bytes(small, unknowns) == 16 * 202**3
+    with_dense = estimate_simulate_bytes(small, unknowns, "mg", binary=True)
+    monkeypatch.setattr(_lean, "DENSE", "never")
+    without = estimate_simulate_bytes(small, unknowns, "mg", binary=True)
+    assert with_dense - without >= 16 * 202**3
+    assert estimate_simulate_bytes(shape, 10, "mg") > estimate_simulate_bytes(
+        shape, 10, "mg", binary=True
+    )
 
 
 # --- the GPU backend (PyTorch), run on the CPU here -------------------------------------------
@@ -848,3 +862,154 @@ def test_split_kernels_compile_when_a_solve_first_splits(monkeypatch, caplog):
         _split_multigrid(lab, sigma, max_coarse=100)
     assert compiled == [(True, _lean_warm.SPLIT_HERE, _lean_warm.SPLIT_HELPER)]
     assert caplog.text.count("coarse levels split by cluster") == 1
+
+
+# --- the dense finest level (binary images, ``_lean_dense.py``) --------------------------------
+
+
+def _dense_hierarchy(vol, wd=(1.0, 1.0, 1.0), monkeypatch=None, max_coarse=50):
+    keep = percolating_mask(vol, 0)[0]
+    idx, offsets = _index_grid(keep)
+    n = int(offsets[-1])
+    wd = np.asarray(wd, float)
+    M = LeanMultigrid(idx, n, None, wd, 2 * wd[0], 2 * wd[0], (False, False), max_coarse=max_coarse)
+    return M, n
+
+
+def test_dense_kernels_equal_the_compressed_ones(monkeypatch):
+    from ionflow.solve import _lean_dense as X
+    from ionflow.solve import _lean_kernels as K
+
+    monkeypatch.setattr(_lean, "DENSE", "always")
+    wd = (1.0, 0.25, 4.0)  # anisotropic cells: one weight per axis
+    M, n = _dense_hierarchy(blobs((23, 19, 25), electrolyte_fraction=0.6, rng=5), wd)
+    D, L, C = M.dense, M.levels[0], M.levels[1]
+    assert D is not None and n > 1000
+    args = (M.sig, M.wd, M.g_in, M.g_out, False, False)
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(n).astype(np.float32)
+    r = rng.standard_normal(n).astype(np.float32)
+    # the operator
+    want = np.empty(n, np.float32)
+    vAv = K.apply(L.idx, z, None, None, *args, want)
+    X.scatter(L.idx, z, D.Z)
+    got = np.empty(n, np.float32)
+    assert_allclose(X.apply(L.idx, D.Z, D.diag, *D.w, got), vAv, rtol=1e-5)
+    assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # nothing but the unknowns holds a value: the stencil needs no tests
+    assert not D.Z[D.diag == 0].any() and not D.invd[D.diag == 0].any()
+    # the restricted residual
+    X.scatter(L.idx, r, D.R)
+    want_c = np.empty(C.n, np.float32)
+    K.restrict_residual(L.idx, z, None, None, *args, r, C.idx, L.f, want_c)
+    got_c = np.empty(C.n, np.float32)
+    X.restrict(D.Z, D.R, D.diag, *D.w, C.idx, L.f, got_c)
+    assert_allclose(got_c, want_c, rtol=1e-4, atol=1e-4)
+    # the prolongation
+    e = rng.standard_normal(C.n).astype(np.float32)
+    want_z = z.copy()
+    K.prolong_add(L.idx, C.idx, L.f, e, want_z)
+    X.prolong(C.idx, L.f, e, D.diag, D.Z)
+    got_z = np.empty(n, np.float32)
+    X.gather(L.idx, D.Z, got_z)
+    assert_allclose(got_z, want_z, rtol=1e-6)
+    assert not D.Z[D.diag == 0].any()
+
+
+def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
+    from ionflow.solve import _lean_dense as X
+
+    monkeypatch.setattr(_lean, "DENSE", "always")
+    M, n = _dense_hierarchy(blobs((20, 22, 21), electrolyte_fraction=0.7, rng=2), (2.0, 1.0, 1.0))
+    D, L = M.dense, M.levels[0]
+    rng = np.random.default_rng(3)
+    X.scatter(L.idx, rng.standard_normal(n).astype(np.float32), D.R)
+    i, j, k = np.indices(D.Z.shape)
+    unknown = D.diag > 0
+    Az = np.empty(n, np.float32)
+    R = np.empty(n, np.float32)
+    X.gather(L.idx, D.R, R)
+    for colour, start in ((0, True), (1, False), (0, False)):
+        X.sweep(D.Z, D.R, D.invd, *D.w, colour, start)
+        X.apply(L.idx, D.Z, D.diag, *D.w, Az)
+        res = np.zeros(D.Z.shape, np.float32)
+        X.scatter(L.idx, R - Az, res)
+        this = unknown & ((i + j + k + 1) % 2 == colour)  # the colour just updated
+        assert np.abs(res[this]).max() <= 1e-5 * np.abs(R).max()
+        assert np.abs(res[unknown & ~this]).max() > 1e-3  # the other colour was not
+        if start:  # from zero: the other colour is cleared
+            assert not D.Z[unknown & ~this].any()
+
+
+def test_dense_preconditioner_is_symmetric_and_positive(monkeypatch):
+    monkeypatch.setattr(_lean, "DENSE", "always")
+    M, n = _dense_hierarchy(blobs((24, 20, 22), electrolyte_fraction=0.7, rng=2))
+    assert M.dense is not None and len(M.levels) >= 3
+    rng = np.random.default_rng(0)
+    r1 = rng.standard_normal(n).astype(np.float32)
+    r2 = rng.standard_normal(n).astype(np.float32)
+    M.levels = M.levels[:2]  # a fixed operator: one V-cycle on two levels
+    M._coarsest()
+    z1 = M(r1, np.empty_like(r1)).astype(np.float64)
+    z2 = M(r2, np.empty_like(r2)).astype(np.float64)
+    assert abs(z1 @ r2 - z2 @ r1) <= 1e-5 * np.sqrt((z1 @ r1) * (z2 @ r2))
+    assert z1 @ r1 > 0 and z2 @ r2 > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"axis": 2},
+        {"pixel_size": (2.0, 1.0, 0.5), "axis": 1},
+        {"electrode": "ghost"},
+    ],
+)
+def test_dense_and_compressed_finest_levels_give_the_direct_answer(kwargs, monkeypatch):
+    vol = disks((45, 38, 41), electrolyte_fraction=0.55, rng=7)  # odd sides: partial blocks
+    a = simulate(vol, method="direct", **kwargs)
+    used = []
+    cycle = LeanMultigrid._dense_cycle
+    monkeypatch.setattr(
+        LeanMultigrid, "_dense_cycle", lambda self, r, z: used.append(1) or cycle(self, r, z)
+    )
+    for mode in ("always", "never"):
+        monkeypatch.setattr(_lean, "DENSE", mode)
+        used.clear()
+        b = simulate(vol, method="mg", **kwargs)
+        assert bool(used) == (mode == "always")
+        assert_allclose(b.current, a.current, rtol=2e-9)
+        assert b.accuracy <= 1e-9
+
+
+def test_dense_level_is_exact_on_uniform_volumes_and_straight_channels(monkeypatch):
+    monkeypatch.setattr(_lean, "DENSE", "always")
+    res = simulate(np.ones((40, 36, 30)), method="mg", rtol=1e-12)
+    assert_allclose(res.relative_conductivity, 1.0, rtol=1e-12)
+    vol = np.zeros((40, 36, 30), bool)
+    vol[:, ::3, ::2] = True  # straight channels along the flow: a third of a half conducts
+    res = simulate(vol, method="mg", rtol=1e-12)
+    assert_allclose(res.relative_conductivity, vol.mean(), rtol=1e-12)
+
+
+def test_dense_level_only_where_it_applies(monkeypatch):
+    shape = (40, 40, 40)
+    assert _lean._dense_pays(shape, 40**3 // 2)
+    assert not _lean._dense_pays(shape, 40**3 // 10)  # few unknowns: the compressed level
+    assert not _lean._dense_pays((500, 500, 500), 500**3 // 2)  # the memory-lean path
+    assert not _lean._dense_pays((64, 64, 1), 4000)  # a 2D image
+    monkeypatch.setattr(_lean, "DENSE", "always")
+    assert _lean._dense_pays(shape, 40**3 // 10)
+    monkeypatch.setattr(_lean, "DENSE", "never")
+    assert not _lean._dense_pays(shape, 40**3 // 2)
+    monkeypatch.setattr(_lean, "DENSE", "always")
+    vol = blobs((30, 28, 26), electrolyte_fraction=0.6, rng=1)
+    keep = percolating_mask(vol, 0)[0]
+    idx, offsets = _index_grid(keep)
+    n = int(offsets[-1])
+    wd = np.ones(3)
+    periodic = LeanMultigrid(idx, n, None, wd, 2.0, 2.0, (True, False), max_coarse=50)
+    assert periodic.dense is None  # periodic axes: the compressed level
+    sig = np.where(np.arange(n) % 2, 1.0, 0.5)
+    labels = LeanMultigrid(idx, n, sig, wd, 2.0, 2.0, (False, False), max_coarse=50)
+    assert labels.dense is None  # several conductivities: the compressed level

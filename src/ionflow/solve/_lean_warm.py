@@ -1,8 +1,8 @@
 """Compile the 3D solver's kernels on two cores at once, the first time on a machine.
 
-numba compiles each kernel of ``_lean_kernels.py`` on its first call and caches it on disk;
-the first 3D solve on a machine therefore compiles a dozen large parallel kernels one after
-the other (about a minute). Compilation holds a process-wide lock, so threads do not help,
+numba compiles each kernel of ``_lean_kernels.py`` (and ``_lean_dense.py``) on its first call
+and caches it on disk; the first 3D solve on a machine therefore compiles a dozen large
+parallel kernels one after the other (about a minute). Compilation holds a process-wide lock, so threads do not help,
 but a second process does: :func:`compile_in_parallel` starts a helper interpreter that
 compiles half of the large kernels into numba's cache while this process compiles the other
 half, then waits for it. The solve that follows loads them all from the cache.
@@ -46,7 +46,7 @@ HERE = (  # this process: the large setup kernels and the small ones
     "coarse_diagonal",
     "vector",
 )
-HELPER = ("apply", "gauss_seidel", "restrict_residual")  # the helper process
+HELPER = ("apply", "gauss_seidel", "restrict_residual", "dense")  # the helper process
 # The split coarse levels' kernels (``_lean_split.py``): compiled only when a solve first
 # switches to split levels (most label images never do; 15-20 s more on every first solve)
 SPLIT_HERE = ("split_fine",)
@@ -115,6 +115,18 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
         "vector.zero": [(v,)],
         "vector.scale": [(s32, v, out)],
     }
+    if not conductivities:  # the dense finest level of binary images (``_lean_dense.py``)
+        P = np.zeros((5, 5, 5), f32)  # padded
+        w = (s32, s32, s32)
+        calls.update({
+            "dense.setup": [(idx, wd, g, g, P, P)],
+            "dense.scatter": [(idx, v, P)],
+            "dense.gather": [(idx, P, v)],
+            "dense.sweep": [(P, P, P, *w, 0, True)],
+            "dense.restrict": [(P, P, P, *w, idx_c, f, vc)],
+            "dense.prolong": [(idx_c, f, vc, P, P)],
+            "dense.apply": [(idx, P, P, *w, out)],
+        })  # fmt: skip
     if conductivities:  # coarse levels split by cluster (``_lean_split.py``)
         i32 = np.zeros(8, np.int32)
         agg = np.zeros(27, np.int32)
@@ -147,12 +159,14 @@ def compile_kernels(names: tuple[str, ...] | None = None, conductivities: bool =
 
 
 def kernel_of(name: str) -> Any:
-    """The kernel of a ``_calls`` entry: ``split_*.*`` in ``_lean_split``, the rest in
-    ``_lean_kernels``."""
+    """The kernel of a ``_calls`` entry: ``split_*.*`` in ``_lean_split``, ``dense.*`` in
+    ``_lean_dense``, the rest in ``_lean_kernels``."""
+    from . import _lean_dense as X
     from . import _lean_kernels as K
     from . import _lean_split as S
 
-    return getattr(S if name.startswith("split") else K, name.split(".")[-1])
+    module = S if name.startswith("split") else X if name.startswith("dense") else K
+    return getattr(module, name.split(".")[-1])
 
 
 def is_cached(name: str, conductivities: bool = False) -> bool:

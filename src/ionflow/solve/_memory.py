@@ -25,7 +25,8 @@ __all__ = ["available_memory", "check_memory", "estimate_simulate_bytes", "estim
 # levels (~0.18 coarse unknowns per unknown at 44 B each: 8 B/unknown), +36 B/unknown with
 # several conductivities (the conductivity, the cluster labels and coarse levels split by
 # cluster: the whole NREL electrode peaked 280 MB higher with them, 25 B per unknown); the
-# 500^3 standard volume peaked at 2.3 GB (30 % conducting).
+# 500^3 standard volume peaked at 2.3 GB (30 % conducting). A binary 3D image of up to 400^3
+# cells also gets the dense finest level (16 B/cell, ``_lean.dense_bytes``).
 # pyamg's smoothed aggregation needs ~330 B per unknown (60^3 blobs); the sparse direct solver
 # more still in 3D (its fill-in grows faster than linearly, so that figure is only a floor). 2D
 # direct: 2000^2 random pixels (2.8 M unknowns) peaked at 1.9 GB, ~620 B per unknown.
@@ -170,14 +171,19 @@ def estimate_simulate_bytes(
     cells = _cells(shape)
     if method == "direct" and len(shape) == 2:
         method = "direct2d"
+    dense = 0.0
+    if method == "mg" and binary:
+        from ._lean import dense_bytes
+
+        dense = _SAFETY * dense_bytes(tuple(shape), unknowns)  # 3D, up to 400^3 cells
     if method == "mg" and binary and not fields:
         # the cluster labelling peaks before the solve allocates: the larger of the two
         solve = _SAFETY * _PREPARE_LEAN * cells + estimate_solve_bytes(cells, unknowns, method)
-        return max(_SAFETY * _LABELLING * cells, solve)
+        return max(_SAFETY * _LABELLING * cells, solve + dense)
     if method == "mg":
         method = "mg-conductivities"
     extra = _PREPARE + (_FIELDS + 8.0 * len(shape) if fields else 0.0)
-    return _SAFETY * extra * cells + estimate_solve_bytes(cells, unknowns, method)
+    return _SAFETY * extra * cells + estimate_solve_bytes(cells, unknowns, method) + dense
 
 
 def check_memory(

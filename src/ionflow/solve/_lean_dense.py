@@ -1,0 +1,167 @@
+"""Compiled (numba) kernels of the lean multigrid's *dense* finest level (``_lean.py``).
+
+For a binary image (every face weight ``wd[d]``) without periodic axes, the preconditioner's
+finest level can work on the whole grid instead of the kept cells only. The grid is padded by
+one cell on every side: ``Z`` (the correction), ``R`` (the residual it is smoothed against) and
+``diag`` / ``invd`` (the diagonal and its inverse) are zero on every cell that is not an
+unknown. A cell's neighbour sum is then ``sum_d wd[d] (Z[-d] + Z[+d])`` without any test: a
+neighbour that is no unknown holds 0, exactly the face weight 0 of the compressed operator
+(``_lean_kernels.py``), and the electrode faces are in the diagonal. The loops along the last
+axis have no gathers and no branches, so they vectorise.
+
+Smoothing is red-black Gauss-Seidel (a cell's colour is the parity of ``i + j + k``): the
+forward sweep updates red then black, the backward one black then red, so the pair is
+symmetric. The rows are computed whole and only one colour is written back, which keeps the
+inner loop a plain stencil.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._lean_kernels import _OPTS, _diag, _row
+
+__all__: list[str] = []
+
+
+@njit(parallel=True, **_OPTS)
+def setup(idx, wd, g_in, g_out, diag, invd):
+    """Fill the padded ``diag`` and ``invd`` (float32, zero-initialised) of the unknowns of
+    ``idx`` (the binary fine operator, no periodic axes)."""
+    n0, n1, n2 = idx.shape
+    for i in prange(n0):
+        for j in range(n1):
+            for k in range(n2):
+                n = idx[i, j, k]
+                if n < 0:
+                    continue
+                _, ws = _row(i, j, k, n, idx, None, None, None, wd, False, False, 0.0)
+                d = _diag(None, None, None, ws, i, n, n0, g_in, g_out)
+                diag[i + 1, j + 1, k + 1] = d
+                invd[i + 1, j + 1, k + 1] = 1.0 / d if d > 0 else 0.0
+
+
+@njit(parallel=True, **_OPTS)
+def scatter(idx, r, R):
+    """``R`` (padded) = ``r`` on the unknowns; the other cells of ``R`` stay as they are (0)."""
+    n0, n1, n2 = idx.shape
+    for i in prange(n0):
+        for j in range(n1):
+            for k in range(n2):
+                n = idx[i, j, k]
+                if n >= 0:
+                    R[i + 1, j + 1, k + 1] = r[n]
+
+
+@njit(parallel=True, **_OPTS)
+def gather(idx, Z, z):
+    """``z`` = ``Z`` (padded) on the unknowns."""
+    n0, n1, n2 = idx.shape
+    for i in prange(n0):
+        for j in range(n1):
+            for k in range(n2):
+                n = idx[i, j, k]
+                if n >= 0:
+                    z[n] = Z[i + 1, j + 1, k + 1]
+
+
+@njit(parallel=True, **_OPTS)
+def sweep(Z, R, invd, w0, w1, w2, colour, start):
+    """Update the cells of one colour (``(i + j + k) % 2 == colour`` in the unpadded indices):
+    ``Z = (R + sum of the neighbours' weighted Z) / diag``. ``start``: ``Z`` is taken as zero
+    (its other colour is cleared, this one set to ``R / diag``)."""
+    n0, n1, n2 = Z.shape
+    for i in prange(1, n0 - 1):
+        tmp = np.empty(n2, np.float32)
+        for j in range(1, n1 - 1):
+            s = 1 + ((i + j + colour) & 1)  # the row's first padded k of this colour
+            if start:
+                for k in range(1, n2 - 1):
+                    tmp[k] = R[i, j, k] * invd[i, j, k]
+                for k in range(1, n2 - 1):
+                    Z[i, j, k] = 0.0
+            else:
+                for k in range(1, n2 - 1):
+                    tmp[k] = (
+                        R[i, j, k]
+                        + w0 * (Z[i - 1, j, k] + Z[i + 1, j, k])
+                        + w1 * (Z[i, j - 1, k] + Z[i, j + 1, k])
+                        + w2 * (Z[i, j, k - 1] + Z[i, j, k + 1])
+                    ) * invd[i, j, k]
+            for k in range(s, n2 - 1, 2):
+                Z[i, j, k] = tmp[k]
+
+
+@njit(parallel=True, **_OPTS)
+def restrict(Z, R, diag, w0, w1, w2, idx_c, f, out):
+    """``out[c]`` = the sum of the residual ``R - A Z`` over the fine cells of block ``c``
+    (block sizes ``f``; the residual is zero off the unknowns)."""
+    n0, n1, n2 = Z.shape[0] - 2, Z.shape[1] - 2, Z.shape[2] - 2
+    c0, c1, c2 = idx_c.shape
+    f0, f1, f2 = f[0], f[1], f[2]
+    for I in prange(c0):
+        tmp = np.empty(n2 + 2, np.float32)
+        acc = np.empty(c2, np.float64)
+        for J in range(c1):
+            acc[:] = 0.0
+            for i in range(I * f0 + 1, min((I + 1) * f0, n0) + 1):
+                for j in range(J * f1 + 1, min((J + 1) * f1, n1) + 1):
+                    for k in range(1, n2 + 1):
+                        d = diag[i, j, k]
+                        t = (
+                            R[i, j, k]
+                            - d * Z[i, j, k]
+                            + w0 * (Z[i - 1, j, k] + Z[i + 1, j, k])
+                            + w1 * (Z[i, j - 1, k] + Z[i, j + 1, k])
+                            + w2 * (Z[i, j, k - 1] + Z[i, j, k + 1])
+                        )
+                        tmp[k] = t if d > 0 else np.float32(0.0)
+                    for k in range(1, n2 + 1):
+                        acc[(k - 1) // f2] += tmp[k]
+            for K in range(c2):
+                c = idx_c[I, J, K]
+                if c >= 0:
+                    out[c] = acc[K]
+
+
+@njit(parallel=True, **_OPTS)
+def prolong(idx_c, f, e, diag, Z):
+    """``Z += e[block]`` on the unknowns (piecewise-constant prolongation)."""
+    n0, n1, n2 = Z.shape[0] - 2, Z.shape[1] - 2, Z.shape[2] - 2
+    c0, c1, c2 = idx_c.shape
+    f0, f1, f2 = f[0], f[1], f[2]
+    for I in prange(c0):
+        row = np.empty(n2 + 2, np.float32)
+        for J in range(c1):
+            for k in range(1, n2 + 1):
+                c = idx_c[I, J, (k - 1) // f2]
+                row[k] = e[c] if c >= 0 else np.float32(0.0)
+            for i in range(I * f0 + 1, min((I + 1) * f0, n0) + 1):
+                for j in range(J * f1 + 1, min((J + 1) * f1, n1) + 1):
+                    for k in range(1, n2 + 1):
+                        if diag[i, j, k] > 0:
+                            Z[i, j, k] += row[k]
+
+
+@njit(parallel=True, **_OPTS)
+def apply(idx, Z, diag, w0, w1, w2, out):
+    """``out = A v`` on the unknowns, ``Z`` holding ``v`` (padded, zero off the unknowns);
+    returns ``v . out`` (float64)."""
+    n0, n1, n2 = idx.shape
+    vAv = 0.0
+    for i in prange(1, n0 + 1):
+        tmp = np.empty(n2 + 2, np.float32)
+        for j in range(1, n1 + 1):
+            for k in range(1, n2 + 1):
+                tmp[k] = diag[i, j, k] * Z[i, j, k] - (
+                    w0 * (Z[i - 1, j, k] + Z[i + 1, j, k])
+                    + w1 * (Z[i, j - 1, k] + Z[i, j + 1, k])
+                    + w2 * (Z[i, j, k - 1] + Z[i, j, k + 1])
+                )
+            for k in range(1, n2 + 1):
+                n = idx[i - 1, j - 1, k - 1]
+                if n >= 0:
+                    out[n] = tmp[k]
+                    vAv += np.float64(Z[i, j, k]) * tmp[k]
+    return vAv
