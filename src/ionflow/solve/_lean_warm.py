@@ -45,8 +45,10 @@ HERE = (  # this process: the large setup kernels and the small ones
     "cluster_correction",
     "coarse_diagonal",
     "vector",
+    "dense_grid",
 )
-HELPER = ("apply", "gauss_seidel", "restrict_residual", "dense")  # the helper process
+# the helper process (a binary image's cold compile: ~40 s here, ~40 s there)
+HELPER = ("apply", "gauss_seidel", "restrict_residual", "dense_cycle")
 # The split coarse levels' kernels (``_lean_split.py``): compiled only when a solve first
 # switches to split levels (most label images never do; 15-20 s more on every first solve)
 SPLIT_HERE = ("split_fine",)
@@ -119,13 +121,13 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
         P = np.zeros((5, 5, 5), f32)  # padded
         w = (s32, s32, s32)
         calls.update({
-            "dense.setup": [(idx, wd, g, g, P, P)],
-            "dense.scatter": [(idx, v, P)],
-            "dense.gather": [(idx, P, v)],
-            "dense.sweep": [(P, P, P, *w, 0, True)],
-            "dense.restrict": [(P, P, P, *w, idx_c, f, vc)],
-            "dense.prolong": [(idx_c, f, vc, P, P)],
-            "dense.apply": [(idx, P, P, *w, out)],
+            "dense_grid.setup": [(idx, wd, g, g, P, P)],
+            "dense_grid.scatter": [(idx, v, P)],
+            "dense_grid.gather": [(idx, P, v)],
+            "dense_cycle.sweep": [(P, P, P, *w, 0, True)],
+            "dense_cycle.restrict": [(P, P, P, *w, idx_c, f, vc)],
+            "dense_cycle.prolong": [(idx_c, f, vc, P, P)],
+            "dense_cycle.apply": [(idx, P, P, *w, out)],
         })  # fmt: skip
     if conductivities:  # coarse levels split by cluster (``_lean_split.py``)
         i32 = np.zeros(8, np.int32)
@@ -159,7 +161,7 @@ def compile_kernels(names: tuple[str, ...] | None = None, conductivities: bool =
 
 
 def kernel_of(name: str) -> Any:
-    """The kernel of a ``_calls`` entry: ``split_*.*`` in ``_lean_split``, ``dense.*`` in
+    """The kernel of a ``_calls`` entry: ``split_*.*`` in ``_lean_split``, ``dense_*.*`` in
     ``_lean_dense``, the rest in ``_lean_kernels``."""
     from . import _lean_dense as X
     from . import _lean_kernels as K
