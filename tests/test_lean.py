@@ -892,14 +892,14 @@ def test_dense_kernels_equal_the_compressed_ones(monkeypatch):
     # the operator
     want = np.empty(n, np.float32)
     vAv = K.apply(L.idx, z, None, None, *args, want)
-    X.scatter(L.idx, z, D.Z)
+    X.copy(L.idx, z, D.Z, True)
     got = np.empty(n, np.float32)
     assert_allclose(X.apply(L.idx, D.Z, D.diag, *D.w, got), vAv, rtol=1e-5)
     assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # nothing but the unknowns holds a value: the stencil needs no tests
     assert not D.Z[D.diag == 0].any() and not D.invd[D.diag == 0].any()
     # the restricted residual
-    X.scatter(L.idx, r, D.R)
+    X.copy(L.idx, r, D.R, True)
     want_c = np.empty(C.n, np.float32)
     K.restrict_residual(L.idx, z, None, None, *args, r, C.idx, L.f, want_c)
     got_c = np.empty(C.n, np.float32)
@@ -911,7 +911,7 @@ def test_dense_kernels_equal_the_compressed_ones(monkeypatch):
     K.prolong_add(L.idx, C.idx, L.f, e, want_z)
     X.prolong(C.idx, L.f, e, D.diag, D.Z)
     got_z = np.empty(n, np.float32)
-    X.gather(L.idx, D.Z, got_z)
+    X.copy(L.idx, got_z, D.Z, False)
     assert_allclose(got_z, want_z, rtol=1e-6)
     assert not D.Z[D.diag == 0].any()
 
@@ -923,17 +923,17 @@ def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
     M, n = _dense_hierarchy(blobs((20, 22, 21), electrolyte_fraction=0.7, rng=2), (2.0, 1.0, 1.0))
     D, L = M.dense, M.levels[0]
     rng = np.random.default_rng(3)
-    X.scatter(L.idx, rng.standard_normal(n).astype(np.float32), D.R)
+    X.copy(L.idx, rng.standard_normal(n).astype(np.float32), D.R, True)
     i, j, k = np.indices(D.Z.shape)
     unknown = D.diag > 0
     Az = np.empty(n, np.float32)
     R = np.empty(n, np.float32)
-    X.gather(L.idx, D.R, R)
+    X.copy(L.idx, R, D.R, False)
     for colour, start in ((0, True), (1, False), (0, False)):
         X.sweep(D.Z, D.R, D.invd, *D.w, colour, start)
         X.apply(L.idx, D.Z, D.diag, *D.w, Az)
         res = np.zeros(D.Z.shape, np.float32)
-        X.scatter(L.idx, R - Az, res)
+        X.copy(L.idx, R - Az, res, True)
         this = unknown & ((i + j + k + 1) % 2 == colour)  # the colour just updated
         assert np.abs(res[this]).max() <= 1e-5 * np.abs(R).max()
         assert np.abs(res[unknown & ~this]).max() > 1e-3  # the other colour was not

@@ -510,7 +510,7 @@ class LeanMultigrid:
         L = self.levels[l]
         if l == 0 and self.dense is not None:  # its Z is free between cycles
             D = self.dense
-            D.kernels.scatter(L.idx, v, D.Z)
+            D.kernels.copy(L.idx, v, D.Z, True)
             return float(D.kernels.apply(L.idx, D.Z, D.diag, *D.w, out))
         if L.csr is not None:
             return float(self.S.csr_apply(*L.csr, v, out))
@@ -615,7 +615,7 @@ class LeanMultigrid:
         assert D is not None
         X, L, C = D.kernels, self.levels[0], self.levels[1]
         w0, w1, w2 = D.w
-        X.scatter(L.idx, r, D.R)
+        X.copy(L.idx, r, D.R, True)
         for s in range(DENSE_SWEEPS):  # red-black forward, from zero
             X.sweep(D.Z, D.R, D.invd, w0, w1, w2, 0, s == 0)
             X.sweep(D.Z, D.R, D.invd, w0, w1, w2, 1, False)
@@ -627,7 +627,7 @@ class LeanMultigrid:
         for _ in range(DENSE_SWEEPS):  # and backward: the cycle stays symmetric
             X.sweep(D.Z, D.R, D.invd, w0, w1, w2, 1, False)
             X.sweep(D.Z, D.R, D.invd, w0, w1, w2, 0, False)
-        X.gather(L.idx, D.Z, z)
+        X.copy(L.idx, z, D.Z, False)
         return z
 
     def _kcycle(self, l: int, r: np.ndarray, out: np.ndarray) -> np.ndarray:

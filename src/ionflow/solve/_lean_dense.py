@@ -43,27 +43,30 @@ def setup(idx, wd, g_in, g_out, diag, invd):
 
 
 @njit(parallel=True, **_OPTS)
-def scatter(idx, r, R):
-    """``R`` (padded) = ``r`` on the unknowns; the other cells of ``R`` stay as they are (0)."""
+def copy(idx, v, G, to_grid):
+    """Between a vector ``v`` of the unknowns and the padded grid ``G``: ``G = v`` on the
+    unknowns (``to_grid``; the other cells of ``G`` stay as they are, 0), else ``v = G``."""
     n0, n1, n2 = idx.shape
     for i in prange(n0):
         for j in range(n1):
             for k in range(n2):
                 n = idx[i, j, k]
-                if n >= 0:
-                    R[i + 1, j + 1, k + 1] = r[n]
+                if n < 0:
+                    continue
+                if to_grid:
+                    G[i + 1, j + 1, k + 1] = v[n]
+                else:
+                    v[n] = G[i + 1, j + 1, k + 1]
 
 
-@njit(parallel=True, **_OPTS)
-def gather(idx, Z, z):
-    """``z`` = ``Z`` (padded) on the unknowns."""
-    n0, n1, n2 = idx.shape
-    for i in prange(n0):
-        for j in range(n1):
-            for k in range(n2):
-                n = idx[i, j, k]
-                if n >= 0:
-                    z[n] = Z[i + 1, j + 1, k + 1]
+@njit(inline="always", **_OPTS)
+def _neighbours(Z, i, j, k, w0, w1, w2):
+    """The weighted sum of a padded cell's six neighbours."""
+    return (
+        w0 * (Z[i - 1, j, k] + Z[i + 1, j, k])
+        + w1 * (Z[i, j - 1, k] + Z[i, j + 1, k])
+        + w2 * (Z[i, j, k - 1] + Z[i, j, k + 1])
+    )
 
 
 @njit(parallel=True, **_OPTS)
@@ -83,12 +86,7 @@ def sweep(Z, R, invd, w0, w1, w2, colour, start):
                     Z[i, j, k] = 0.0
             else:
                 for k in range(1, n2 - 1):
-                    tmp[k] = (
-                        R[i, j, k]
-                        + w0 * (Z[i - 1, j, k] + Z[i + 1, j, k])
-                        + w1 * (Z[i, j - 1, k] + Z[i, j + 1, k])
-                        + w2 * (Z[i, j, k - 1] + Z[i, j, k + 1])
-                    ) * invd[i, j, k]
+                    tmp[k] = (R[i, j, k] + _neighbours(Z, i, j, k, w0, w1, w2)) * invd[i, j, k]
             for k in range(s, n2 - 1, 2):
                 Z[i, j, k] = tmp[k]
 
@@ -109,13 +107,7 @@ def restrict(Z, R, diag, w0, w1, w2, idx_c, f, out):
                 for j in range(J * f1 + 1, min((J + 1) * f1, n1) + 1):
                     for k in range(1, n2 + 1):
                         d = diag[i, j, k]
-                        t = (
-                            R[i, j, k]
-                            - d * Z[i, j, k]
-                            + w0 * (Z[i - 1, j, k] + Z[i + 1, j, k])
-                            + w1 * (Z[i, j - 1, k] + Z[i, j + 1, k])
-                            + w2 * (Z[i, j, k - 1] + Z[i, j, k + 1])
-                        )
+                        t = R[i, j, k] - d * Z[i, j, k] + _neighbours(Z, i, j, k, w0, w1, w2)
                         tmp[k] = t if d > 0 else np.float32(0.0)
                     for k in range(1, n2 + 1):
                         acc[(k - 1) // f2] += tmp[k]
@@ -154,11 +146,7 @@ def apply(idx, Z, diag, w0, w1, w2, out):
         tmp = np.empty(n2 + 2, np.float32)
         for j in range(1, n1 + 1):
             for k in range(1, n2 + 1):
-                tmp[k] = diag[i, j, k] * Z[i, j, k] - (
-                    w0 * (Z[i - 1, j, k] + Z[i + 1, j, k])
-                    + w1 * (Z[i, j - 1, k] + Z[i, j + 1, k])
-                    + w2 * (Z[i, j, k - 1] + Z[i, j, k + 1])
-                )
+                tmp[k] = diag[i, j, k] * Z[i, j, k] - _neighbours(Z, i, j, k, w0, w1, w2)
             for k in range(1, n2 + 1):
                 n = idx[i - 1, j - 1, k - 1]
                 if n >= 0:

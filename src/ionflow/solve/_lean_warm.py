@@ -122,8 +122,7 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
         w = (s32, s32, s32)
         calls.update({
             "dense_grid.setup": [(idx, wd, g, g, P, P)],
-            "dense_grid.scatter": [(idx, v, P)],
-            "dense_grid.gather": [(idx, P, v)],
+            "dense_grid.copy": [(idx, v, P, True)],
             "dense_cycle.sweep": [(P, P, P, *w, 0, True)],
             "dense_cycle.restrict": [(P, P, P, *w, idx_c, f, vc)],
             "dense_cycle.prolong": [(idx_c, f, vc, P, P)],
