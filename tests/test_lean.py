@@ -867,25 +867,29 @@ def test_split_kernels_compile_when_a_solve_first_splits(monkeypatch, caplog):
 # --- the dense finest level (binary images, ``_lean_dense.py``) --------------------------------
 
 
-def _dense_hierarchy(vol, wd=(1.0, 1.0, 1.0), monkeypatch=None, max_coarse=50):
-    keep = percolating_mask(vol, 0)[0]
+def _dense_hierarchy(vol, wd=(1.0, 1.0, 1.0), periodic=(False, False)):
+    keep = percolating_mask(vol, 0, periodic=tuple(1 + d for d in range(2) if periodic[d]))[0]
     idx, offsets = _index_grid(keep)
     n = int(offsets[-1])
     wd = np.asarray(wd, float)
-    M = LeanMultigrid(idx, n, None, wd, 2 * wd[0], 2 * wd[0], (False, False), max_coarse=max_coarse)
+    M = LeanMultigrid(idx, n, None, wd, 2 * wd[0], 2 * wd[0], periodic, max_coarse=50)
     return M, n
 
 
-def test_dense_kernels_equal_the_compressed_ones(monkeypatch):
+@pytest.mark.parametrize(
+    "shape, periodic",
+    [((23, 19, 25), (False, False)), ((21, 20, 18), (True, True)), ((21, 20, 17), (True, False))],
+)
+def test_dense_kernels_equal_the_compressed_ones(shape, periodic, monkeypatch):
     from ionflow.solve import _lean_dense as X
     from ionflow.solve import _lean_kernels as K
 
     monkeypatch.setattr(_lean, "DENSE", "always")
     wd = (1.0, 0.25, 4.0)  # anisotropic cells: one weight per axis
-    M, n = _dense_hierarchy(blobs((23, 19, 25), electrolyte_fraction=0.6, rng=5), wd)
+    M, n = _dense_hierarchy(blobs(shape, electrolyte_fraction=0.6, rng=5), wd, periodic)
     D, L, C = M.dense, M.levels[0], M.levels[1]
     assert D is not None and n > 1000
-    args = (M.sig, M.wd, M.g_in, M.g_out, False, False)
+    args = (M.sig, M.wd, M.g_in, M.g_out, L.p1, L.p2)
     rng = np.random.default_rng(1)
     z = rng.standard_normal(n).astype(np.float32)
     r = rng.standard_normal(n).astype(np.float32)
@@ -893,11 +897,13 @@ def test_dense_kernels_equal_the_compressed_ones(monkeypatch):
     want = np.empty(n, np.float32)
     vAv = K.apply(L.idx, z, None, None, *args, want)
     X.copy(L.idx, z, D.Z, True)
+    D.wrap()  # periodic axes: their padding holds the opposite faces
     got = np.empty(n, np.float32)
     assert_allclose(X.apply(L.idx, D.Z, D.diag, *D.w, got), vAv, rtol=1e-5)
     assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    # nothing but the unknowns holds a value: the stencil needs no tests
-    assert not D.Z[D.diag == 0].any() and not D.invd[D.diag == 0].any()
+    # nothing but the unknowns (and periodic padding) holds a value: the stencil needs no tests
+    inner = (slice(1, -1),) * 3
+    assert not D.Z[inner][D.diag[inner] == 0].any() and not D.invd[D.diag == 0].any()
     # the restricted residual
     X.copy(L.idx, r, D.R, True)
     want_c = np.empty(C.n, np.float32)
@@ -913,7 +919,7 @@ def test_dense_kernels_equal_the_compressed_ones(monkeypatch):
     got_z = np.empty(n, np.float32)
     X.copy(L.idx, got_z, D.Z, False)
     assert_allclose(got_z, want_z, rtol=1e-6)
-    assert not D.Z[D.diag == 0].any()
+    assert not D.Z[inner][D.diag[inner] == 0].any()
 
 
 def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
@@ -941,9 +947,11 @@ def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
             assert not D.Z[unknown & ~this].any()
 
 
-def test_dense_preconditioner_is_symmetric_and_positive(monkeypatch):
+@pytest.mark.parametrize("periodic", [(False, False), (True, True)])
+def test_dense_preconditioner_is_symmetric_and_positive(periodic, monkeypatch):
     monkeypatch.setattr(_lean, "DENSE", "always")
-    M, n = _dense_hierarchy(blobs((24, 20, 22), electrolyte_fraction=0.7, rng=2))
+    vol = blobs((24, 20, 22), electrolyte_fraction=0.7, rng=2)
+    M, n = _dense_hierarchy(vol, periodic=periodic)
     assert M.dense is not None and len(M.levels) >= 3
     rng = np.random.default_rng(0)
     r1 = rng.standard_normal(n).astype(np.float32)
@@ -957,16 +965,18 @@ def test_dense_preconditioner_is_symmetric_and_positive(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "kwargs, dense",
     [
-        {},
-        {"axis": 2},
-        {"pixel_size": (2.0, 1.0, 0.5), "axis": 1},
-        {"electrode": "ghost"},
+        ({}, True),
+        ({"axis": 2}, True),
+        ({"pixel_size": (2.0, 1.0, 0.5), "axis": 1}, True),
+        ({"electrode": "ghost"}, True),
+        ({"boundary": "periodic"}, True),  # lateral sides 38 and 42: red-black across both
+        ({"boundary": "periodic", "axis": 1, "pixel_size": (1.0, 2.0, 1.0)}, False),  # 45: odd
     ],
 )
-def test_dense_and_compressed_finest_levels_give_the_direct_answer(kwargs, monkeypatch):
-    vol = disks((45, 38, 41), electrolyte_fraction=0.55, rng=7)  # odd sides: partial blocks
+def test_dense_and_compressed_finest_levels_give_the_direct_answer(kwargs, dense, monkeypatch):
+    vol = disks((45, 38, 42), electrolyte_fraction=0.55, rng=7)  # odd sides: partial blocks
     a = simulate(vol, method="direct", **kwargs)
     used = []
     cycle = LeanMultigrid._dense_cycle
@@ -977,7 +987,7 @@ def test_dense_and_compressed_finest_levels_give_the_direct_answer(kwargs, monke
         monkeypatch.setattr(_lean, "DENSE", mode)
         used.clear()
         b = simulate(vol, method="mg", **kwargs)
-        assert bool(used) == (mode == "always")
+        assert bool(used) == (mode == "always" and dense)
         assert_allclose(b.current, a.current, rtol=2e-9)
         assert b.accuracy <= 1e-9
 
@@ -1003,13 +1013,15 @@ def test_dense_level_only_where_it_applies(monkeypatch):
     monkeypatch.setattr(_lean, "DENSE", "never")
     assert not _lean._dense_pays(shape, 40**3 // 2)
     monkeypatch.setattr(_lean, "DENSE", "always")
-    vol = blobs((30, 28, 26), electrolyte_fraction=0.6, rng=1)
+    vol = blobs((30, 28, 13), electrolyte_fraction=0.6, rng=1)
     keep = percolating_mask(vol, 0)[0]
     idx, offsets = _index_grid(keep)
     n = int(offsets[-1])
     wd = np.ones(3)
     periodic = LeanMultigrid(idx, n, None, wd, 2.0, 2.0, (True, False), max_coarse=50)
-    assert periodic.dense is None  # periodic axes: the compressed level
+    assert periodic.dense is not None  # axis 1 has 28 cells: red-black across it
+    odd = LeanMultigrid(idx, n, None, wd, 2.0, 2.0, (False, True), max_coarse=50)
+    assert odd.dense is None  # 13 cells along periodic axis 2: the compressed level
     sig = np.where(np.arange(n) % 2, 1.0, 0.5)
     labels = LeanMultigrid(idx, n, sig, wd, 2.0, 2.0, (False, False), max_coarse=50)
     assert labels.dense is None  # several conductivities: the compressed level

@@ -32,8 +32,9 @@ memory and speed:
   electrode couplings, not a diagonal: the kernels form each diagonal from the stored weights
   (in float64), so the coupling out of a cluster isolated by a weak phase survives at any
   contrast (a stored float32 diagonal rounded it away near 1e-7; exact now to 1e-11).
-* **A dense finest level for binary images.** Up to ``DENSE_MAX_CELLS`` (400^3) cells without
-  periodic axes, the preconditioner's finest level runs on the whole padded grid, zero off the
+* **A dense finest level for binary images.** Up to ``DENSE_MAX_CELLS`` (400^3) cells (and
+  even sides along periodic axes), the preconditioner's finest level runs on the whole padded
+  grid, zero off the
   unknowns (:class:`_Dense`, kernels in ``_lean_dense.py``): the stencil then needs no index
   gathers and vectorises, a red-black sweep costs a quarter of a compressed one, and two of
   them before and after the coarse correction save 20-30 % of the iterations (1.2-1.5x faster
@@ -232,8 +233,10 @@ class LeanMultigrid:
         if labels is not None and len(self.levels) > 1:
             self.cluster_setup(*labels)
         self.dense: _Dense | None = None
-        if sig is None and not (p1 or p2) and len(self.levels) > 1 and _dense_pays(idx.shape, n):
-            self.dense = _Dense(idx, wd, g_in, g_out)
+        L = self.levels[0]
+        even = (not L.p1 or idx.shape[1] % 2 == 0) and (not L.p2 or idx.shape[2] % 2 == 0)
+        if sig is None and even and len(self.levels) > 1 and _dense_pays(idx.shape, n):
+            self.dense = _Dense(idx, wd, g_in, g_out, L.p1, L.p2)
 
     def upgrade(self) -> bool:
         """Replace the grid coarse levels by split ones (:meth:`split_setup`), once, when the
@@ -511,6 +514,7 @@ class LeanMultigrid:
         if l == 0 and self.dense is not None:  # its Z is free between cycles
             D = self.dense
             D.kernels.copy(L.idx, v, D.Z, True)
+            D.wrap()
             return float(D.kernels.apply(L.idx, D.Z, D.diag, *D.w, out))
         if L.csr is not None:
             return float(self.S.csr_apply(*L.csr, v, out))
@@ -617,16 +621,17 @@ class LeanMultigrid:
         w0, w1, w2 = D.w
         X.copy(L.idx, r, D.R, True)
         for s in range(DENSE_SWEEPS):  # red-black forward, from zero
-            X.sweep(D.Z, D.R, D.invd, w0, w1, w2, 0, s == 0)
-            X.sweep(D.Z, D.R, D.invd, w0, w1, w2, 1, False)
+            D.sweep(0, s == 0)
+            D.sweep(1)
         rc, ec = C.rc, C.ec
         assert rc is not None and ec is not None and L.f is not None
+        D.wrap()
         X.restrict(D.Z, D.R, D.diag, w0, w1, w2, C.idx, L.f, rc)
         self._coarse(1, rc, ec)
         X.prolong(C.idx, L.f, ec, D.diag, D.Z)
         for _ in range(DENSE_SWEEPS):  # and backward: the cycle stays symmetric
-            X.sweep(D.Z, D.R, D.invd, w0, w1, w2, 1, False)
-            X.sweep(D.Z, D.R, D.invd, w0, w1, w2, 0, False)
+            D.sweep(1)
+            D.sweep(0)
         X.copy(L.idx, z, D.Z, False)
         return z
 
@@ -661,8 +666,9 @@ class LeanMultigrid:
 
 DENSE = "auto"
 """The finest level of the preconditioner on the dense grid (:class:`_Dense`): ``"auto"``
-(binary images without periodic axes, up to ``DENSE_MAX_CELLS`` cells, when at least
-``DENSE_MIN_FILL`` of them are unknowns), ``"always"`` (wherever it applies) or ``"never"``."""
+(binary 3D images up to ``DENSE_MAX_CELLS`` cells, when at least ``DENSE_MIN_FILL`` of them
+are unknowns and every periodic lateral axis has an even number of cells), ``"always"``
+(wherever it applies) or ``"never"``."""
 DENSE_MAX_CELLS = 400**3
 DENSE_MIN_FILL = 0.2
 DENSE_SWEEPS = 2
@@ -671,8 +677,8 @@ a quarter of the compressed level's, and the second one saves 20-30 % of the ite
 
 
 def _dense_pays(shape: tuple[int, ...], n: int) -> bool:
-    """Whether a binary image of ``shape`` (3D, no periodic axis) with ``n`` unknowns gets the
-    dense finest level (:data:`DENSE`)."""
+    """Whether a binary image of ``shape`` (3D; a periodic axis must also be even) with ``n``
+    unknowns gets the dense finest level (:data:`DENSE`)."""
     cells = int(np.prod(shape))
     if DENSE == "never" or len(shape) != 3 or min(shape) < 2:
         return False
@@ -692,14 +698,28 @@ class _Dense:
     correction ``Z``, the residual ``R``, the diagonal and its inverse, all float32 and zero
     off the unknowns (16 bytes per cell)."""
 
-    def __init__(self, idx: np.ndarray, wd: np.ndarray, g_in: float, g_out: float) -> None:
+    def __init__(
+        self, idx: np.ndarray, wd: np.ndarray, g_in: float, g_out: float, p1: bool, p2: bool
+    ) -> None:
         from . import _lean_dense as X
 
         self.kernels = X
+        self.p1, self.p2 = p1, p2
         shape = tuple(s + 2 for s in idx.shape)
         self.Z, self.R, self.diag, self.invd = (np.zeros(shape, F32) for _ in range(4))
-        X.setup(idx, wd, g_in, g_out, self.diag, self.invd)
+        X.setup(idx, wd, g_in, g_out, p1, p2, self.diag, self.invd)
         self.w = tuple(F32(w) for w in wd)
+
+    def wrap(self) -> None:
+        """Copy ``Z`` across the periodic axes into their padding (before reading neighbours)."""
+        if self.p1 or self.p2:
+            self.kernels.wrap(self.Z, self.p1, self.p2)
+
+    def sweep(self, colour: int, start: bool = False) -> None:
+        """One red-black half-sweep (``start``: from zero)."""
+        if not start:
+            self.wrap()
+        self.kernels.sweep(self.Z, self.R, self.invd, *self.w, colour, start)
 
 
 def _split_groups(

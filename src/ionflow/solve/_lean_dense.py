@@ -1,10 +1,12 @@
 """Compiled (numba) kernels of the lean multigrid's *dense* finest level (``_lean.py``).
 
-For a binary image (every face weight ``wd[d]``) without periodic axes, the preconditioner's
-finest level can work on the whole grid instead of the kept cells only. The grid is padded by
-one cell on every side: ``Z`` (the correction), ``R`` (the residual it is smoothed against) and
-``diag`` / ``invd`` (the diagonal and its inverse) are zero on every cell that is not an
-unknown. A cell's neighbour sum is then ``sum_d wd[d] (Z[-d] + Z[+d])`` without any test: a
+For a binary image (every face weight ``wd[d]``), the preconditioner's finest level can work
+on the whole grid instead of the kept cells only. The grid is padded by one cell on every side:
+``Z`` (the correction), ``R`` (the residual it is smoothed against) and ``diag`` / ``invd``
+(the diagonal and its inverse) are zero on every cell that is not an unknown, and the padding
+of a periodic lateral axis holds a copy of the opposite face of ``Z`` (:func:`wrap`, before
+every kernel that reads neighbours; such an axis must have an even number of cells, so that
+neighbours across it still have opposite colours). A cell's neighbour sum is then ``sum_d wd[d] (Z[-d] + Z[+d])`` without any test: a
 neighbour that is no unknown holds 0, exactly the face weight 0 of the compressed operator
 (``_lean_kernels.py``), and the electrode faces are in the diagonal. The loops along the last
 axis have no gathers and no branches, so they vectorise.
@@ -26,9 +28,9 @@ __all__: list[str] = []
 
 
 @njit(parallel=True, **_OPTS)
-def setup(idx, wd, g_in, g_out, diag, invd):
+def setup(idx, wd, g_in, g_out, p1, p2, diag, invd):
     """Fill the padded ``diag`` and ``invd`` (float32, zero-initialised) of the unknowns of
-    ``idx`` (the binary fine operator, no periodic axes)."""
+    ``idx`` (the binary fine operator; ``p1``, ``p2``: periodic lateral axes)."""
     n0, n1, n2 = idx.shape
     for i in prange(n0):
         for j in range(n1):
@@ -36,7 +38,7 @@ def setup(idx, wd, g_in, g_out, diag, invd):
                 n = idx[i, j, k]
                 if n < 0:
                     continue
-                _, ws = _row(i, j, k, n, idx, None, None, None, wd, False, False, 0.0)
+                _, ws = _row(i, j, k, n, idx, None, None, None, wd, p1, p2, 0.0)
                 d = _diag(None, None, None, ws, i, n, n0, g_in, g_out)
                 diag[i + 1, j + 1, k + 1] = d
                 invd[i + 1, j + 1, k + 1] = 1.0 / d if d > 0 else 0.0
@@ -57,6 +59,22 @@ def copy(idx, v, G, to_grid):
                     G[i + 1, j + 1, k + 1] = v[n]
                 else:
                     v[n] = G[i + 1, j + 1, k + 1]
+
+
+@njit(parallel=True, **_OPTS)
+def wrap(Z, p1, p2):
+    """Fill the padding of the periodic lateral axes (1: ``p1``, 2: ``p2``) of the padded grid
+    ``Z`` with the opposite faces' values, so that the stencil reaches across them."""
+    n0, n1, n2 = Z.shape
+    for i in prange(1, n0 - 1):
+        if p1:
+            for k in range(n2):
+                Z[i, 0, k] = Z[i, n1 - 2, k]
+                Z[i, n1 - 1, k] = Z[i, 1, k]
+        if p2:
+            for j in range(n1):
+                Z[i, j, 0] = Z[i, j, n2 - 2]
+                Z[i, j, n2 - 1] = Z[i, j, 1]
 
 
 @njit(inline="always", **_OPTS)

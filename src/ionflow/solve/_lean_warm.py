@@ -121,8 +121,9 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
         P = np.zeros((5, 5, 5), f32)  # padded
         w = (s32, s32, s32)
         calls.update({
-            "dense_grid.setup": [(idx, wd, g, g, P, P)],
+            "dense_grid.setup": [(idx, wd, g, g, no, no, P, P)],
             "dense_grid.copy": [(idx, v, P, True)],
+            "dense_grid.wrap": [(P, no, no)],
             "dense_cycle.sweep": [(P, P, P, *w, 0, True)],
             "dense_cycle.restrict": [(P, P, P, *w, idx_c, f, vc)],
             "dense_cycle.prolong": [(idx_c, f, vc, P, P)],
