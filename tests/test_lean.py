@@ -104,7 +104,8 @@ def _hierarchy(vol, axis=0):
     return LeanMultigrid(idx, n, None, np.ones(3), 2.0, 2.0, (False, False), max_coarse=50), n
 
 
-def test_lean_preconditioner_is_symmetric_and_positive():
+def test_lean_preconditioner_is_symmetric_and_positive(monkeypatch):
+    monkeypatch.setattr(_lean, "DENSE", "never")  # the compressed finest level (dense: below)
     M, n = _hierarchy(blobs((24, 20, 22), electrolyte_fraction=0.7, rng=2))
     assert n > 1000
     assert len(M.levels) >= 3
@@ -190,9 +191,9 @@ def test_lean_memory_estimate_fits_the_standard_volume_in_3_gib(monkeypatch):
     shape = (500, 500, 500)
     assert estimate_simulate_bytes(shape, int(0.3 * 500**3), "mg", binary=True) < 3 * 2**30
     assert _lean.dense_bytes(shape, int(0.3 * 500**3)) == 0
-    # a 200^3 binary image gets the dense level, counted at 16 bytes per (padded) cell
+    # a 200^3 binary image gets the dense levels: 16 bytes per (padded) cell, 52 per coarse one
     small, unknowns = (200, 200, 200), int(0.7 * 200**3)
-    assert _lean.dense_bytes(small, unknowns) == 16 * 202**3
+    assert _lean.dense_bytes(small, unknowns) == 16 * 202**3 + 52 * 102**3
     with_dense = estimate_simulate_bytes(small, unknowns, "mg", binary=True)
     monkeypatch.setattr(_lean, "DENSE", "never")
     without = estimate_simulate_bytes(small, unknowns, "mg", binary=True)
@@ -947,17 +948,24 @@ def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
             assert not D.Z[unknown & ~this].any()
 
 
-@pytest.mark.parametrize("periodic", [(False, False), (True, True)])
-def test_dense_preconditioner_is_symmetric_and_positive(periodic, monkeypatch):
+@pytest.mark.parametrize(
+    "periodic, coarse", [((False, False), False), ((True, True), False), ((False, False), True)]
+)
+def test_dense_preconditioner_is_symmetric_and_positive(periodic, coarse, monkeypatch):
     monkeypatch.setattr(_lean, "DENSE", "always")
+    monkeypatch.setattr(_lean, "DENSE_COARSE", coarse)
     vol = blobs((24, 20, 22), electrolyte_fraction=0.7, rng=2)
     M, n = _dense_hierarchy(vol, periodic=periodic)
     assert M.dense is not None and len(M.levels) >= 3
+    assert (M.dense1 is not None) == coarse
     rng = np.random.default_rng(0)
     r1 = rng.standard_normal(n).astype(np.float32)
     r2 = rng.standard_normal(n).astype(np.float32)
-    M.levels = M.levels[:2]  # a fixed operator: one V-cycle on two levels
+    # a fixed operator: one V-cycle on two levels, or on three with a dense first coarse level
+    # (and no K-cycle: it is nonlinear)
+    M.levels = M.levels[: 3 if coarse else 2]
     M._coarsest()
+    monkeypatch.setattr(M, "_kcycle", M._cycle)
     z1 = M(r1, np.empty_like(r1)).astype(np.float64)
     z2 = M(r2, np.empty_like(r2)).astype(np.float64)
     assert abs(z1 @ r2 - z2 @ r1) <= 1e-5 * np.sqrt((z1 @ r1) * (z2 @ r2))
@@ -1025,3 +1033,40 @@ def test_dense_level_only_where_it_applies(monkeypatch):
     sig = np.where(np.arange(n) % 2, 1.0, 0.5)
     labels = LeanMultigrid(idx, n, sig, wd, 2.0, 2.0, (False, False), max_coarse=50)
     assert labels.dense is None  # several conductivities: the compressed level
+
+
+def test_dense_coarse_level_kernels_equal_the_compressed_ones(monkeypatch):
+    from ionflow.solve import _lean_dense as X
+    from ionflow.solve import _lean_kernels as K
+
+    monkeypatch.setattr(_lean, "DENSE", "always")
+    M, n = _dense_hierarchy(blobs((41, 38, 45), electrolyte_fraction=0.6, rng=9), (1.0, 0.5, 2.0))
+    E, C, C2 = M.dense1, M.levels[1], M.levels[2]
+    assert E is not None and C.n > 1000
+    args = (C.W, C.D, None, M.wd, 0.0, 0.0, False, False)
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal(C.n).astype(np.float32)
+    r = rng.standard_normal(C.n).astype(np.float32)
+    Z, R = np.zeros(E.shape, np.float32), np.zeros(E.shape, np.float32)
+    Z[1:-1, 1:-1, 1:-1][C.idx >= 0] = z[C.idx[C.idx >= 0]]
+    R[1:-1, 1:-1, 1:-1][C.idx >= 0] = r[C.idx[C.idx >= 0]]
+    # the operator (zero off the unknowns)
+    want = np.empty(C.n, np.float32)
+    vAv = K.apply(C.idx, z, *args, want)
+    out = np.zeros(E.shape, np.float32)
+    assert_allclose(X.wapply(Z, E.diag, E.Wg, out), vAv, rtol=1e-5)
+    inner = out[1:-1, 1:-1, 1:-1]
+    assert_allclose(inner[C.idx >= 0], want[C.idx[C.idx >= 0]], rtol=1e-5, atol=1e-5)
+    assert not inner[C.idx < 0].any()
+    # the restricted residual
+    want_c = np.empty(C2.n, np.float32)
+    K.restrict_residual(C.idx, z, *args, r, C2.idx, C.f, want_c)
+    got_c = np.empty(C2.n, np.float32)
+    X.wrestrict(Z, R, E.Wg, E.diag, C2.idx, C.f, got_c)
+    assert_allclose(got_c, want_c, rtol=1e-4, atol=1e-4)
+    # a half-sweep solves its colour's equations
+    i, j, k = np.indices(E.shape)
+    red = (E.diag > 0) & ((i + j + k + 1) % 2 == 0)
+    X.wsweep(Z, R, E.invd, E.Wg, 0, False)
+    X.wapply(Z, E.diag, E.Wg, out)
+    assert np.abs((R - out)[red]).max() <= 1e-5 * np.abs(R).max()

@@ -37,9 +37,10 @@ memory and speed:
   grid, zero off the
   unknowns (:class:`_Dense`, kernels in ``_lean_dense.py``): the stencil then needs no index
   gathers and vectorises, a red-black sweep costs a quarter of a compressed one, and two of
-  them before and after the coarse correction save 20-30 % of the iterations (1.2-1.5x faster
-  solves from 100^3 to 256^3; BENCHMARKS.md). Larger volumes keep the compressed level: 16
-  bytes per cell would break the 500^3 volume's 3 GiB.
+  them before and after the coarse correction save 20-30 % of the iterations (1.2-2.4x faster
+  solves from 100^3 to 256^3; BENCHMARKS.md). The first coarse level below it is dense too
+  (:class:`_DenseCoarse`, weighted red-black kernels). Larger volumes keep the compressed
+  level: 16 bytes per cell would break the 500^3 volume's 3 GiB.
 * **Compiled, parallel kernels** (numba, ``_lean_kernels.py``) for the residual, the smoother,
   the restriction and the prolongation; the smoother runs over slabs of planes so that it is a
   true Gauss-Seidel ordering on any number of threads. Threads: ``IONFLOW_THREADS`` or
@@ -50,7 +51,7 @@ four float32 vectors) + 12 per unknown with several conductivities (the conducti
 cluster number; and 8 per cluster and thread), plus about a sixth of that for the coarse
 levels; split coarse levels add about 25 bytes per unknown (their aggregate map and CSR
 weights; the whole NREL electrode peaked 280 MB higher with them); the dense finest level 16
-bytes per cell.
+bytes per cell and the dense first coarse level 52 bytes per coarse cell.
 """
 
 from __future__ import annotations
@@ -237,6 +238,12 @@ class LeanMultigrid:
         even = (not L.p1 or idx.shape[1] % 2 == 0) and (not L.p2 or idx.shape[2] % 2 == 0)
         if sig is None and even and len(self.levels) > 1 and _dense_pays(idx.shape, n):
             self.dense = _Dense(idx, wd, g_in, g_out, L.p1, L.p2)
+        # the first coarse level dense too, when a dense level and a coarser one are above and
+        # below it (no periodic axes: its padding must stay zero for the Krylov vectors)
+        self.dense1: _DenseCoarse | None = None
+        C = self.levels[1] if len(self.levels) > 2 else None
+        if DENSE_COARSE and self.dense is not None and C is not None and not (C.p1 or C.p2):
+            self.dense1 = _DenseCoarse(C, wd)
 
     def upgrade(self) -> bool:
         """Replace the grid coarse levels by split ones (:meth:`split_setup`), once, when the
@@ -516,6 +523,9 @@ class LeanMultigrid:
             D.kernels.copy(L.idx, v, D.Z, True)
             D.wrap()
             return float(D.kernels.apply(L.idx, D.Z, D.diag, *D.w, out))
+        if l == 1 and self.dense1 is not None:
+            E = self.dense1
+            return float(E.kernels.wapply(E.grid(v), E.diag, E.Wg, E.grid(out)))
         if L.csr is not None:
             return float(self.S.csr_apply(*L.csr, v, out))
         return float(
@@ -564,6 +574,8 @@ class LeanMultigrid:
 
     def _cycle(self, l: int, r: np.ndarray, z: np.ndarray, start: bool = False) -> np.ndarray:
         """One V-cycle (K-cycles below) from ``z = 0``, or from ``z`` as it is (``start``)."""
+        if l == 1 and self.dense1 is not None:
+            return self._dense1_cycle(r, z)
         if l == len(self.levels) - 1:
             z[:] = self.coarse_lu.solve(r.astype(np.float64))
             return z
@@ -626,13 +638,34 @@ class LeanMultigrid:
         rc, ec = C.rc, C.ec
         assert rc is not None and ec is not None and L.f is not None
         D.wrap()
-        X.restrict(D.Z, D.R, D.diag, w0, w1, w2, C.idx, L.f, rc)
+        # a dense level below: its blocks numbered by their place in its padded grid
+        idx_c = C.idx if self.dense1 is None else self.dense1.cells
+        X.restrict(D.Z, D.R, D.diag, w0, w1, w2, idx_c, L.f, rc)
         self._coarse(1, rc, ec)
-        X.prolong(C.idx, L.f, ec, D.diag, D.Z)
+        X.prolong(idx_c, L.f, ec, D.diag, D.Z)
         for _ in range(DENSE_SWEEPS):  # and backward: the cycle stays symmetric
             D.sweep(1)
             D.sweep(0)
         X.copy(L.idx, z, D.Z, False)
+        return z
+
+    def _dense1_cycle(self, r: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The V-cycle from the dense first coarse level (:class:`_DenseCoarse`), from
+        ``z = 0``."""
+        E = self.dense1
+        assert E is not None
+        X, C, C2 = E.kernels, self.levels[1], self.levels[2]
+        Z, R = E.grid(z), E.grid(r)
+        for s in range(DENSE_COARSE_SWEEPS):
+            X.wsweep(Z, R, E.invd, E.Wg, 0, s == 0)
+            X.wsweep(Z, R, E.invd, E.Wg, 1, False)
+        assert C2.rc is not None and C2.ec is not None and C.f is not None
+        X.wrestrict(Z, R, E.Wg, E.diag, C2.idx, C.f, C2.rc)
+        self._coarse(2, C2.rc, C2.ec)
+        X.prolong(C2.idx, C.f, C2.ec, E.diag, Z)
+        for _ in range(DENSE_COARSE_SWEEPS):
+            X.wsweep(Z, R, E.invd, E.Wg, 1, False)
+            X.wsweep(Z, R, E.invd, E.Wg, 0, False)
         return z
 
     def _kcycle(self, l: int, r: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -686,11 +719,15 @@ def _dense_pays(shape: tuple[int, ...], n: int) -> bool:
 
 
 def dense_bytes(shape: tuple[int, ...], unknowns: int) -> float:
-    """Bytes of the dense finest level (:class:`_Dense`) of a binary 3D image, 0 without one
-    (for the memory estimate, ``_memory.py``)."""
+    """Bytes of the dense levels (:class:`_Dense`, :class:`_DenseCoarse`) of a binary 3D image,
+    0 without them (for the memory estimate, ``_memory.py``)."""
     if not _dense_pays(shape, unknowns):
         return 0.0
-    return 16.0 * float(np.prod([s + 2 for s in shape]))
+    fine = float(np.prod([s + 2 for s in shape]))
+    coarse = float(np.prod([(s + 1) // 2 + 2 for s in shape]))
+    # 16 B per fine cell; per coarse cell its weights, diagonals and places (24 B) and its
+    # seven vectors (28 B)
+    return 16.0 * fine + (52.0 * coarse if DENSE_COARSE else 0.0)
 
 
 class _Dense:
@@ -720,6 +757,40 @@ class _Dense:
         if not start:
             self.wrap()
         self.kernels.sweep(self.Z, self.R, self.invd, *self.w, colour, start)
+
+
+DENSE_COARSE = True
+"""Below a dense finest level, the first coarse level dense as well (:class:`_DenseCoarse`)."""
+DENSE_COARSE_SWEEPS = 2
+"""Red-black sweeps before and after the coarse correction on the dense first coarse level."""
+
+
+class _DenseCoarse:
+    """A grid coarse level on its padded grid (kernels ``w*`` in ``_lean_dense.py``): each
+    cell's three +d face weights, the diagonal and its inverse (24 bytes per coarse cell, with
+    the place of each in the padded grid). The
+    level's vectors (its ``rc``, ``ec`` and K-cycle buffers) become its padded grid, flat."""
+
+    def __init__(self, C: _Level, wd: np.ndarray) -> None:
+        from . import _lean_dense as X
+
+        assert C.W is not None and C.D is not None
+        self.kernels = X
+        self.shape = tuple(s + 2 for s in C.idx.shape)
+        size = int(np.prod(self.shape))
+        self.Wg = np.zeros((3, *self.shape), F32)
+        self.diag, self.invd = np.zeros(self.shape, F32), np.zeros(self.shape, F32)
+        X.wsetup(C.idx, C.W, C.D, wd, self.Wg, self.diag, self.invd)
+        # every block's place in the flat padded grid: the index grid of the level above's
+        # restriction and prolongation (the padding, and blocks with no unknown, hold 0)
+        places = np.arange(size, dtype=np.int32).reshape(self.shape)
+        self.cells = np.ascontiguousarray(places[1:-1, 1:-1, 1:-1])
+        C.rc, C.ec = np.zeros(size, F32), np.zeros(size, F32)
+        C.kbuf = np.zeros((5, size), F32)  # zero padding, for good
+
+    def grid(self, v: np.ndarray) -> np.ndarray:
+        """The padded-grid view of one of the level's (flat) vectors."""
+        return v.reshape(self.shape)
 
 
 def _split_groups(

@@ -171,3 +171,98 @@ def apply(idx, Z, diag, w0, w1, w2, out):
                     out[n] = tmp[k]
                     vAv += np.float64(Z[i, j, k]) * tmp[k]
     return vAv
+
+
+# --- a dense coarse level (the first below the dense finest one) --------------------------------
+# ``Wg[d]`` holds each cell's +d face weight on the padded grid (0 where there is none): a
+# cell's -d face is its -d neighbour's +d face. Vectors are the padded grid, zero off the
+# unknowns and on the padding, so the Krylov vector kernels work on them as they are.
+
+
+@njit(inline="always", **_OPTS)
+def _weighted(Z, Wg, i, j, k):
+    return (
+        Wg[0, i, j, k] * Z[i + 1, j, k]
+        + Wg[0, i - 1, j, k] * Z[i - 1, j, k]
+        + Wg[1, i, j, k] * Z[i, j + 1, k]
+        + Wg[1, i, j - 1, k] * Z[i, j - 1, k]
+        + Wg[2, i, j, k] * Z[i, j, k + 1]
+        + Wg[2, i, j, k - 1] * Z[i, j, k - 1]
+    )
+
+
+@njit(parallel=True, **_OPTS)
+def wsetup(idx, W, D, wd, Wg, diag, invd):
+    """Fill ``Wg``, ``diag`` and ``invd`` (padded, zero-initialised) of a grid coarse level
+    (``W``, ``D``: its float32 face weights and electrode couplings; no periodic axes)."""
+    n0, n1, n2 = idx.shape
+    for i in prange(n0):
+        for j in range(n1):
+            for k in range(n2):
+                n = idx[i, j, k]
+                if n < 0:
+                    continue
+                for d in range(3):
+                    Wg[d, i + 1, j + 1, k + 1] = W[n, d]
+                _, ws = _row(i, j, k, n, idx, None, W, None, wd, False, False, 0.0)
+                d = _diag(W, D, None, ws, i, n, n0, 0.0, 0.0)
+                diag[i + 1, j + 1, k + 1] = d
+                invd[i + 1, j + 1, k + 1] = 1.0 / d if d > 0 else 0.0
+
+
+@njit(parallel=True, **_OPTS)
+def wsweep(Z, R, invd, Wg, colour, start):
+    """:func:`sweep` on a weighted dense level."""
+    n0, n1, n2 = Z.shape
+    for i in prange(1, n0 - 1):
+        tmp = np.empty(n2, np.float32)
+        for j in range(1, n1 - 1):
+            s = 1 + ((i + j + colour) & 1)
+            if start:
+                for k in range(1, n2 - 1):
+                    tmp[k] = R[i, j, k] * invd[i, j, k]
+                for k in range(1, n2 - 1):
+                    Z[i, j, k] = 0.0
+            else:
+                for k in range(1, n2 - 1):
+                    tmp[k] = (R[i, j, k] + _weighted(Z, Wg, i, j, k)) * invd[i, j, k]
+            for k in range(s, n2 - 1, 2):
+                Z[i, j, k] = tmp[k]
+
+
+@njit(parallel=True, **_OPTS)
+def wapply(Z, diag, Wg, out):
+    """``out = A Z`` on a weighted dense level (every interior cell; 0 off the unknowns);
+    returns ``Z . out`` (float64)."""
+    n0, n1, n2 = Z.shape
+    vAv = 0.0
+    for i in prange(1, n0 - 1):
+        for j in range(1, n1 - 1):
+            for k in range(1, n2 - 1):
+                t = diag[i, j, k] * Z[i, j, k] - _weighted(Z, Wg, i, j, k)
+                out[i, j, k] = t
+                vAv += np.float64(Z[i, j, k]) * t
+    return vAv
+
+
+@njit(parallel=True, **_OPTS)
+def wrestrict(Z, R, Wg, diag, idx_c, f, out):
+    """:func:`restrict` from a weighted dense level to a compressed one."""
+    n0, n1, n2 = Z.shape[0] - 2, Z.shape[1] - 2, Z.shape[2] - 2
+    c0, c1, c2 = idx_c.shape
+    f0, f1, f2 = f[0], f[1], f[2]
+    for I in prange(c0):
+        tmp = np.empty(n2 + 2, np.float32)
+        acc = np.empty(c2, np.float64)
+        for J in range(c1):
+            acc[:] = 0.0
+            for i in range(I * f0 + 1, min((I + 1) * f0, n0) + 1):
+                for j in range(J * f1 + 1, min((J + 1) * f1, n1) + 1):
+                    for k in range(1, n2 + 1):
+                        tmp[k] = R[i, j, k] - diag[i, j, k] * Z[i, j, k] + _weighted(Z, Wg, i, j, k)
+                    for k in range(1, n2 + 1):
+                        acc[(k - 1) // f2] += tmp[k]
+            for K in range(c2):
+                c = idx_c[I, J, K]
+                if c >= 0:
+                    out[c] = acc[K]

@@ -119,15 +119,20 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
     }
     if not conductivities:  # the dense finest level of binary images (``_lean_dense.py``)
         P = np.zeros((5, 5, 5), f32)  # padded
+        Wg = np.zeros((3, 5, 5, 5), f32)  # a dense coarse level's face weights
         w = (s32, s32, s32)
         calls.update({
             "dense_grid.setup": [(idx, wd, g, g, no, no, P, P)],
             "dense_grid.copy": [(idx, v, P, True)],
             "dense_grid.wrap": [(P, no, no)],
+            "dense_grid.wsetup": [(idx_c, W, D, wd, Wg, P, P)],
+            "dense_grid.wrestrict": [(P, P, Wg, P, idx_cc, f, cc)],
             "dense_cycle.sweep": [(P, P, P, *w, 0, True)],
             "dense_cycle.restrict": [(P, P, P, *w, idx_c, f, vc)],
             "dense_cycle.prolong": [(idx_c, f, vc, P, P)],
             "dense_cycle.apply": [(idx, P, P, *w, out)],
+            "dense_cycle.wsweep": [(P, P, P, Wg, 0, True)],
+            "dense_cycle.wapply": [(P, P, Wg, P)],
         })  # fmt: skip
     if conductivities:  # coarse levels split by cluster (``_lean_split.py``)
         i32 = np.zeros(8, np.int32)
