@@ -900,7 +900,7 @@ def test_dense_kernels_equal_the_compressed_ones(shape, periodic, monkeypatch):
     X.copy(L.idx, z, D.Z, True)
     D.wrap()  # periodic axes: their padding holds the opposite faces
     got = np.empty(n, np.float32)
-    assert_allclose(X.apply(L.idx, D.Z, D.diag, *D.w, got), vAv, rtol=1e-5)
+    assert_allclose(X.apply(L.idx, D.Z, D.diag, D.w, got), vAv, rtol=1e-5)
     assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # nothing but the unknowns (and periodic padding) holds a value: the stencil needs no tests
     inner = (slice(1, -1),) * 3
@@ -910,7 +910,7 @@ def test_dense_kernels_equal_the_compressed_ones(shape, periodic, monkeypatch):
     want_c = np.empty(C.n, np.float32)
     K.restrict_residual(L.idx, z, None, None, *args, r, C.idx, L.f, want_c)
     got_c = np.empty(C.n, np.float32)
-    X.restrict(D.Z, D.R, D.diag, *D.w, C.idx, L.f, got_c)
+    X.restrict(D.Z, D.R, D.diag, D.w, C.idx, L.f, got_c)
     assert_allclose(got_c, want_c, rtol=1e-4, atol=1e-4)
     # the prolongation
     e = rng.standard_normal(C.n).astype(np.float32)
@@ -937,8 +937,8 @@ def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
     R = np.empty(n, np.float32)
     X.copy(L.idx, R, D.R, False)
     for colour, start in ((0, True), (1, False), (0, False)):
-        X.sweep(D.Z, D.R, D.invd, *D.w, colour, start)
-        X.apply(L.idx, D.Z, D.diag, *D.w, Az)
+        X.sweep(D.Z, D.R, D.invd, D.w, colour, start)
+        X.apply(L.idx, D.Z, D.diag, D.w, Az)
         res = np.zeros(D.Z.shape, np.float32)
         X.copy(L.idx, R - Az, res, True)
         this = unknown & ((i + j + k + 1) % 2 == colour)  # the colour just updated
@@ -1062,11 +1062,11 @@ def test_dense_coarse_level_kernels_equal_the_compressed_ones(monkeypatch):
     want_c = np.empty(C2.n, np.float32)
     K.restrict_residual(C.idx, z, *args, r, C2.idx, C.f, want_c)
     got_c = np.empty(C2.n, np.float32)
-    X.wrestrict(Z, R, E.Wg, E.diag, C2.idx, C.f, got_c)
+    X.restrict(Z, R, E.diag, E.Wg, C2.idx, C.f, got_c)
     assert_allclose(got_c, want_c, rtol=1e-4, atol=1e-4)
     # a half-sweep solves its colour's equations
     i, j, k = np.indices(E.shape)
     red = (E.diag > 0) & ((i + j + k + 1) % 2 == 0)
-    X.wsweep(Z, R, E.invd, E.Wg, 0, False)
+    X.sweep(Z, R, E.invd, E.Wg, 0, False)
     X.wapply(Z, E.diag, E.Wg, out)
     assert np.abs((R - out)[red]).max() <= 1e-5 * np.abs(R).max()

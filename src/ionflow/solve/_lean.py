@@ -39,7 +39,7 @@ memory and speed:
   gathers and vectorises, a red-black sweep costs a quarter of a compressed one, and two of
   them before and after the coarse correction save 20-30 % of the iterations (1.2-2.4x faster
   solves from 100^3 to 256^3; BENCHMARKS.md). The first coarse level below it is dense too
-  (:class:`_DenseCoarse`, weighted red-black kernels). Larger volumes keep the compressed
+  (:class:`_DenseCoarse`, the same kernels with a weight per face). Larger volumes keep the compressed
   level: 16 bytes per cell would break the 500^3 volume's 3 GiB.
 * **Compiled, parallel kernels** (numba, ``_lean_kernels.py``) for the residual, the smoother,
   the restriction and the prolongation; the smoother runs over slabs of planes so that it is a
@@ -522,7 +522,7 @@ class LeanMultigrid:
             D = self.dense
             D.kernels.copy(L.idx, v, D.Z, True)
             D.wrap()
-            return float(D.kernels.apply(L.idx, D.Z, D.diag, *D.w, out))
+            return float(D.kernels.apply(L.idx, D.Z, D.diag, D.w, out))
         if l == 1 and self.dense1 is not None:
             E = self.dense1
             return float(E.kernels.wapply(E.grid(v), E.diag, E.Wg, E.grid(out)))
@@ -630,7 +630,6 @@ class LeanMultigrid:
         D = self.dense
         assert D is not None
         X, L, C = D.kernels, self.levels[0], self.levels[1]
-        w0, w1, w2 = D.w
         X.copy(L.idx, r, D.R, True)
         for s in range(DENSE_SWEEPS):  # red-black forward, from zero
             D.sweep(0, s == 0)
@@ -640,7 +639,7 @@ class LeanMultigrid:
         D.wrap()
         # a dense level below: its blocks numbered by their place in its padded grid
         idx_c = C.idx if self.dense1 is None else self.dense1.cells
-        X.restrict(D.Z, D.R, D.diag, w0, w1, w2, idx_c, L.f, rc)
+        X.restrict(D.Z, D.R, D.diag, D.w, idx_c, L.f, rc)
         self._coarse(1, rc, ec)
         X.prolong(idx_c, L.f, ec, D.diag, D.Z)
         for _ in range(DENSE_SWEEPS):  # and backward: the cycle stays symmetric
@@ -657,15 +656,15 @@ class LeanMultigrid:
         X, C, C2 = E.kernels, self.levels[1], self.levels[2]
         Z, R = E.grid(z), E.grid(r)
         for s in range(DENSE_COARSE_SWEEPS):
-            X.wsweep(Z, R, E.invd, E.Wg, 0, s == 0)
-            X.wsweep(Z, R, E.invd, E.Wg, 1, False)
+            X.sweep(Z, R, E.invd, E.Wg, 0, s == 0)
+            X.sweep(Z, R, E.invd, E.Wg, 1, False)
         assert C2.rc is not None and C2.ec is not None and C.f is not None
-        X.wrestrict(Z, R, E.Wg, E.diag, C2.idx, C.f, C2.rc)
+        X.restrict(Z, R, E.diag, E.Wg, C2.idx, C.f, C2.rc)
         self._coarse(2, C2.rc, C2.ec)
         X.prolong(C2.idx, C.f, C2.ec, E.diag, Z)
         for _ in range(DENSE_COARSE_SWEEPS):
-            X.wsweep(Z, R, E.invd, E.Wg, 1, False)
-            X.wsweep(Z, R, E.invd, E.Wg, 0, False)
+            X.sweep(Z, R, E.invd, E.Wg, 1, False)
+            X.sweep(Z, R, E.invd, E.Wg, 0, False)
         return z
 
     def _kcycle(self, l: int, r: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -756,7 +755,7 @@ class _Dense:
         """One red-black half-sweep (``start``: from zero)."""
         if not start:
             self.wrap()
-        self.kernels.sweep(self.Z, self.R, self.invd, *self.w, colour, start)
+        self.kernels.sweep(self.Z, self.R, self.invd, self.w, colour, start)
 
 
 DENSE_COARSE = True

@@ -20,7 +20,8 @@ inner loop a plain stencil.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from ._lean_kernels import _OPTS, _diag, _row
 
@@ -77,21 +78,46 @@ def wrap(Z, p1, p2):
                 Z[i, j, n2 - 1] = Z[i, j, 1]
 
 
-@njit(inline="always", **_OPTS)
-def _neighbours(Z, i, j, k, w0, w1, w2):
-    """The weighted sum of a padded cell's six neighbours."""
-    return (
-        w0 * (Z[i - 1, j, k] + Z[i + 1, j, k])
-        + w1 * (Z[i, j - 1, k] + Z[i, j + 1, k])
-        + w2 * (Z[i, j, k - 1] + Z[i, j, k + 1])
-    )
+def _neighbours(Z, W, i, j, k):
+    """The weighted sum of padded cell (i, j, k)'s six neighbours in ``Z``. ``W``: the three
+    face weights of a binary finest level (a tuple), or a dense coarse level's +d face weights
+    per cell (``Wg``, shape ``(3, *Z.shape)``: a cell's -d face is its -d neighbour's +d one).
+    Compiled code only (:func:`_neighbours_impl` picks the form by the type of ``W``)."""
+    raise NotImplementedError
+
+
+@overload(_neighbours, inline="always")
+def _neighbours_impl(Z, W, i, j, k):
+    if isinstance(W, types.BaseTuple):
+
+        def uniform(Z, W, i, j, k):
+            return (
+                W[0] * (Z[i - 1, j, k] + Z[i + 1, j, k])
+                + W[1] * (Z[i, j - 1, k] + Z[i, j + 1, k])
+                + W[2] * (Z[i, j, k - 1] + Z[i, j, k + 1])
+            )
+
+        return uniform
+
+    def per_face(Z, W, i, j, k):
+        return (
+            W[0, i, j, k] * Z[i + 1, j, k]
+            + W[0, i - 1, j, k] * Z[i - 1, j, k]
+            + W[1, i, j, k] * Z[i, j + 1, k]
+            + W[1, i, j - 1, k] * Z[i, j - 1, k]
+            + W[2, i, j, k] * Z[i, j, k + 1]
+            + W[2, i, j, k - 1] * Z[i, j, k - 1]
+        )
+
+    return per_face
 
 
 @njit(parallel=True, **_OPTS)
-def sweep(Z, R, invd, w0, w1, w2, colour, start):
+def sweep(Z, R, invd, W, colour, start):
     """Update the cells of one colour (``(i + j + k) % 2 == colour`` in the unpadded indices):
     ``Z = (R + sum of the neighbours' weighted Z) / diag``. ``start``: ``Z`` is taken as zero
-    (its other colour is cleared, this one set to ``R / diag``)."""
+    (its other colour is cleared, this one set to ``R / diag``). ``W``: the face weights, either
+    form of :func:`_neighbours`."""
     n0, n1, n2 = Z.shape
     for i in prange(1, n0 - 1):
         tmp = np.empty(n2, np.float32)
@@ -104,15 +130,15 @@ def sweep(Z, R, invd, w0, w1, w2, colour, start):
                     Z[i, j, k] = 0.0
             else:
                 for k in range(1, n2 - 1):
-                    tmp[k] = (R[i, j, k] + _neighbours(Z, i, j, k, w0, w1, w2)) * invd[i, j, k]
+                    tmp[k] = (R[i, j, k] + _neighbours(Z, W, i, j, k)) * invd[i, j, k]
             for k in range(s, n2 - 1, 2):
                 Z[i, j, k] = tmp[k]
 
 
 @njit(parallel=True, **_OPTS)
-def restrict(Z, R, diag, w0, w1, w2, idx_c, f, out):
+def restrict(Z, R, diag, W, idx_c, f, out):
     """``out[c]`` = the sum of the residual ``R - A Z`` over the fine cells of block ``c``
-    (block sizes ``f``; the residual is zero off the unknowns)."""
+    (block sizes ``f``; the residual is zero off the unknowns; ``W`` as in :func:`sweep`)."""
     n0, n1, n2 = Z.shape[0] - 2, Z.shape[1] - 2, Z.shape[2] - 2
     c0, c1, c2 = idx_c.shape
     f0, f1, f2 = f[0], f[1], f[2]
@@ -125,7 +151,7 @@ def restrict(Z, R, diag, w0, w1, w2, idx_c, f, out):
                 for j in range(J * f1 + 1, min((J + 1) * f1, n1) + 1):
                     for k in range(1, n2 + 1):
                         d = diag[i, j, k]
-                        t = R[i, j, k] - d * Z[i, j, k] + _neighbours(Z, i, j, k, w0, w1, w2)
+                        t = R[i, j, k] - d * Z[i, j, k] + _neighbours(Z, W, i, j, k)
                         tmp[k] = t if d > 0 else np.float32(0.0)
                     for k in range(1, n2 + 1):
                         acc[(k - 1) // f2] += tmp[k]
@@ -155,7 +181,7 @@ def prolong(idx_c, f, e, diag, Z):
 
 
 @njit(parallel=True, **_OPTS)
-def apply(idx, Z, diag, w0, w1, w2, out):
+def apply(idx, Z, diag, W, out):
     """``out = A v`` on the unknowns, ``Z`` holding ``v`` (padded, zero off the unknowns);
     returns ``v . out`` (float64)."""
     n0, n1, n2 = idx.shape
@@ -164,7 +190,7 @@ def apply(idx, Z, diag, w0, w1, w2, out):
         tmp = np.empty(n2 + 2, np.float32)
         for j in range(1, n1 + 1):
             for k in range(1, n2 + 1):
-                tmp[k] = diag[i, j, k] * Z[i, j, k] - _neighbours(Z, i, j, k, w0, w1, w2)
+                tmp[k] = diag[i, j, k] * Z[i, j, k] - _neighbours(Z, W, i, j, k)
             for k in range(1, n2 + 1):
                 n = idx[i - 1, j - 1, k - 1]
                 if n >= 0:
@@ -174,21 +200,10 @@ def apply(idx, Z, diag, w0, w1, w2, out):
 
 
 # --- a dense coarse level (the first below the dense finest one) --------------------------------
-# ``Wg[d]`` holds each cell's +d face weight on the padded grid (0 where there is none): a
-# cell's -d face is its -d neighbour's +d face. Vectors are the padded grid, zero off the
-# unknowns and on the padding, so the Krylov vector kernels work on them as they are.
-
-
-@njit(inline="always", **_OPTS)
-def _weighted(Z, Wg, i, j, k):
-    return (
-        Wg[0, i, j, k] * Z[i + 1, j, k]
-        + Wg[0, i - 1, j, k] * Z[i - 1, j, k]
-        + Wg[1, i, j, k] * Z[i, j + 1, k]
-        + Wg[1, i, j - 1, k] * Z[i, j - 1, k]
-        + Wg[2, i, j, k] * Z[i, j, k + 1]
-        + Wg[2, i, j, k - 1] * Z[i, j, k - 1]
-    )
+# ``Wg[d]`` holds each cell's +d face weight on the padded grid (0 where there is none); its
+# sweep and restriction are :func:`sweep` and :func:`restrict` with ``W = Wg``. Vectors are the
+# padded grid, zero off the unknowns and on the padding, so the Krylov vector kernels work on
+# them as they are.
 
 
 @njit(parallel=True, **_OPTS)
@@ -211,26 +226,6 @@ def wsetup(idx, W, D, wd, Wg, diag, invd):
 
 
 @njit(parallel=True, **_OPTS)
-def wsweep(Z, R, invd, Wg, colour, start):
-    """:func:`sweep` on a weighted dense level."""
-    n0, n1, n2 = Z.shape
-    for i in prange(1, n0 - 1):
-        tmp = np.empty(n2, np.float32)
-        for j in range(1, n1 - 1):
-            s = 1 + ((i + j + colour) & 1)
-            if start:
-                for k in range(1, n2 - 1):
-                    tmp[k] = R[i, j, k] * invd[i, j, k]
-                for k in range(1, n2 - 1):
-                    Z[i, j, k] = 0.0
-            else:
-                for k in range(1, n2 - 1):
-                    tmp[k] = (R[i, j, k] + _weighted(Z, Wg, i, j, k)) * invd[i, j, k]
-            for k in range(s, n2 - 1, 2):
-                Z[i, j, k] = tmp[k]
-
-
-@njit(parallel=True, **_OPTS)
 def wapply(Z, diag, Wg, out):
     """``out = A Z`` on a weighted dense level (every interior cell; 0 off the unknowns);
     returns ``Z . out`` (float64)."""
@@ -239,30 +234,7 @@ def wapply(Z, diag, Wg, out):
     for i in prange(1, n0 - 1):
         for j in range(1, n1 - 1):
             for k in range(1, n2 - 1):
-                t = diag[i, j, k] * Z[i, j, k] - _weighted(Z, Wg, i, j, k)
+                t = diag[i, j, k] * Z[i, j, k] - _neighbours(Z, Wg, i, j, k)
                 out[i, j, k] = t
                 vAv += np.float64(Z[i, j, k]) * t
     return vAv
-
-
-@njit(parallel=True, **_OPTS)
-def wrestrict(Z, R, Wg, diag, idx_c, f, out):
-    """:func:`restrict` from a weighted dense level to a compressed one."""
-    n0, n1, n2 = Z.shape[0] - 2, Z.shape[1] - 2, Z.shape[2] - 2
-    c0, c1, c2 = idx_c.shape
-    f0, f1, f2 = f[0], f[1], f[2]
-    for I in prange(c0):
-        tmp = np.empty(n2 + 2, np.float32)
-        acc = np.empty(c2, np.float64)
-        for J in range(c1):
-            acc[:] = 0.0
-            for i in range(I * f0 + 1, min((I + 1) * f0, n0) + 1):
-                for j in range(J * f1 + 1, min((J + 1) * f1, n1) + 1):
-                    for k in range(1, n2 + 1):
-                        tmp[k] = R[i, j, k] - diag[i, j, k] * Z[i, j, k] + _weighted(Z, Wg, i, j, k)
-                    for k in range(1, n2 + 1):
-                        acc[(k - 1) // f2] += tmp[k]
-            for K in range(c2):
-                c = idx_c[I, J, K]
-                if c >= 0:
-                    out[c] = acc[K]

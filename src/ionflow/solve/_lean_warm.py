@@ -126,12 +126,11 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
             "dense_grid.copy": [(idx, v, P, True)],
             "dense_grid.wrap": [(P, no, no)],
             "dense_grid.wsetup": [(idx_c, W, D, wd, Wg, P, P)],
-            "dense_grid.wrestrict": [(P, P, Wg, P, idx_cc, f, cc)],
-            "dense_cycle.sweep": [(P, P, P, *w, 0, True)],
-            "dense_cycle.restrict": [(P, P, P, *w, idx_c, f, vc)],
+            # the finest level's three weights, and the dense coarse level's weight per face
+            "dense_cycle.restrict": [(P, P, P, w, idx_c, f, vc), (P, P, P, Wg, idx_cc, f, cc)],
+            "dense_cycle.sweep": [(P, P, P, w, 0, True), (P, P, P, Wg, 0, True)],
             "dense_cycle.prolong": [(idx_c, f, vc, P, P)],
-            "dense_cycle.apply": [(idx, P, P, *w, out)],
-            "dense_cycle.wsweep": [(P, P, P, Wg, 0, True)],
+            "dense_cycle.apply": [(idx, P, P, w, out)],
             "dense_cycle.wapply": [(P, P, Wg, P)],
         })  # fmt: skip
     if conductivities:  # coarse levels split by cluster (``_lean_split.py``)
