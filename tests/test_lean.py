@@ -729,6 +729,20 @@ def _split_multigrid(lab, sigma, periodic=(False, False), mode="always", **kw):
         _lean.SPLIT = old
 
 
+def _binary_multigrid(keep, periodic=(False, False), mode="auto", **kw):
+    from ionflow.solve import _lean
+    from ionflow.solve._lean import flow_geometry
+
+    _, wd, ge = flow_geometry(3, 0, Stencil(periodic=tuple(d + 1 for d in (0, 1) if periodic[d])))
+    idx, off = _index_grid(keep)
+    old = _lean.SPLIT
+    _lean.SPLIT = mode
+    try:
+        return LeanMultigrid(idx, int(off[-1]), None, wd, ge, ge, periodic, **kw)
+    finally:
+        _lean.SPLIT = old
+
+
 @pytest.mark.parametrize("periodic", [(False, False), (True, True)])
 def test_split_levels_are_the_galerkin_operators_of_their_aggregates(periodic):
     """Every split level is P^T A P of the level above (P: its aggregates), held as float32
@@ -769,6 +783,90 @@ def test_split_levels_are_the_galerkin_operators_of_their_aggregates(periodic):
         plane = np.searchsorted(C.planes, np.arange(C.n), side="right") - 1
         rows, cols = np.nonzero(W)
         assert np.abs(plane[rows] - plane[cols]).max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(6, 6, 6), (7, 5, 3), (5, 1, 6)])
+def test_block_components_are_the_face_connected_pieces_of_each_block(shape):
+    from scipy import ndimage
+
+    from ionflow.solve import _lean_split as S
+
+    keep = np.random.default_rng(1).random(shape) < 0.55
+    idx, off = _index_grid(keep)
+    f = np.array([2 if s > 1 else 1 for s in shape], np.int64)
+    got = S.block_components(idx, int(off[-1]), f)
+    pos = np.argwhere(keep)  # C order: the unknowns' numbering
+    for c in np.unique(pos // f, axis=0):
+        sl = tuple(slice(a * b, a * b + b) for a, b in zip(c, f))
+        lab, _ = ndimage.label(keep[sl])  # face connectivity
+        members = idx[sl][keep[sl]]
+        want = lab[keep[sl]]
+        # one piece per label: the same partition (numbering aside)
+        assert len(set(zip(want, got[members]))) == len(set(want)) == len(set(got[members]))
+
+
+@pytest.mark.parametrize("periodic", [(False, False), (True, True)])
+def test_connected_split_levels_hold_connected_pieces_and_are_galerkin(periodic):
+    """A binary image's split levels (``connect_setup``): every aggregate, on every level, is
+    one face-connected set of fine cells inside its block, and every level is P^T A P."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    from ionflow.solve._assemble import assemble
+
+    axes = tuple(d + 1 for d in (0, 1) if periodic[d])
+    noise = np.random.default_rng(2).random((20, 16, 14)) < 0.55
+    keep = percolating_mask(noise, 0, axes)[0]
+    M = _binary_multigrid(keep, periodic, mode="always", max_coarse=20)
+    assert M.dense is None and len(M.levels) >= 3
+    blocks = np.unique(np.argwhere(keep) // 2, axis=0).shape[0]
+    assert M.levels[1].n > blocks  # blocks in several pieces
+    assert all(L.csr is not None for L in M.levels[1:])
+    stencil = Stencil(periodic=axes)
+    A = assemble(keep.astype(float), keep, 0, stencil).A.tocsr()
+    graph = sp.triu(A, 1).tocoo()  # the fine faces
+    fine_of = np.arange(M.levels[0].n)  # each fine unknown's aggregate on the current level
+    Al = A
+    for L, C in zip(M.levels[:-1], M.levels[1:]):
+        P = sp.csr_matrix((np.ones(L.n), (np.arange(L.n), L.agg)), shape=(L.n, C.n))
+        Ac = np.asarray(sp.csr_matrix(P.T @ Al @ P).todense())
+        indptr, indices, data, E = C.csr
+        W = sp.csr_matrix((data.astype(float), indices, indptr), shape=(C.n, C.n)).toarray()
+        off = ~np.eye(C.n, dtype=bool)
+        assert_allclose(-Ac[off], W[off], rtol=1e-6, atol=1e-12)
+        assert_allclose(np.diag(Ac), E + W.sum(axis=1), rtol=1e-6)
+        Al = sp.csr_matrix(Ac)
+        fine_of = L.agg[fine_of]
+        inside = fine_of[graph.row] == fine_of[graph.col]
+        g = sp.csr_matrix(
+            (np.ones(int(inside.sum())), (graph.row[inside], graph.col[inside])),
+            shape=A.shape,
+        )
+        pieces = connected_components(g, directed=False)[0]
+        assert pieces == C.n  # each aggregate one connected piece, none empty
+
+
+def test_a_binary_image_near_its_percolation_threshold_switches_to_connected_pieces():
+    """A 64^3 crop of a Gaussian random field at 40 % electrolyte barely percolates (relative
+    conductivity 0.013): on grid blocks the multigrid needs ~90 iterations; ``SPLIT="auto"``
+    switches to blocks split into their connected pieces after a few slow ones."""
+    from ionflow.generate import grf
+
+    vol = grf((128,) * 3, electrolyte_fraction=0.4, rng=11)[:64, :64, :64]
+    res = {}
+    for mode in ("never", "auto", "always"):
+        old = _lean.SPLIT
+        _lean.SPLIT = mode
+        try:
+            res[mode] = simulate(vol)
+        finally:
+            _lean.SPLIT = old
+    exact = simulate(vol, method="direct").relative_conductivity
+    for r in res.values():
+        assert abs(r.relative_conductivity / exact - 1) < 1e-9
+    assert res["never"].iterations > 60
+    assert res["auto"].iterations < res["never"].iterations / 3
+    assert res["always"].iterations <= res["auto"].iterations
 
 
 def test_split_preconditioner_is_symmetric_and_positive():
@@ -862,7 +960,12 @@ def test_split_kernels_compile_when_a_solve_first_splits(monkeypatch, caplog):
     for _ in range(2):
         _split_multigrid(lab, sigma, max_coarse=100)
     assert compiled == [(True, _lean_warm.SPLIT_HERE, _lean_warm.SPLIT_HELPER)]
-    assert caplog.text.count("coarse levels split by cluster") == 1
+    assert caplog.text.count("kernels of split coarse levels") == 1
+    # a binary image's split levels (connected pieces) have kernels of their own
+    for _ in range(2):
+        _binary_multigrid(lab == 1, mode="always", max_coarse=100)
+    assert compiled[1:] == [(False, _lean_warm.SPLIT_HERE, _lean_warm.SPLIT_HELPER)]
+    assert caplog.text.count("kernels of split coarse levels") == 2
 
 
 # --- the dense finest level (binary images, ``_lean_dense.py``) --------------------------------

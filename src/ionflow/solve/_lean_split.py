@@ -152,6 +152,58 @@ def split_blocks(idx, nu, cls, f):
     return agg, counts, coords, ccls
 
 
+@njit(parallel=True, **_OPTS)
+def block_components(idx, nu, f):
+    """The face-connected piece of its ``f``-block (at most 2x2x2 cells) that each of the
+    ``nu`` unknowns of ``idx`` lies in: int32, the block's first cell of that piece in C order
+    (0 .. 7), so that equal values within a block mean one piece (a binary image's split
+    levels, :meth:`~._lean.LeanMultigrid.connect_setup`)."""
+    n0, n1, n2 = idx.shape
+    f0, f1, f2 = f[0], f[1], f[2]
+    out = np.empty(nu, np.int32)
+    for I in prange((n0 + f0 - 1) // f0):
+        size = f0 * f1 * f2
+        cell = np.empty(size, np.int64)
+        pos = np.empty((size, 3), np.int64)
+        parent = np.empty(size, np.int64)
+        for J in range((n1 + f1 - 1) // f1):
+            for K in range((n2 + f2 - 1) // f2):
+                m = 0
+                for i in range(I * f0, min(I * f0 + f0, n0)):
+                    for j in range(J * f1, min(J * f1 + f1, n1)):
+                        for k in range(K * f2, min(K * f2 + f2, n2)):
+                            n = idx[i, j, k]
+                            if n >= 0:
+                                cell[m] = n
+                                pos[m, 0], pos[m, 1], pos[m, 2] = i, j, k
+                                parent[m] = m
+                                m += 1
+                for a in range(m):  # union by the smaller index: a root is its piece's first
+                    for b in range(a + 1, m):
+                        dist = (
+                            abs(pos[a, 0] - pos[b, 0])
+                            + abs(pos[a, 1] - pos[b, 1])
+                            + abs(pos[a, 2] - pos[b, 2])
+                        )
+                        if dist != 1:
+                            continue
+                        ra, rb = a, b
+                        while parent[ra] != ra:
+                            ra = parent[ra]
+                        while parent[rb] != rb:
+                            rb = parent[rb]
+                        if ra < rb:
+                            parent[rb] = ra
+                        elif rb < ra:
+                            parent[ra] = rb
+                for a in range(m):
+                    r = a
+                    while parent[r] != r:
+                        r = parent[r]
+                    out[cell[a]] = r
+    return out
+
+
 @njit(inline="always", **_OPTS)
 def _split_block(idx, cls, f, I, J, K, seen, a, agg, coords, ccls):
     """The distinct ``cls`` values among the unknowns of block (I, J, K), in order of first

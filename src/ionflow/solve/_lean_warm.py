@@ -133,20 +133,22 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
             "dense_cycle.apply": [(idx, P, P, w, out)],
             "dense_cycle.wapply": [(P, P, Wg, P)],
         })  # fmt: skip
-    if conductivities:  # coarse levels split by cluster (``_lean_split.py``)
-        i32 = np.zeros(8, np.int32)
-        agg = np.zeros(27, np.int32)
-        csr = (np.zeros(9, np.int64), i32, vc, vc)  # indptr, indices, weights, electrode
-        calls.update({
-            "split_fine.fine_restrict": [(idx, v, s, wd, g, g, no, no, out, 2, agg, offsets, vc)],
-            "split_fine.prolong_agg": [(agg, vc, v)],
-            "split_fine.split_blocks": [(idx, 27, np.zeros(27, np.int32), f)],
-            "split_fine.fine_faces": [(idx, s, wd, no, no, agg, 0, 3)],
-            "split_csr.csr_gauss_seidel": [(*csr, vc, rc, offsets, True, 2)],
-            "split_csr.csr_apply": [(*csr, vc, rc)],
-            "split_csr.csr_restrict": [(*csr, vc, rc, offsets, 2, i32, offsets, cc)],
-            "split_csr.csr_faces": [(*csr[:3], i32, 0, 8)],
-        })  # fmt: skip
+    # split coarse levels (``_lean_split.py``): by cluster (label images), or into connected
+    # pieces (binary images)
+    i32 = np.zeros(8, np.int32)
+    agg = np.zeros(27, np.int32)
+    csr = (np.zeros(9, np.int64), i32, vc, vc)  # indptr, indices, weights, electrode
+    calls.update({
+        "split_fine.fine_restrict": [(idx, v, s, wd, g, g, no, no, out, 2, agg, offsets, vc)],
+        "split_fine.prolong_agg": [(agg, vc, v)],
+        "split_fine.split_blocks": [(idx, 27, np.zeros(27, np.int32), f)],
+        "split_fine.fine_faces": [(idx, s, wd, no, no, agg, 0, 3)],
+        "split_fine.block_components": [] if conductivities else [(idx, 27, f)],
+        "split_csr.csr_gauss_seidel": [(*csr, vc, rc, offsets, True, 2)],
+        "split_csr.csr_apply": [(*csr, vc, rc)],
+        "split_csr.csr_restrict": [(*csr, vc, rc, offsets, 2, i32, offsets, cc)],
+        "split_csr.csr_faces": [(*csr[:3], i32, 0, 8)],
+    })  # fmt: skip
     return calls
 
 
