@@ -818,7 +818,7 @@ def test_connected_split_levels_hold_connected_pieces_and_are_galerkin(periodic)
     noise = np.random.default_rng(2).random((20, 16, 14)) < 0.55
     keep = percolating_mask(noise, 0, axes)[0]
     M = _binary_multigrid(keep, periodic, mode="always", max_coarse=20)
-    assert M.dense is None and len(M.levels) >= 3
+    assert M.dense1 is None and len(M.levels) >= 3
     blocks = np.unique(np.argwhere(keep) // 2, axis=0).shape[0]
     assert M.levels[1].n > blocks  # blocks in several pieces
     assert all(L.csr is not None for L in M.levels[1:])
@@ -1026,6 +1026,40 @@ def test_dense_kernels_equal_the_compressed_ones(shape, periodic, monkeypatch):
     assert not D.Z[inner][D.diag[inner] == 0].any()
 
 
+@pytest.mark.parametrize("periodic", [(False, False), (True, True)])
+def test_dense_kernels_into_split_levels_equal_the_compressed_ones(periodic, monkeypatch):
+    """Above split coarse levels (a binary image's connected pieces) the dense finest level
+    restricts into, and prolongs from, the aggregates as the compressed level does."""
+    from ionflow.solve import _lean_dense as X
+    from ionflow.solve import _lean_split as S
+
+    monkeypatch.setattr(_lean, "DENSE", "always")
+    monkeypatch.setattr(_lean, "SPLIT", "always")
+    wd = (1.0, 0.25, 4.0)
+    M, n = _dense_hierarchy(blobs((22, 20, 24), electrolyte_fraction=0.5, rng=5), wd, periodic)
+    D, L, C = M.dense, M.levels[0], M.levels[1]
+    assert D is not None and L.agg is not None and C.csr is not None and M.dense1 is None
+    args = (M.sig, M.wd, M.g_in, M.g_out, L.p1, L.p2)
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(n).astype(np.float32)
+    r = rng.standard_normal(n).astype(np.float32)
+    X.copy(L.idx, z, D.Z, True)
+    X.copy(L.idx, r, D.R, True)
+    D.wrap()
+    want = np.empty(C.n, np.float32)
+    S.fine_restrict(L.idx, z, *args, r, L.f0, L.agg, C.planes, want)
+    got = np.full(C.n, np.nan, np.float32)
+    X.restrict_agg(D.Z, D.R, D.diag, D.w, L.idx, L.agg, L.f0, C.planes, got)
+    assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    e = rng.standard_normal(C.n).astype(np.float32)
+    want_z = z.copy()
+    S.prolong_agg(L.agg, e, want_z)
+    X.prolong_agg(L.idx, L.agg, e, D.Z)
+    got_z = np.empty(n, np.float32)
+    X.copy(L.idx, got_z, D.Z, False)
+    assert_allclose(got_z, want_z, rtol=1e-6)
+
+
 def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
     from ionflow.solve import _lean_dense as X
 
@@ -1052,15 +1086,23 @@ def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "periodic, coarse", [((False, False), False), ((True, True), False), ((False, False), True)]
+    "periodic, coarse, split",
+    [
+        ((False, False), False, "never"),
+        ((True, True), False, "never"),
+        ((False, False), True, "never"),
+        ((True, True), False, "always"),  # above split levels (connected pieces)
+    ],
 )
-def test_dense_preconditioner_is_symmetric_and_positive(periodic, coarse, monkeypatch):
+def test_dense_preconditioner_is_symmetric_and_positive(periodic, coarse, split, monkeypatch):
     monkeypatch.setattr(_lean, "DENSE", "always")
     monkeypatch.setattr(_lean, "DENSE_COARSE", coarse)
+    monkeypatch.setattr(_lean, "SPLIT", split)
     vol = blobs((24, 20, 22), electrolyte_fraction=0.7, rng=2)
     M, n = _dense_hierarchy(vol, periodic=periodic)
     assert M.dense is not None and len(M.levels) >= 3
     assert (M.dense1 is not None) == coarse
+    assert (M.levels[0].agg is not None) == (split == "always")
     rng = np.random.default_rng(0)
     r1 = rng.standard_normal(n).astype(np.float32)
     r2 = rng.standard_normal(n).astype(np.float32)
@@ -1094,8 +1136,9 @@ def test_dense_and_compressed_finest_levels_give_the_direct_answer(kwargs, dense
     monkeypatch.setattr(
         LeanMultigrid, "_dense_cycle", lambda self, r, z: used.append(1) or cycle(self, r, z)
     )
-    for mode in ("always", "never"):
+    for mode, split in (("always", "never"), ("never", "never"), ("always", "always")):
         monkeypatch.setattr(_lean, "DENSE", mode)
+        monkeypatch.setattr(_lean, "SPLIT", split)  # above split (connected-piece) levels
         used.clear()
         b = simulate(vol, method="mg", **kwargs)
         assert bool(used) == (mode == "always" and dense)

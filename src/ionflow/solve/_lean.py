@@ -247,13 +247,12 @@ class LeanMultigrid:
         self.dense: _Dense | None = None
         L = self.levels[0]
         even = (not L.p1 or idx.shape[1] % 2 == 0) and (not L.p2 or idx.shape[2] % 2 == 0)
-        grid = len(self.levels) > 1 and L.agg is None  # grid coarse levels, not split ones
-        if sig is None and even and grid and _dense_pays(idx.shape, n):
+        if sig is None and even and len(self.levels) > 1 and _dense_pays(idx.shape, n):
             self.dense = _Dense(idx, wd, g_in, g_out, L.p1, L.p2)
         # the first coarse level dense too, when a dense level and a coarser one are above and
         # below it (no periodic axes: its padding must stay zero for the Krylov vectors)
         self.dense1: _DenseCoarse | None = None
-        C = self.levels[1] if len(self.levels) > 2 else None
+        C = self.levels[1] if len(self.levels) > 2 and L.agg is None else None  # a grid level
         if DENSE_COARSE and self.dense is not None and C is not None and not (C.p1 or C.p2):
             self.dense1 = _DenseCoarse(C, wd)
 
@@ -261,14 +260,14 @@ class LeanMultigrid:
         """Replace the grid coarse levels by split ones, once: split by cluster
         (:meth:`split_setup`) when the image has clusters to split, into connected pieces
         (:meth:`connect_setup`) when it is binary; returns whether it did. The fine level, the
-        cluster correction and every vector stay (a dense finest level goes: its transfers
-        need grid blocks): flexible CG takes the new cycle from its next step."""
+        cluster correction, a dense finest level and every vector stay (a dense first coarse
+        level goes): flexible CG takes the new cycle from its next step."""
         if self.splittable is None and not self.connectable:
             return False
         labels, self.splittable = self.splittable, None
         self.connectable = False
         del self.levels[1:]
-        self.dense = self.dense1 = None
+        self.dense1 = None
         L = self.levels[0]
         L.f = None
         if labels is not None:
@@ -703,13 +702,20 @@ class LeanMultigrid:
             D.sweep(0, s == 0)
             D.sweep(1)
         rc, ec = C.rc, C.ec
-        assert rc is not None and ec is not None and L.f is not None
+        assert rc is not None and ec is not None
         D.wrap()
-        # a dense level below: its blocks numbered by their place in its padded grid
-        idx_c = C.idx if self.dense1 is None else self.dense1.cells
-        X.restrict(D.Z, D.R, D.diag, D.w, idx_c, L.f, rc)
-        self._coarse(1, rc, ec)
-        X.prolong(idx_c, L.f, ec, D.diag, D.Z)
+        if L.agg is not None:  # split levels below
+            assert C.planes is not None
+            X.restrict_agg(D.Z, D.R, D.diag, D.w, L.idx, L.agg, L.f0, C.planes, rc)
+            self._coarse(1, rc, ec)
+            X.prolong_agg(L.idx, L.agg, ec, D.Z)
+        else:
+            # a dense level below: its blocks numbered by their place in its padded grid
+            idx_c = C.idx if self.dense1 is None else self.dense1.cells
+            assert L.f is not None
+            X.restrict(D.Z, D.R, D.diag, D.w, idx_c, L.f, rc)
+            self._coarse(1, rc, ec)
+            X.prolong(idx_c, L.f, ec, D.diag, D.Z)
         for _ in range(DENSE_SWEEPS):  # and backward: the cycle stays symmetric
             D.sweep(1)
             D.sweep(0)

@@ -181,6 +181,39 @@ def prolong(idx_c, f, e, diag, Z):
 
 
 @njit(parallel=True, **_OPTS)
+def restrict_agg(Z, R, diag, W, idx, agg, f0, planes_c, out):
+    """:func:`restrict` into split aggregates (``_lean_split.py``): ``out[c]`` = the sum of the
+    residual over the unknowns ``n`` (numbered by ``idx``) with ``agg[n] == c``; the next
+    level's planes in parallel (plane ``P`` gathers fine planes ``f0 P .. f0 P + f0 - 1``)."""
+    n0, n1, n2 = idx.shape
+    for P in prange(planes_c.shape[0] - 1):
+        for c in range(planes_c[P], planes_c[P + 1]):
+            out[c] = 0.0
+        tmp = np.empty(n2 + 2, np.float32)
+        for i in range(f0 * P + 1, min(f0 * P + f0, n0) + 1):
+            for j in range(1, n1 + 1):
+                for k in range(1, n2 + 1):
+                    tmp[k] = R[i, j, k] - diag[i, j, k] * Z[i, j, k] + _neighbours(Z, W, i, j, k)
+                for k in range(1, n2 + 1):
+                    n = idx[i - 1, j - 1, k - 1]
+                    if n >= 0:
+                        out[agg[n]] += tmp[k]
+
+
+@njit(parallel=True, **_OPTS)
+def prolong_agg(idx, agg, e, Z):
+    """``Z += e[agg[n]]`` on the unknowns (piecewise-constant prolongation from split
+    aggregates)."""
+    n0, n1, n2 = idx.shape
+    for i in prange(n0):
+        for j in range(n1):
+            for k in range(n2):
+                n = idx[i, j, k]
+                if n >= 0:
+                    Z[i + 1, j + 1, k + 1] += e[agg[n]]
+
+
+@njit(parallel=True, **_OPTS)
 def apply(idx, Z, diag, W, out):
     """``out = A v`` on the unknowns, ``Z`` holding ``v`` (padded, zero off the unknowns);
     returns ``v . out`` (float64)."""

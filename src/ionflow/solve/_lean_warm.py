@@ -52,7 +52,7 @@ HELPER = ("apply", "gauss_seidel", "restrict_residual", "dense_cycle")
 # The split coarse levels' kernels (``_lean_split.py``): compiled only when a solve first
 # switches to split levels (most label images never do; 15-20 s more on every first solve)
 SPLIT_HERE = ("split_fine",)
-SPLIT_HELPER = ("split_csr",)
+SPLIT_HELPER = ("split_csr", "split_dense")
 
 
 def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
@@ -117,10 +117,10 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
         "vector.zero": [(v,)],
         "vector.scale": [(s32, v, out)],
     }
+    P = np.zeros((5, 5, 5), f32)  # a padded dense level
+    w = (s32, s32, s32)
     if not conductivities:  # the dense finest level of binary images (``_lean_dense.py``)
-        P = np.zeros((5, 5, 5), f32)  # padded
         Wg = np.zeros((3, 5, 5, 5), f32)  # a dense coarse level's face weights
-        w = (s32, s32, s32)
         calls.update({
             "dense_grid.setup": [(idx, wd, g, g, no, no, P, P)],
             "dense_grid.copy": [(idx, v, P, True)],
@@ -144,6 +144,11 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
         "split_fine.split_blocks": [(idx, 27, np.zeros(27, np.int32), f)],
         "split_fine.fine_faces": [(idx, s, wd, no, no, agg, 0, 3)],
         "split_fine.block_components": [] if conductivities else [(idx, 27, f)],
+        # a binary image's dense finest level above split levels
+        "split_dense.restrict_agg": []
+        if conductivities
+        else [(P, P, P, w, idx, agg, 2, offsets, vc)],
+        "split_dense.prolong_agg": [] if conductivities else [(idx, agg, vc, P)],
         "split_csr.csr_gauss_seidel": [(*csr, vc, rc, offsets, True, 2)],
         "split_csr.csr_apply": [(*csr, vc, rc)],
         "split_csr.csr_restrict": [(*csr, vc, rc, offsets, 2, i32, offsets, cc)],
@@ -167,12 +172,15 @@ def compile_kernels(names: tuple[str, ...] | None = None, conductivities: bool =
 
 
 def kernel_of(name: str) -> Any:
-    """The kernel of a ``_calls`` entry: ``split_*.*`` in ``_lean_split``, ``dense_*.*`` in
-    ``_lean_dense``, the rest in ``_lean_kernels``."""
+    """The kernel of a ``_calls`` entry: ``split_dense.*`` and ``dense_*.*`` in
+    ``_lean_dense``, the other ``split_*.*`` in ``_lean_split``, the rest in
+    ``_lean_kernels``."""
     from . import _lean_dense as X
     from . import _lean_kernels as K
     from . import _lean_split as S
 
+    if name.startswith("split_dense"):
+        return getattr(X, name.split(".")[-1])
     module = S if name.startswith("split") else X if name.startswith("dense") else K
     return getattr(module, name.split(".")[-1])
 
