@@ -4,8 +4,8 @@
     python benchmarks/families3d.py [--data DIR] [--size 128] [--seeds 3 11] [--large 256]
                                     [--no-taufactor] [--no-write]
 
-Every generator of ``ionflow.generate`` at electrolyte fractions 0.35 and 0.5 (seeds
-``--seeds``), the conducting phase of the two real electrodes and of the TauFactor 2 standard
+Every generator of ``ionflow.generate`` at electrolyte fractions 0.35 and 0.5 (non-overlapping
+particles: 0.8; seeds ``--seeds``), the conducting phase of the two real electrodes and of the TauFactor 2 standard
 volume in ``--data`` (first ``--size`` cells of each axis), all ``--size``^3, flow along axis 0;
 and the generated cases that needed the most grid iterations again at ``--large``^3.
 ionflow solves each volume (in this process, after a warm-up; best of 2) with its coarse levels
@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import os
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +44,15 @@ SECTION = "## Solver across microstructure families (benchmarks/families3d.py)"
 MODES = ("never", "auto", "always")
 
 
-def generated(size: int, seeds: list[int]) -> list[tuple[str, np.ndarray]]:
-    cases = []
+FRACTIONS = {"nonoverlapping": (0.8,)}  # its particles jam (or take minutes) below ~0.7
+"""Electrolyte fractions per generator (default 0.35 and 0.5)."""
+
+
+def generated(size: int, seeds: list[int]) -> Iterator[tuple[str, np.ndarray]]:
     for kind in ionflow.generate.GENERATORS:
         if kind == "fitted":  # needs statistics fitted to an image
             continue
-        for fraction in (0.35, 0.5):
+        for fraction in FRACTIONS.get(kind, (0.35, 0.5)):
             for seed in seeds:
                 try:
                     vol = ionflow.generate.generate(
@@ -56,8 +61,7 @@ def generated(size: int, seeds: list[int]) -> list[tuple[str, np.ndarray]]:
                 except ionflow.InputError as exc:  # non-overlapping particles jam
                     print(f"{kind} {fraction:g}: {exc}", flush=True)
                     continue
-                cases.append((f"{kind} {fraction:g}, seed {seed}", vol.astype(bool)))
-    return cases
+                yield f"{kind} {fraction:g}, seed {seed}", vol.astype(bool)
 
 
 def real(data: Path, size: int) -> list[tuple[str, np.ndarray]]:
@@ -149,7 +153,8 @@ def main() -> None:
     for mode in ("always",):  # the split levels' kernels too
         solve_ionflow(ionflow.generate.disks((40,) * 3, electrolyte_fraction=0.5, rng=1), mode)
     rows, grid_its = [], []
-    for name, vol in generated(args.size, args.seeds) + real(Path(args.data), args.size):
+    cases = itertools.chain(generated(args.size, args.seeds), real(Path(args.data), args.size))
+    for name, vol in cases:
         line, r = row(name, vol, not args.no_taufactor)
         rows.append(line)
         print(line, flush=True)
@@ -182,7 +187,7 @@ def main() -> None:
             f"`python benchmarks/families3d.py` ({time.perf_counter() - t0:.0f} s in all; "
             f"threads: {threads}). Each volume is solved along axis 0 in one process after a "
             "warm-up (best of 2; the machine is shared, so compare times within a row). "
-            "*never*: the coarse levels are 2x2x2 grid blocks (`_lean.SPLIT = \"never\"`; "
+            '*never*: the coarse levels are 2x2x2 grid blocks (`_lean.SPLIT = "never"`; '
             "binary volumes of up to 400^3 cells also get the dense finest level); *auto* (the "
             "default): the grid levels, switching to blocks split into their face-connected "
             "pieces (`LeanMultigrid.connect_setup`) when two successive iterations each "
