@@ -869,6 +869,24 @@ def test_a_binary_image_near_its_percolation_threshold_switches_to_connected_pie
     assert res["always"].iterations <= res["auto"].iterations
 
 
+def test_a_binary_image_stays_on_grid_levels_without_memory_for_split_ones(monkeypatch, caplog):
+    from ionflow.generate import grf
+
+    vol = grf((128,) * 3, electrolyte_fraction=0.4, rng=11)[:64, :64, :64]
+    keep = percolating_mask(vol, 0)[0]
+    M = _binary_multigrid(keep)
+    assert M.connectable and M.levels[0].agg is None
+    monkeypatch.setattr(_lean, "available_memory", lambda: 1000)
+    with caplog.at_level("INFO", logger="ionflow"):
+        assert not M.upgrade()
+    assert "coarse levels stay on the grid" in caplog.text
+    assert M.levels[0].agg is None and not M.connectable  # asked once
+    assert not M.upgrade()
+    M2 = _binary_multigrid(keep)
+    monkeypatch.setattr(_lean, "available_memory", lambda: None)  # unknown: switch
+    assert M2.upgrade() and M2.levels[0].agg is not None and M2.dense is not None
+
+
 def test_split_preconditioner_is_symmetric_and_positive():
     lab = np.ones((32, 16, 16), np.uint8)
     lab[5::8] = 2

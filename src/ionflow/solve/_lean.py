@@ -67,6 +67,7 @@ import numpy as np
 from .._pool import available_cores, solver_threads
 from ..errors import IonflowError, NotConvergedError
 from ._clusters import label_face_connected
+from ._memory import available_memory
 from ._multigrid import MultigridSolution, _Progress
 from ._stencil import DEFAULT, Stencil
 
@@ -137,17 +138,18 @@ SPLIT = "auto"
 """Split coarse levels: by cluster (:meth:`LeanMultigrid.split_setup`) for images with a weak
 phase, into connected pieces (:meth:`LeanMultigrid.connect_setup`) for binary images. ``"auto"``
 starts on the cheaper grid levels and switches when the first iterations converge slowly
-(:meth:`LeanMultigrid.upgrade`, :func:`fcg`; a binary image of at most
-``SPLIT_BINARY_MAX_CELLS`` cells), ``"always"`` splits from the start, ``"never"`` keeps the
-grid levels."""
+(:meth:`LeanMultigrid.upgrade`, :func:`fcg`; a binary image when the memory for it is free,
+``SPLIT_BINARY_BYTES``), ``"always"`` splits from the start, ``"never"`` keeps the grid
+levels."""
 SPLIT_RATIO = 0.5
 """``SPLIT="auto"``: switch to split levels when two successive steps each decrease the energy
 current by more than this fraction of the step before (the grid levels then converge slowly:
 0.5-0.9 on electrodes where splitting pays, at most 0.45 where it does not; BENCHMARKS.md)."""
-SPLIT_BINARY_MAX_CELLS = 400**3
-"""``SPLIT="auto"`` splits the coarse levels of a binary image into connected pieces
-(:meth:`LeanMultigrid.connect_setup`) only up to this many cells: the split levels need more
-memory than the grid ones, which the dense finest level they replace leaves free up to there."""
+SPLIT_BINARY_BYTES = 40.0
+"""Bytes per unknown that switching a binary image to split levels mid-solve may add at its
+peak (:meth:`LeanMultigrid.upgrade`; the levels and their set-up: 256^3 spheres at 70 %
+peaked 32 B per unknown higher on the compressed finest level, 25 B on the dense one). Where
+less memory is free the grid levels stay."""
 SPLIT_MIN_SHRINK = 0.6
 """A split level with more than this fraction of the level below's unknowns is rebuilt unsplit."""
 WEAK_CONTRAST = 0.1
@@ -240,7 +242,7 @@ class LeanMultigrid:
             self._grid_levels()
         # the clusters, while the levels could still be split (:meth:`upgrade`)
         self.splittable = labels if SPLIT == "auto" else None
-        self.connectable = binary and SPLIT == "auto" and idx.size <= SPLIT_BINARY_MAX_CELLS
+        self.connectable = binary and SPLIT == "auto"
         self._coarsest()
         if labels is not None and len(self.levels) > 1:
             self.cluster_setup(*labels)
@@ -265,7 +267,18 @@ class LeanMultigrid:
         if self.splittable is None and not self.connectable:
             return False
         labels, self.splittable = self.splittable, None
-        self.connectable = False
+        if self.connectable:
+            self.connectable = False
+            need = SPLIT_BINARY_BYTES * self.levels[0].n
+            free = available_memory()
+            if free is not None and free < need:
+                log.info(
+                    "the coarse levels stay on the grid: splitting them into connected pieces "
+                    "needs about %.1f GB more, %.1f GB are free",
+                    need / 1e9,
+                    free / 1e9,
+                )
+                return False
         del self.levels[1:]
         self.dense1 = None
         L = self.levels[0]
@@ -366,13 +379,20 @@ class LeanMultigrid:
             assert L.csr is not None
             indptr, indices = L.csr[0], L.csr[1]
             key = (c[:, 0] * (c[:, 1].max() + 1) + c[:, 1]) * (c[:, 2].max() + 1) + c[:, 2]
-            rows = np.repeat(np.arange(L.n, dtype=np.int32), np.diff(indptr))
-            inside = key[rows] == key[indices]
-            graph = sp.csr_matrix(
-                (np.ones(int(inside.sum()), np.int8), (rows[inside], indices[inside])),
-                shape=(L.n, L.n),
-            )
-            del rows, inside
+            rows, cols = [], []
+            step = max(1, L.n // 8)  # the couplings inside the new blocks, a few rows at a time
+            for lo in range(0, L.n, step):
+                hi = min(L.n, lo + step)
+                r = np.repeat(np.arange(lo, hi, dtype=np.int32), np.diff(indptr[lo : hi + 1]))
+                m = indices[indptr[lo] : indptr[hi]]
+                inside = key[r] == key[m]
+                rows.append(r[inside])
+                cols.append(m[inside])
+                del r, m, inside
+            r, m = np.concatenate(rows), np.concatenate(cols)
+            del rows, cols
+            graph = sp.csr_matrix((np.ones(r.shape[0], np.int8), (r, m)), shape=(L.n, L.n))
+            del r, m
             return connected_components(graph, directed=False)[1]
 
         self._split_levels(self.S.block_components(L.idx, L.n, f), pieces)
