@@ -867,6 +867,22 @@ def test_a_binary_image_near_its_percolation_threshold_switches_to_connected_pie
     assert res["never"].iterations > 60
     assert res["auto"].iterations < res["never"].iterations / 3
     assert res["always"].iterations <= res["auto"].iterations
+    # the same with two conductivities and no weak phase (a third of the electrolyte at 0.5)
+    lab = vol.astype(np.uint8)
+    lab[(np.random.default_rng(0).random(vol.shape) < 0.3) & vol] = 2
+    kw = {"label_conductivities": {0: 0.0, 1: 1.0, 2: 0.5}}
+    exact = simulate(lab, method="direct", **kw).relative_conductivity
+    its = {}
+    for mode in ("never", "auto"):
+        old = _lean.SPLIT
+        _lean.SPLIT = mode
+        try:
+            r = simulate(lab, **kw)
+        finally:
+            _lean.SPLIT = old
+        assert abs(r.relative_conductivity / exact - 1) < 1e-9
+        its[mode] = r.iterations
+    assert its["auto"] < its["never"] / 3
 
 
 def test_a_binary_image_stays_on_grid_levels_without_memory_for_split_ones(monkeypatch, caplog):

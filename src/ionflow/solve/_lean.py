@@ -67,7 +67,7 @@ import numpy as np
 from .._pool import available_cores, solver_threads
 from ..errors import IonflowError, NotConvergedError
 from ._clusters import label_face_connected
-from ._memory import available_memory
+from ._freemem import available_memory
 from ._multigrid import MultigridSolution, _Progress
 from ._stencil import DEFAULT, Stencil
 
@@ -136,17 +136,17 @@ def _announce_split_compilation(conductivities: bool) -> None:
 F32 = np.float32
 SPLIT = "auto"
 """Split coarse levels: by cluster (:meth:`LeanMultigrid.split_setup`) for images with a weak
-phase, into connected pieces (:meth:`LeanMultigrid.connect_setup`) for binary images. ``"auto"``
+phase, into connected pieces (:meth:`LeanMultigrid.connect_setup`) for the others. ``"auto"``
 starts on the cheaper grid levels and switches when the first iterations converge slowly
-(:meth:`LeanMultigrid.upgrade`, :func:`fcg`; a binary image when the memory for it is free,
-``SPLIT_BINARY_BYTES``), ``"always"`` splits from the start, ``"never"`` keeps the grid
+(:meth:`LeanMultigrid.upgrade`, :func:`fcg`; into pieces when the memory for it is free,
+``SPLIT_PIECES_BYTES``), ``"always"`` splits from the start, ``"never"`` keeps the grid
 levels."""
 SPLIT_RATIO = 0.5
 """``SPLIT="auto"``: switch to split levels when two successive steps each decrease the energy
 current by more than this fraction of the step before (the grid levels then converge slowly:
 0.5-0.9 on electrodes where splitting pays, at most 0.45 where it does not; BENCHMARKS.md)."""
-SPLIT_BINARY_BYTES = 40.0
-"""Bytes per unknown that switching a binary image to split levels mid-solve may add at its
+SPLIT_PIECES_BYTES = 40.0
+"""Bytes per unknown that switching to connected-piece levels mid-solve may add at its
 peak (:meth:`LeanMultigrid.upgrade`; the levels and their set-up: 256^3 spheres at 70 %
 peaked 32 B per unknown higher on the compressed finest level, 25 B on the dense one). Where
 less memory is free the grid levels stay."""
@@ -233,16 +233,17 @@ class LeanMultigrid:
         self.levels = [_Level(idx, n, None, None, p1 and idx.shape[1] > 1, p2 and idx.shape[2] > 1)]
         self.clusters: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         labels = self._cluster_labels() if sig is not None and n > max_coarse else None
-        binary = sig is None and n > max_coarse
+        # no weak phase: the blocks can be split into their connected pieces instead
+        pieces = labels is None and n > max_coarse
         if labels is not None and SPLIT == "always":
             self.split_setup(*labels)
-        elif binary and SPLIT == "always":
+        elif pieces and SPLIT == "always":
             self.connect_setup()
         else:
             self._grid_levels()
         # the clusters, while the levels could still be split (:meth:`upgrade`)
         self.splittable = labels if SPLIT == "auto" else None
-        self.connectable = binary and SPLIT == "auto"
+        self.connectable = pieces and SPLIT == "auto"
         self._coarsest()
         if labels is not None and len(self.levels) > 1:
             self.cluster_setup(*labels)
@@ -269,7 +270,7 @@ class LeanMultigrid:
         labels, self.splittable = self.splittable, None
         if self.connectable:
             self.connectable = False
-            need = SPLIT_BINARY_BYTES * self.levels[0].n
+            need = SPLIT_PIECES_BYTES * self.levels[0].n
             free = available_memory()
             if free is not None and free < need:
                 log.info(
@@ -357,7 +358,7 @@ class LeanMultigrid:
 
     def connect_setup(self) -> None:
         """Coarse levels whose blocks are split into their connected pieces (``levels[1:]``,
-        CSR form; a binary image).
+        CSR form; an image without a weak phase).
 
         A block of the grid levels can hold electrolyte that is connected only far outside
         it: two pores on either side of a particle, or dead ends that nearly touch. Its one
@@ -371,7 +372,7 @@ class LeanMultigrid:
         import scipy.sparse as sp
         from scipy.sparse.csgraph import connected_components
 
-        _announce_split_compilation(False)
+        _announce_split_compilation(self.sig is not None)
         L = self.levels[0]
         f = np.array([2 if s > 1 else 1 for s in L.idx.shape], np.int64)
 

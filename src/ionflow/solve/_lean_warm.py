@@ -143,7 +143,7 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
         "split_fine.prolong_agg": [(agg, vc, v)],
         "split_fine.split_blocks": [(idx, 27, np.zeros(27, np.int32), f)],
         "split_fine.fine_faces": [(idx, s, wd, no, no, agg, 0, 3)],
-        "split_fine.block_components": [] if conductivities else [(idx, 27, f)],
+        "split_fine.block_components": [(idx, 27, f)],
         # a binary image's dense finest level above split levels
         "split_dense.restrict_agg": []
         if conductivities
