@@ -289,7 +289,11 @@ class LeanMultigrid:
         else:
             self.connect_setup()
         self._coarsest()
-        log.debug("coarse levels split: %s unknowns", [C.n for C in self.levels])
+        log.info(
+            "slow convergence: coarse levels split %s (%s unknowns)",
+            "by cluster" if labels is not None else "into connected pieces",
+            " / ".join(str(C.n) for C in self.levels[1:]),
+        )
         return True
 
     def _grid_levels(self) -> None:
