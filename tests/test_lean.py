@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from ionflow import simulate
 from ionflow.generate import blobs, disks
@@ -1107,8 +1107,10 @@ def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
     Az = np.empty(n, np.float32)
     R = np.empty(n, np.float32)
     X.copy(L.idx, R, D.R, False)
+    one = np.float32(1.0)
     for colour, start in ((0, True), (1, False), (0, False)):
-        X.sweep(D.Z, D.R, D.invd, D.w, colour, start)
+        before = D.Z.copy()
+        X.sweep(D.Z, D.R, D.invd, D.w, colour, start, one)
         X.apply(L.idx, D.Z, D.diag, D.w, Az)
         res = np.zeros(D.Z.shape, np.float32)
         X.copy(L.idx, R - Az, res, True)
@@ -1117,6 +1119,15 @@ def test_dense_red_black_sweep_solves_each_colour_exactly(monkeypatch):
         assert np.abs(res[unknown & ~this]).max() > 1e-3  # the other colour was not
         if start:  # from zero: the other colour is cleared
             assert not D.Z[unknown & ~this].any()
+        # over-relaxed: the same step, omega times as long
+        gs = D.Z.copy()
+        D.Z[:] = before
+        X.sweep(D.Z, D.R, D.invd, D.w, colour, start, np.float32(1.3))
+        step = gs - (0 if start else before)
+        want = (0 if start else before) + np.float32(1.3) * step
+        assert_allclose(D.Z[this], want[this], rtol=1e-5, atol=1e-6)
+        assert_array_equal(D.Z[unknown & ~this], gs[unknown & ~this])
+        D.Z[:] = gs
 
 
 @pytest.mark.parametrize(
@@ -1247,6 +1258,6 @@ def test_dense_coarse_level_kernels_equal_the_compressed_ones(monkeypatch):
     # a half-sweep solves its colour's equations
     i, j, k = np.indices(E.shape)
     red = (E.diag > 0) & ((i + j + k + 1) % 2 == 0)
-    X.sweep(Z, R, E.invd, E.Wg, 0, False)
+    X.sweep(Z, R, E.invd, E.Wg, 0, False, np.float32(1.0))
     X.wapply(Z, E.diag, E.Wg, out)
     assert np.abs((R - out)[red]).max() <= 1e-5 * np.abs(R).max()

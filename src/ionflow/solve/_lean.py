@@ -764,15 +764,15 @@ class LeanMultigrid:
         X, C, C2 = E.kernels, self.levels[1], self.levels[2]
         Z, R = E.grid(z), E.grid(r)
         for s in range(DENSE_COARSE_SWEEPS):
-            X.sweep(Z, R, E.invd, E.Wg, 0, s == 0)
-            X.sweep(Z, R, E.invd, E.Wg, 1, False)
+            X.sweep(Z, R, E.invd, E.Wg, 0, s == 0, E.omega)
+            X.sweep(Z, R, E.invd, E.Wg, 1, False, E.omega)
         assert C2.rc is not None and C2.ec is not None and C.f is not None
         X.restrict(Z, R, E.diag, E.Wg, C2.idx, C.f, C2.rc)
         self._coarse(2, C2.rc, C2.ec)
         X.prolong(C2.idx, C.f, C2.ec, E.diag, Z)
         for _ in range(DENSE_COARSE_SWEEPS):
-            X.sweep(Z, R, E.invd, E.Wg, 1, False)
-            X.sweep(Z, R, E.invd, E.Wg, 0, False)
+            X.sweep(Z, R, E.invd, E.Wg, 1, False, E.omega)
+            X.sweep(Z, R, E.invd, E.Wg, 0, False, E.omega)
         return z
 
     def _kcycle(self, l: int, r: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -814,6 +814,11 @@ DENSE_MIN_FILL = 0.2
 DENSE_SWEEPS = 2
 """Red-black sweeps before and after the coarse correction on the dense level (a sweep costs
 a quarter of the compressed level's, and the second one saves 20-30 % of the iterations)."""
+DENSE_OMEGA = 1.3
+"""Over-relaxation of the dense levels' red-black sweeps (the same factor both ways keeps the
+cycle symmetric). On 41 held-out volumes (every generator family at 128^3, seeds 5 and 7,
+spheres at 100^3, real pore crops) 1.3 took 5 % fewer iterations and 5 % less time than 1.0 in
+all, none more than noise slower; 1.2: 2 %; 1.4: 6 %, but some volumes one iteration more."""
 
 
 def _dense_pays(shape: tuple[int, ...], n: int) -> bool:
@@ -853,6 +858,7 @@ class _Dense:
         self.Z, self.R, self.diag, self.invd = (np.zeros(shape, F32) for _ in range(4))
         X.setup(idx, wd, g_in, g_out, p1, p2, self.diag, self.invd)
         self.w = tuple(F32(w) for w in wd)
+        self.omega = F32(DENSE_OMEGA)
 
     def wrap(self) -> None:
         """Copy ``Z`` across the periodic axes into their padding (before reading neighbours)."""
@@ -863,7 +869,7 @@ class _Dense:
         """One red-black half-sweep (``start``: from zero)."""
         if not start:
             self.wrap()
-        self.kernels.sweep(self.Z, self.R, self.invd, self.w, colour, start)
+        self.kernels.sweep(self.Z, self.R, self.invd, self.w, colour, start, self.omega)
 
 
 DENSE_COARSE = True
@@ -885,6 +891,7 @@ class _DenseCoarse:
         self.kernels = X
         self.shape = tuple(s + 2 for s in C.idx.shape)
         size = int(np.prod(self.shape))
+        self.omega = F32(DENSE_OMEGA)
         self.Wg = np.zeros((3, *self.shape), F32)
         self.diag, self.invd = np.zeros(self.shape, F32), np.zeros(self.shape, F32)
         X.wsetup(C.idx, C.W, C.D, wd, self.Wg, self.diag, self.invd)

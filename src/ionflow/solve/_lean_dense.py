@@ -11,9 +11,9 @@ neighbour that is no unknown holds 0, exactly the face weight 0 of the compresse
 (``_lean_kernels.py``), and the electrode faces are in the diagonal. The loops along the last
 axis have no gathers and no branches, so they vectorise.
 
-Smoothing is red-black Gauss-Seidel (a cell's colour is the parity of ``i + j + k``): the
-forward sweep updates red then black, the backward one black then red, so the pair is
-symmetric. The rows are computed whole and only one colour is written back, which keeps the
+Smoothing is red-black Gauss-Seidel, over-relaxed (a cell's colour is the parity of ``i + j +
+k``): the forward sweep updates red then black, the backward one black then red, with the same
+factor, so the pair is symmetric. The rows are computed whole and only one colour is written back, which keeps the
 inner loop a plain stencil.
 """
 
@@ -113,11 +113,11 @@ def _neighbours_impl(Z, W, i, j, k):
 
 
 @njit(parallel=True, **_OPTS)
-def sweep(Z, R, invd, W, colour, start):
-    """Update the cells of one colour (``(i + j + k) % 2 == colour`` in the unpadded indices):
-    ``Z = (R + sum of the neighbours' weighted Z) / diag``. ``start``: ``Z`` is taken as zero
-    (its other colour is cleared, this one set to ``R / diag``). ``W``: the face weights, either
-    form of :func:`_neighbours`."""
+def sweep(Z, R, invd, W, colour, start, omega):
+    """Update the cells of one colour (``(i + j + k) % 2 == colour`` in the unpadded indices)
+    by over-relaxed Gauss-Seidel: ``Z += omega ((R + sum of the neighbours' weighted Z) / diag
+    - Z)``. ``start``: ``Z`` is taken as zero (its other colour is cleared). ``W``: the face
+    weights, either form of :func:`_neighbours`; ``omega``: float32 (1: plain Gauss-Seidel)."""
     n0, n1, n2 = Z.shape
     for i in prange(1, n0 - 1):
         tmp = np.empty(n2, np.float32)
@@ -125,12 +125,14 @@ def sweep(Z, R, invd, W, colour, start):
             s = 1 + ((i + j + colour) & 1)  # the row's first padded k of this colour
             if start:
                 for k in range(1, n2 - 1):
-                    tmp[k] = R[i, j, k] * invd[i, j, k]
+                    tmp[k] = omega * R[i, j, k] * invd[i, j, k]
                 for k in range(1, n2 - 1):
                     Z[i, j, k] = 0.0
             else:
                 for k in range(1, n2 - 1):
-                    tmp[k] = (R[i, j, k] + _neighbours(Z, W, i, j, k)) * invd[i, j, k]
+                    z = Z[i, j, k]
+                    gs = (R[i, j, k] + _neighbours(Z, W, i, j, k)) * invd[i, j, k]
+                    tmp[k] = z + omega * (gs - z)
             for k in range(s, n2 - 1, 2):
                 Z[i, j, k] = tmp[k]
 

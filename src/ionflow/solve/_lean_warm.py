@@ -128,7 +128,7 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
             "dense_grid.wsetup": [(idx_c, W, D, wd, Wg, P, P)],
             # the finest level's three weights, and the dense coarse level's weight per face
             "dense_cycle.restrict": [(P, P, P, w, idx_c, f, vc), (P, P, P, Wg, idx_cc, f, cc)],
-            "dense_cycle.sweep": [(P, P, P, w, 0, True), (P, P, P, Wg, 0, True)],
+            "dense_cycle.sweep": [(P, P, P, w, 0, True, s32), (P, P, P, Wg, 0, True, s32)],
             "dense_cycle.prolong": [(idx_c, f, vc, P, P)],
             "dense_cycle.apply": [(idx, P, P, w, out)],
             "dense_cycle.wapply": [(P, P, Wg, P)],
