@@ -743,6 +743,22 @@ def _binary_multigrid(keep, periodic=(False, False), mode="auto", **kw):
         _lean.SPLIT = old
 
 
+def _galerkin_matches(A, L, C):
+    """Assert that split level ``C`` is P^T A P of level ``L`` (``A`` its matrix, P its
+    aggregates), held as float32 weights and electrode couplings; returns (P^T A P, weights),
+    dense."""
+    import scipy.sparse as sp
+
+    P = sp.csr_matrix((np.ones(L.n), (np.arange(L.n), L.agg)), shape=(L.n, C.n))
+    Ac = np.asarray(sp.csr_matrix(P.T @ A @ P).todense())
+    indptr, indices, data, E = C.csr
+    W = sp.csr_matrix((data.astype(float), indices, indptr), shape=(C.n, C.n)).toarray()
+    off = ~np.eye(C.n, dtype=bool)
+    assert_allclose(-Ac[off], W[off], rtol=1e-6, atol=1e-12)
+    assert_allclose(np.diag(Ac), E + W.sum(axis=1), rtol=1e-6)
+    return Ac, W
+
+
 @pytest.mark.parametrize("periodic", [(False, False), (True, True)])
 def test_split_levels_are_the_galerkin_operators_of_their_aggregates(periodic):
     """Every split level is P^T A P of the level above (P: its aggregates), held as float32
@@ -763,14 +779,7 @@ def test_split_levels_are_the_galerkin_operators_of_their_aggregates(periodic):
     comp = M.clusters[0] if M.clusters is not None else None
     assert comp is not None and comp.max() >= 2
     for L, C in zip(M.levels[:-1], M.levels[1:]):
-        n = L.n
-        P = sp.csr_matrix((np.ones(n), (np.arange(n), L.agg)), shape=(n, C.n))
-        Ac = np.asarray(sp.csr_matrix(P.T @ A @ P).todense())
-        indptr, indices, data, E = C.csr
-        W = sp.csr_matrix((data.astype(float), indices, indptr), shape=(C.n, C.n)).toarray()
-        off = ~np.eye(C.n, dtype=bool)
-        assert_allclose(-Ac[off], W[off], rtol=1e-6, atol=1e-12)
-        assert_allclose(np.diag(Ac), E + W.sum(axis=1), rtol=1e-6)
+        Ac, W = _galerkin_matches(A, L, C)
         if L is M.levels[0]:  # first split level: big clusters never share an aggregate
             cl = np.zeros(C.n, np.int64)
             mixed = np.zeros(C.n, bool)
@@ -828,13 +837,7 @@ def test_connected_split_levels_hold_connected_pieces_and_are_galerkin(periodic)
     fine_of = np.arange(M.levels[0].n)  # each fine unknown's aggregate on the current level
     Al = A
     for L, C in zip(M.levels[:-1], M.levels[1:]):
-        P = sp.csr_matrix((np.ones(L.n), (np.arange(L.n), L.agg)), shape=(L.n, C.n))
-        Ac = np.asarray(sp.csr_matrix(P.T @ Al @ P).todense())
-        indptr, indices, data, E = C.csr
-        W = sp.csr_matrix((data.astype(float), indices, indptr), shape=(C.n, C.n)).toarray()
-        off = ~np.eye(C.n, dtype=bool)
-        assert_allclose(-Ac[off], W[off], rtol=1e-6, atol=1e-12)
-        assert_allclose(np.diag(Ac), E + W.sum(axis=1), rtol=1e-6)
+        Ac, _ = _galerkin_matches(Al, L, C)
         Al = sp.csr_matrix(Ac)
         fine_of = L.agg[fine_of]
         inside = fine_of[graph.row] == fine_of[graph.col]
