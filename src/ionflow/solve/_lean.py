@@ -33,7 +33,8 @@ memory and speed:
   face-connected pieces (:meth:`LeanMultigrid.connect_setup`, the same CSR levels): near the
   percolation threshold a block's electrolyte may be connected only far outside it, and one
   coarse unknown for all of it kept the multigrid from moving the pieces apart (a 128^3
-  Gaussian random field at 40 %: 94 -> 16 iterations; 448^3 at 35 %: 380 -> 19). The
+  Gaussian random field at 35 %: 103 -> 16 iterations, 256^3: 190 -> 19;
+  ``benchmarks/families3d.py``). The
   dense finest level stays above them (``restrict_agg``, ``prolong_agg``).
 * **Exact graph Laplacians in float32.** Coarse levels store their float32 face weights and
   electrode couplings, not a diagonal: the kernels form each diagonal from the stored weights
@@ -376,11 +377,11 @@ class LeanMultigrid:
         A block of the grid levels can hold electrolyte that is connected only far outside
         it: two pores on either side of a particle, or dead ends that nearly touch. Its one
         coarse unknown then ties them together, which is poor near the percolation threshold
-        (a 128^3 Gaussian random field at 40 % electrolyte, relative conductivity 0.017: 94
-        iterations, against 8-12 for other seeds). Here every aggregate is one face-connected
+        (a 128^3 Gaussian random field at 35 % electrolyte, relative conductivity 0.008: 103
+        iterations, against 8-14 for other seeds). Here every aggregate is one face-connected
         piece of its block: on the first level the pieces of the fine cells in a 2x2x2 block
         (:func:`~._lean_split.block_components`), on the next ones the aggregates joined by a
-        coupling inside the new block (13 iterations there).
+        coupling inside the new block (13 iterations there, 16 when switched to mid-solve).
         """
         import scipy.sparse as sp
         from scipy.sparse.csgraph import connected_components
