@@ -368,7 +368,8 @@ class LeanMultigrid:
         f = np.array([2 if s > 1 else 1 for s in self.levels[0].idx.shape], np.int64)
         cls = comp.copy()
         cls[(sizes <= int(np.prod(f)))[comp]] = 0  # clusters no larger than a block: weak
-        self._split_levels(cls, lambda L, c, ccls, block: np.where(sizes[ccls] > block, ccls, 0))
+        _announce_split_compilation(self.sig is not None)
+        self._split_levels(cls, lambda L, key, ccls, block: np.where(sizes[ccls] > block, ccls, 0))
 
     def connect_setup(self) -> None:
         """Coarse levels whose blocks are split into their connected pieces (``levels[1:]``,
@@ -390,10 +391,9 @@ class LeanMultigrid:
         L = self.levels[0]
         f = np.array([2 if s > 1 else 1 for s in L.idx.shape], np.int64)
 
-        def pieces(L: _Level, c: np.ndarray, ccls: np.ndarray, block: int) -> np.ndarray:
+        def pieces(L: _Level, key: np.ndarray, ccls: np.ndarray, block: int) -> np.ndarray:
             assert L.csr is not None
             indptr, indices = L.csr[0], L.csr[1]
-            key = (c[:, 0] * (c[:, 1].max() + 1) + c[:, 1]) * (c[:, 2].max() + 1) + c[:, 2]
             rows, cols = [], []
             step = max(1, L.n // 8)  # the couplings inside the new blocks, a few rows at a time
             for lo in range(0, L.n, step):
@@ -419,13 +419,12 @@ class LeanMultigrid:
     ) -> None:
         """Split coarse levels (``levels[1:]``): the fine level's 2x2x2 blocks split by
         ``cls`` (one aggregate per value in a block), each next level's blocks by
-        ``classes(L, c, ccls, block)``: a class per unknown of level ``L`` given their blocks
-        ``c`` on the new level, their ``ccls`` (the ``cls`` they were split by) and the new
-        block's size in fine cells. A level that shrinks by less than ``SPLIT_MIN_SHRINK`` is
+        ``classes(L, key, ccls, block)``: a class per unknown of level ``L`` given the number
+        ``key`` of its block on the new level, its ``ccls`` (the ``cls`` it was split by) and
+        the new block's size in fine cells. A level that shrinks by less than ``SPLIT_MIN_SHRINK`` is
         rebuilt unsplit (and, below the first, the levels under it too)."""
         from . import _lean_split as S
 
-        _announce_split_compilation(self.sig is not None)
         L = self.levels[0]
         shape = np.array(L.idx.shape, np.int64)
         f = np.array([2 if s > 1 else 1 for s in shape], np.int64)
@@ -455,13 +454,14 @@ class LeanMultigrid:
             f = np.array([2 if s > 1 else 1 for s in shape], np.int64)
             block *= int(np.prod(f))
             c = coords // f
-            keep_cls = classes(L, c, ccls, block) if split else np.zeros(L.n, np.int64)
-            order, new = _split_groups(c, shape // f + 1, keep_cls)
+            key = _block_key(c, shape // f + 1)
+            keep_cls = classes(L, key, ccls, block) if split else np.zeros(L.n, np.int64)
+            order, new = _split_groups(key, keep_cls)
             nc = int(new.sum())
             if split and nc > SPLIT_MIN_SHRINK * L.n:  # the classes hold the level up
                 split = False
                 keep_cls = np.zeros_like(keep_cls)
-                order, new = _split_groups(c, shape // f + 1, keep_cls)
+                order, new = _split_groups(key, keep_cls)
                 nc = int(new.sum())
             if nc >= L.n:  # pragma: no cover - blocks always merge something
                 break
@@ -857,7 +857,7 @@ class _Dense:
         self.p1, self.p2 = p1, p2
         shape = tuple(s + 2 for s in idx.shape)
         self.Z, self.R, self.diag, self.invd = (np.zeros(shape, F32) for _ in range(4))
-        X.setup(idx, wd, g_in, g_out, p1, p2, self.diag, self.invd)
+        X.setup(idx, None, None, wd, g_in, g_out, p1, p2, None, self.diag, self.invd)
         self.w = tuple(F32(w) for w in wd)
         self.omega = F32(DENSE_OMEGA)
 
@@ -880,7 +880,8 @@ DENSE_COARSE_SWEEPS = 2
 
 
 class _DenseCoarse:
-    """A grid coarse level on its padded grid (kernels ``w*`` in ``_lean_dense.py``): each
+    """A grid coarse level on its padded grid (the dense kernels of ``_lean_dense.py`` with a
+    weight per face, and ``wapply``): each
     cell's three +d face weights, the diagonal and its inverse (24 bytes per coarse cell, with
     the place of each in the padded grid). The
     level's vectors (its ``rc``, ``ec`` and K-cycle buffers) become its padded grid, flat."""
@@ -895,7 +896,7 @@ class _DenseCoarse:
         self.omega = F32(DENSE_OMEGA)
         self.Wg = np.zeros((3, *self.shape), F32)
         self.diag, self.invd = np.zeros(self.shape, F32), np.zeros(self.shape, F32)
-        X.wsetup(C.idx, C.W, C.D, wd, self.Wg, self.diag, self.invd)
+        X.setup(C.idx, C.W, C.D, wd, 0.0, 0.0, False, False, self.Wg, self.diag, self.invd)
         # every block's place in the flat padded grid: the index grid of the level above's
         # restriction and prolongation (the padding, and blocks with no unknown, hold 0)
         places = np.arange(size, dtype=np.int32).reshape(self.shape)
@@ -908,12 +909,14 @@ class _DenseCoarse:
         return v.reshape(self.shape)
 
 
-def _split_groups(
-    c: np.ndarray, shape: np.ndarray, cls: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Group unknowns by block ``c`` (coordinates within ``shape``) and ``cls``: ``(order,
-    new)``, the unknowns sorted by (block, cls) and True where a group starts in that order."""
-    key = (c[:, 0] * shape[1] + c[:, 1]) * shape[2] + c[:, 2]
+def _block_key(c: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """The C-order number of each block ``c`` (coordinates within ``shape``)."""
+    return (c[:, 0] * shape[1] + c[:, 1]) * shape[2] + c[:, 2]
+
+
+def _split_groups(key: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group unknowns by block (``key``, :func:`_block_key`) and ``cls``: ``(order, new)``,
+    the unknowns sorted by (block, cls) and True where a group starts in that order."""
     order = np.lexsort((cls, key))
     k, s = key[order], cls[order]
     new = np.ones(k.shape[0], bool)

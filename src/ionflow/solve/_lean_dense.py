@@ -29,9 +29,12 @@ __all__: list[str] = []
 
 
 @njit(parallel=True, **_OPTS)
-def setup(idx, wd, g_in, g_out, p1, p2, diag, invd):
+def setup(idx, W, D, wd, g_in, g_out, p1, p2, Wg, diag, invd):
     """Fill the padded ``diag`` and ``invd`` (float32, zero-initialised) of the unknowns of
-    ``idx`` (the binary fine operator; ``p1``, ``p2``: periodic lateral axes)."""
+    ``idx``: the binary fine operator (``W``, ``D``, ``Wg`` None; ``g_in``, ``g_out`` its
+    electrode conductances, ``p1``, ``p2`` its periodic lateral axes), or a grid coarse level
+    (``W``, ``D``: its float32 face weights and electrode couplings, copied into ``Wg``, the
+    +d face weight of each padded cell; no periodic axes)."""
     n0, n1, n2 = idx.shape
     for i in prange(n0):
         for j in range(n1):
@@ -39,8 +42,11 @@ def setup(idx, wd, g_in, g_out, p1, p2, diag, invd):
                 n = idx[i, j, k]
                 if n < 0:
                     continue
-                _, ws = _row(i, j, k, n, idx, None, None, None, wd, p1, p2, 0.0)
-                d = _diag(None, None, None, ws, i, n, n0, g_in, g_out)
+                if Wg is not None:
+                    for d in range(3):
+                        Wg[d, i + 1, j + 1, k + 1] = W[n, d]
+                _, ws = _row(i, j, k, n, idx, None, W, None, wd, p1, p2, 0.0)
+                d = _diag(W, D, None, ws, i, n, n0, g_in, g_out)
                 diag[i + 1, j + 1, k + 1] = d
                 invd[i + 1, j + 1, k + 1] = 1.0 / d if d > 0 else 0.0
 
@@ -235,29 +241,11 @@ def apply(idx, Z, diag, W, out):
 
 
 # --- a dense coarse level (the first below the dense finest one) --------------------------------
-# ``Wg[d]`` holds each cell's +d face weight on the padded grid (0 where there is none); its
-# sweep and restriction are :func:`sweep` and :func:`restrict` with ``W = Wg``. Vectors are the
+# ``Wg[d]`` holds each cell's +d face weight on the padded grid (0 where there is none; filled by
+# :func:`setup`); its sweep and restriction are :func:`sweep` and :func:`restrict` with
+# ``W = Wg``. Vectors are the
 # padded grid, zero off the unknowns and on the padding, so the Krylov vector kernels work on
 # them as they are.
-
-
-@njit(parallel=True, **_OPTS)
-def wsetup(idx, W, D, wd, Wg, diag, invd):
-    """Fill ``Wg``, ``diag`` and ``invd`` (padded, zero-initialised) of a grid coarse level
-    (``W``, ``D``: its float32 face weights and electrode couplings; no periodic axes)."""
-    n0, n1, n2 = idx.shape
-    for i in prange(n0):
-        for j in range(n1):
-            for k in range(n2):
-                n = idx[i, j, k]
-                if n < 0:
-                    continue
-                for d in range(3):
-                    Wg[d, i + 1, j + 1, k + 1] = W[n, d]
-                _, ws = _row(i, j, k, n, idx, None, W, None, wd, False, False, 0.0)
-                d = _diag(W, D, None, ws, i, n, n0, 0.0, 0.0)
-                diag[i + 1, j + 1, k + 1] = d
-                invd[i + 1, j + 1, k + 1] = 1.0 / d if d > 0 else 0.0
 
 
 @njit(parallel=True, **_OPTS)

@@ -122,10 +122,13 @@ def _calls(conductivities: bool = False) -> dict[str, list[tuple[Any, ...]]]:
     if not conductivities:  # the dense finest level of binary images (``_lean_dense.py``)
         Wg = np.zeros((3, 5, 5, 5), f32)  # a dense coarse level's face weights
         calls.update({
-            "dense_grid.setup": [(idx, wd, g, g, no, no, P, P)],
+            # the finest level's, and the dense coarse level's (its weights per face)
+            "dense_grid.setup": [
+                (idx, None, None, wd, g, g, no, no, None, P, P),
+                (idx_c, W, D, wd, 0.0, 0.0, no, no, Wg, P, P),
+            ],
             "dense_grid.copy": [(idx, v, P, True)],
             "dense_grid.wrap": [(P, no, no)],
-            "dense_grid.wsetup": [(idx_c, W, D, wd, Wg, P, P)],
             # the finest level's three weights, and the dense coarse level's weight per face
             "dense_cycle.restrict": [(P, P, P, w, idx_c, f, vc), (P, P, P, Wg, idx_cc, f, cc)],
             "dense_cycle.sweep": [(P, P, P, w, 0, True, s32), (P, P, P, Wg, 0, True, s32)],
