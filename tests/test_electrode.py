@@ -155,3 +155,65 @@ def test_lean_multigrid_path_iterates_to_the_direct_answer(monkeypatch):
     mg = electrode_tortuosity(vol)
     assert levels and levels[0] >= 2
     assert mg.tau_e == pytest.approx(direct.tau_e, rel=1e-10)
+
+
+def _count_steps(monkeypatch):
+    """Count the flexible-CG steps of every multigrid solve from here on."""
+    from ionflow.solve import _lean
+
+    steps = []
+    real = _lean._fcg_steps
+
+    def spy(ops):
+        for step in real(ops):
+            steps.append(step)
+            yield step
+
+    monkeypatch.setattr(_lean, "_fcg_steps", spy)
+    return steps
+
+
+def test_multigrid_stops_on_the_variational_estimate(monkeypatch):
+    """tau_e needs only d . A^-1 d, second order in the error: the multigrid stops when that
+    estimate is within ENERGY_RTOL, in at most half the steps the residual criterion takes,
+    and stays within 1e-10 of the direct answer."""
+    from ionflow.solve import _electrode
+
+    vol = generate("disks", (40, 36, 36), electrolyte_fraction=0.5, rng=3)
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10**9)
+    direct = electrode_tortuosity(vol).tau_e
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
+    steps = _count_steps(monkeypatch)
+    energy = electrode_tortuosity(vol).tau_e
+    n_energy = len(steps)
+    monkeypatch.setattr(_electrode, "ENERGY_RTOL", None)  # the residual criterion alone
+    residual = electrode_tortuosity(vol).tau_e
+    assert 2 <= n_energy <= (len(steps) - n_energy) / 2
+    assert energy == pytest.approx(direct, rel=1e-10)
+    assert residual == pytest.approx(direct, rel=1e-10)
+
+
+def test_an_electrode_near_its_percolation_threshold_switches_to_connected_pieces(monkeypatch):
+    """A 48^3 crop of a Gaussian random field at 40 % electrolyte: on grid blocks the electrode
+    solve needs ~90 steps; ``SPLIT="auto"`` switches to blocks split into their connected pieces
+    after a few slow ones (as ``simulate`` does) and every mode gives the direct answer."""
+    from ionflow.generate import grf
+    from ionflow.solve import _electrode, _lean
+
+    vol = grf((128,) * 3, electrolyte_fraction=0.4, rng=11)[:48, :48, :48]
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10**9)
+    direct = electrode_tortuosity(vol).tau_e
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
+    steps = _count_steps(monkeypatch)
+    its, tau = {}, {}
+    for mode in ("never", "auto", "always"):
+        monkeypatch.setattr(_lean, "SPLIT", mode)
+        steps.clear()
+        tau[mode] = electrode_tortuosity(vol).tau_e
+        its[mode] = len(steps)
+    assert its["never"] > 50
+    assert its["auto"] < its["never"] / 3
+    assert its["always"] <= its["auto"]
+    for mode in ("auto", "always"):
+        assert tau[mode] == pytest.approx(direct, rel=1e-10)
+    assert tau["never"] == pytest.approx(direct, rel=1e-9)

@@ -36,7 +36,7 @@ because ``tau_e`` weights the paths near the separator more.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,23 +232,41 @@ def _build(
 
 DIRECT_MAX = 8_000  # 3D unknowns; above, AMG-CG (SuperLU's 3D fill-in grows fast: 4x slower at
 DIRECT_MAX_2D = 200_000  # 48^3 already); 2D sparse LU stays cheap much longer
+ENERGY_RTOL = 1e-10
+"""Relative accuracy of ``Re Z(0)`` (the variational estimate ``d . psi + psi . r``) at which
+the multigrid path of :func:`electrode_tortuosity` stops."""
 
 
 def _spd_solve(A: sp.csr_matrix, rhs: np.ndarray, ndim: int = 3) -> np.ndarray:
     """Solve the SPD system: sparse LU when small (DIRECT_MAX, DIRECT_MAX_2D unknowns), else
     CG preconditioned by pyamg's smoothed aggregation to a relative residual of 1e-12."""
-    if A.shape[0] <= (DIRECT_MAX_2D if ndim == 2 else DIRECT_MAX):
-        from scipy.sparse.linalg import spsolve
+    return _spd_solver(A, ndim)(rhs)
 
-        return np.asarray(spsolve(A.tocsc(), rhs))
+
+def _spd_solver(
+    A: sp.csr_matrix, ndim: int = 3, *, rtol: float = 1e-12, what: str = "the electrode system"
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A solve function for any number of right-hand sides of one SPD system, set up once:
+    a sparse LU factorisation when small (DIRECT_MAX, DIRECT_MAX_2D unknowns), else one pyamg
+    smoothed-aggregation hierarchy preconditioning CG to a relative residual of ``rtol``."""
+    if A.shape[0] <= (DIRECT_MAX_2D if ndim == 2 else DIRECT_MAX):
+        from scipy.sparse.linalg import splu
+
+        lu = splu(A.tocsc())
+        return lambda rhs: np.asarray(lu.solve(np.asarray(rhs, dtype=np.float64)))
     import pyamg
     from scipy.sparse.linalg import cg
 
     ml = pyamg.smoothed_aggregation_solver(A, symmetry="hermitian", max_coarse=500)
-    x, info = cg(A, rhs, rtol=1e-12, maxiter=2000, M=ml.aspreconditioner())
-    if info:
-        raise InputError(f"the electrode system did not converge ({info} iterations)")
-    return x
+    M = ml.aspreconditioner()
+
+    def solve(rhs: np.ndarray) -> np.ndarray:
+        x, info = cg(A, rhs, rtol=rtol, maxiter=2000, M=M)
+        if info:
+            raise InputError(f"{what} did not converge ({info} iterations)")
+        return np.asarray(x)
+
+    return solve
 
 
 def ideal_low_frequency_resistance(n: int, fraction: float, cross_section: float) -> float:
@@ -336,7 +354,7 @@ def electrode_tortuosity(
         )
     if data.lean is not None:
         keep, stencil, area = data.lean
-        psi, xr = solve_lean_source(keep, ax, area, stencil=stencil)
+        psi, xr = solve_lean_source(keep, ax, area, stencil=stencil, energy_rtol=ENERGY_RTOL)
         total = float(data.d.sum())
         # d.psi + psi.r: the variational estimate, second order in the residual
         re_z0 = (float(data.d @ psi) + xr) / total**2

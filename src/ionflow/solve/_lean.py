@@ -1055,13 +1055,18 @@ def solve_lean_source(
     *,
     stencil: Stencil = DEFAULT,
     rtol: float = 1e-10,
+    energy_rtol: float | None = None,
     maxiter: int = 1000,
     reliable_every: int = 4,
 ) -> tuple[np.ndarray, float]:
     """Solve ``A x = source`` on the cells in ``keep`` with the inlet electrode at potential 0
     and a blocked outlet (the electrode problem of ``_electrode.py``): the same operator and
     multigrid as :func:`solve_lean`, a binary image, stopping when the exact float64 residual is
-    below ``rtol`` times the source's norm (float32 Krylov vectors reach about 1e-11).
+    below ``rtol`` times the source's norm (float32 Krylov vectors reach about 1e-11), or, with
+    ``energy_rtol``, as soon as the variational estimate ``source . x + x . r`` of
+    ``source . A^-1 source`` is that close (relative; estimated as in :func:`fcg` from the
+    energy decreases of the last steps). The coarse levels split as in :func:`fcg` when the
+    grid levels converge slowly (``SPLIT``).
 
     Parameters
     ----------
@@ -1103,12 +1108,26 @@ def solve_lean_source(
     ops = _NumbaOps(M, x, r, exact, None)
     rn = ops.exact()
     since = 0
+    dec_prev = None
+    ratios: deque[float] = deque(maxlen=RATIO_WINDOW)
+    value = 0.0  # the variational estimate: 0 at x = 0, growing by each step's decrease
     if rn > target:
-        for it, (_, rr) in enumerate(_fcg_steps(ops), 1):
+        for it, (dec, rr) in enumerate(_fcg_steps(ops), 1):
             since += 1
-            if since >= reliable_every or np.sqrt(rr) <= target:
+            value += dec
+            if dec_prev is not None:  # the energy decreases, as in :func:`fcg`
+                ratios.append(min(max(dec / dec_prev, 0.2), 0.9) if dec_prev > 0 else 0.9)
+                _switch_when_slow(ops, ratios)
+            dec_prev = dec
+            ratio = max(ratios) if ratios else 0.9
+            close = (
+                energy_rtol is not None
+                and it >= 2
+                and dec * ratio / (1.0 - ratio) < energy_rtol * max(value, 1e-300)
+            )
+            if since >= reliable_every or close or np.sqrt(rr) <= target:
                 rn, since = ops.exact(), 0  # r is the exact residual again
-                if rn <= target:
+                if rn <= target or close:
                     break
             if it >= maxiter:
                 raise IonflowError(
@@ -1262,6 +1281,16 @@ def plane_correction(
     return np.asarray(solve_banded((1, 1), ab, s))
 
 
+def _switch_when_slow(ops: Any, ratios: deque[float]) -> None:
+    """``SPLIT="auto"``: split the coarse levels (``ops.upgrade()``) when the last two ratios
+    of successive energy decreases both exceed ``SPLIT_RATIO``; clears ``ratios`` if it did
+    (the new cycle's contraction is yet to be seen)."""
+    if len(ratios) >= 2 and min(ratios[-1], ratios[-2]) > SPLIT_RATIO:
+        upgrade = getattr(ops, "upgrade", None)
+        if upgrade is not None and upgrade():
+            ratios.clear()
+
+
 def _conserved(i_var: float, i_in: float, i_out: float, tol: float) -> bool:
     """Inlet and outlet currents within ``tol`` (relative) of each other and of I_var."""
     scale = tol * max(abs(i_var), 1e-300)
@@ -1328,10 +1357,7 @@ def fcg(
             # images (a tiny step between slow ones), and the latest ratio alone then
             # promised 10x more accuracy than reached (a 96^3 electrode crop, contrast 1e-4)
             ratio = max(ratios) if ratios else 0.9
-            if len(ratios) >= 2 and min(ratios[-1], ratios[-2]) > SPLIT_RATIO:
-                upgrade = getattr(ops, "upgrade", None)
-                if upgrade is not None and upgrade():
-                    ratios.clear()  # the new cycle's contraction is yet to be seen
+            _switch_when_slow(ops, ratios)
             reliable = since >= reliable_every or np.sqrt(rr) < 1e-3 * r0
             if reliable:
                 i_var, i_in, i_out = ops.exact()  # r is the exact residual again
