@@ -1264,3 +1264,32 @@ def test_dense_coarse_level_kernels_equal_the_compressed_ones(monkeypatch):
     X.sweep(Z, R, E.invd, E.Wg, 0, False, np.float32(1.0))
     X.wapply(Z, E.diag, E.Wg, out)
     assert np.abs((R - out)[red]).max() <= 1e-5 * np.abs(R).max()
+
+
+def test_a_crawling_device_solve_finishes_on_the_cpu_with_split_levels(monkeypatch, caplog):
+    """The torch backend has grid coarse levels only; near the percolation threshold it
+    crawls (88 iterations on this crop). When it is still far from converged after
+    FALLBACK_AFTER iterations, the CPU multigrid solves the volume with split levels from the
+    start; a volume the device solves well stays there. (torch on the CPU stands in for a
+    GPU: the iterations are the same.)"""
+    pytest.importorskip("torch")
+    import logging
+
+    from ionflow.generate import grf
+    from ionflow.solve import _simulate
+
+    monkeypatch.setattr(_simulate, "resolve_device", lambda device, ndim: "cpu:0")
+    vol = grf((128,) * 3, electrolyte_fraction=0.4, rng=11)[:64, :64, :64]
+    exact = simulate(vol, method="direct").relative_conductivity
+    monkeypatch.setattr(_simulate, "FALLBACK_AFTER", 20)
+    with caplog.at_level(logging.WARNING, logger="ionflow"):
+        res = simulate(vol, device="cuda")
+    assert res.method == "multigrid-cg"
+    assert "solving on the CPU" in caplog.text
+    assert res.iterations <= 15  # split from the start (the grid levels need over 60)
+    assert abs(res.relative_conductivity / exact - 1) < 1e-9
+    easy = blobs((40, 36, 34), electrolyte_fraction=0.6, rng=3)
+    res = simulate(easy, device="cuda")
+    assert res.method == "multigrid-cg-torch"
+    ref = simulate(easy, method="direct").relative_conductivity
+    assert abs(res.relative_conductivity / ref - 1) < 1e-9

@@ -222,6 +222,7 @@ class LeanMultigrid:
         max_coarse: int = 2000,
         ktol: float = 0.25,
         serial_below: int = 50_000,
+        split: str | None = None,
     ) -> None:
         from . import _lean_kernels as K
         from . import _lean_split as S
@@ -245,15 +246,16 @@ class LeanMultigrid:
         labels = self._cluster_labels() if sig is not None and n > max_coarse else None
         # no weak phase: the blocks can be split into their connected pieces instead
         pieces = labels is None and n > max_coarse
-        if labels is not None and SPLIT == "always":
+        split = SPLIT if split is None else split
+        if labels is not None and split == "always":
             self.split_setup(*labels)
-        elif pieces and SPLIT == "always":
+        elif pieces and split == "always":
             self.connect_setup()
         else:
             self._grid_levels()
         # the clusters, while the levels could still be split (:meth:`upgrade`)
-        self.splittable = labels if SPLIT == "auto" else None
-        self.connectable = pieces and SPLIT == "auto"
+        self.splittable = labels if split == "auto" else None
+        self.connectable = pieces and split == "auto"
         self._coarsest()
         if labels is not None and len(self.levels) > 1:
             self.cluster_setup(*labels)
@@ -949,6 +951,7 @@ def solve_lean(
     stencil: Stencil = DEFAULT,
     progress: bool = False,
     reliable_every: int = 4,
+    split: str | None = None,
 ) -> MultigridSolution:
     """Solve the conduction system on the cells in ``keep`` (see the module docstring).
 
@@ -980,6 +983,9 @@ def solve_lean(
         A progress bar on stderr (large systems); INFO logging reports every iteration.
     reliable_every : int
         Recompute the exact residual at least every this many iterations.
+    split : {"auto", "always", "never"}, optional
+        Coarse levels split into connected pieces (or by cluster): see ``SPLIT``, the
+        default.
 
     Returns
     -------
@@ -994,7 +1000,7 @@ def solve_lean(
     sig = None
     if sigma is not None:  # C order of the view, kept cells only
         sig = np.ascontiguousarray(to_view(sigma, axis)[idx >= 0], dtype=np.float64)
-    M = LeanMultigrid(idx, n, sig, wd, g_in, g_out, (periodic[1], periodic[2]))
+    M = LeanMultigrid(idx, n, sig, wd, g_in, g_out, (periodic[1], periodic[2]), split=split)
 
     # linear start along the flow
     x = K.linear_start(offsets)
