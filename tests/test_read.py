@@ -330,3 +330,113 @@ def test_cli_prints_one_line_per_damaged_file_and_keeps_the_good(tmp_path, volum
     for name in names:
         assert sum(line.startswith(f"ionflow: error: {name}: ") for line in err) == 1, name
     assert [json.loads(line)["file"] for line in proc.stdout.splitlines()] == [str(good)]
+
+
+# --- colour, samples and hostile sizes: the file says what its last axis is -----------------
+
+
+def _gray_u8(truth):
+    return np.where(truth, 255, 0).astype(np.uint8)
+
+
+def test_gray_with_alpha_is_the_gray_image(tmp_path, truth):
+    """A PNG in mode LA and a TIFF with an alpha extra sample are 2D gray images (they were
+    read as 2-slice volumes)."""
+    gray = _gray_u8(truth)
+    alpha = np.full(gray.shape, 255, np.uint8)
+    Image.fromarray(np.dstack([gray, alpha]), "LA").save(tmp_path / "la.png")
+    tifffile.imwrite(
+        tmp_path / "ga.tif", np.dstack([gray, alpha]), photometric="minisblack",
+        extrasamples=["unassalpha"],
+    )  # fmt: skip
+    for name in ("la.png", "ga.tif"):
+        assert_array_equal(read_image(tmp_path / name), truth)
+
+
+def test_colour_is_what_the_file_says_not_what_the_shape_suggests(tmp_path, truth):
+    gray = _gray_u8(truth)
+    rgb = np.dstack([gray] * 3)
+    Image.fromarray(rgb[:4, :4]).save(tmp_path / "tiny.png")  # RGB, 4x4: an image
+    assert read_image(tmp_path / "tiny.png").shape == (4, 4)
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgb, -1, 0), photometric="rgb",
+                     planarconfig="separate")  # fmt: skip
+    assert_array_equal(read_image(tmp_path / "planar.tif"), truth)
+    vol = np.where(disks((12, 16, 3), electrolyte_fraction=0.6, rng=1), 255, 0).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "zyx3.tif", vol, photometric="minisblack",
+                     metadata={"axes": "ZYX"})  # fmt: skip
+    np.save(tmp_path / "zyx3.npy", vol)
+    for name in ("zyx3.tif", "zyx3.npy"):  # volumes 3 cells deep, not RGB images
+        assert_array_equal(read_image(tmp_path / name), vol > 0)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    assert read_image(tmp_path / "cmyk.jpg").shape == truth.shape
+
+
+def test_multi_sample_and_cmyk_tiffs_are_refused_in_one_line(tmp_path, truth):
+    gray = _gray_u8(truth)
+    tifffile.imwrite(tmp_path / "five.tif", np.dstack([gray] * 5), photometric="minisblack",
+                     planarconfig="contig")  # fmt: skip
+    Image.fromarray(np.dstack([gray] * 3)).convert("CMYK").save(tmp_path / "cmyk.tif")
+    with pytest.raises(InputError, match=r"five\.tif: holds 5 samples per pixel"):
+        read_image(tmp_path / "five.tif")
+    with pytest.raises(InputError, match=r"cmyk\.tif: holds CMYK colour"):
+        read_image(tmp_path / "cmyk.tif")
+
+
+def test_time_types_and_squeezed_shapes_are_named_plainly(tmp_path):
+    np.save(tmp_path / "td.npy", np.zeros((8, 8), "timedelta64[s]"))
+    with pytest.raises(InputError, match=r"td\.npy: unsupported pixel type timedelta64"):
+        read_image(tmp_path / "td.npy")
+    with pytest.raises(InputError, match="non-numeric type"):
+        simulate(np.zeros((8, 8), "timedelta64[s]"))
+    np.save(tmp_path / "one.npy", np.ones((1, 1, 1), bool))
+    with pytest.raises(InputError, match=r"got shape \(1, 1, 1\)"):
+        read_image(tmp_path / "one.npy")
+
+
+def test_a_huge_declared_image_is_refused_before_decoding(tmp_path, monkeypatch, truth):
+    from ionflow import _freemem
+
+    gray = _gray_u8(truth)
+    tifffile.imwrite(tmp_path / "a.tif", gray, compression="zlib")
+    Image.fromarray(gray).save(tmp_path / "a.png")
+    np.save(tmp_path / "a.npy", gray)
+    monkeypatch.setattr(_freemem, "available_memory", lambda: 100)  # bytes
+    for name in ("a.tif", "a.png", "a.npy"):
+        with pytest.raises(InputError, match=rf"a\.{name[2:]}: image 24x24 needs about"):
+            read_image(tmp_path / name)
+
+
+def test_pillow_size_warning_is_not_a_stray_line(tmp_path, monkeypatch, truth):
+    import warnings
+
+    Image.fromarray(_gray_u8(truth)).save(tmp_path / "a.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # 576 pixels: Pillow would warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_array_equal(read_image(tmp_path / "a.png"), truth)
+
+
+def test_unreadable_folder_and_dangling_link_get_one_line_each(tmp_path, monkeypatch, truth):
+    from pathlib import Path
+
+    from ionflow.io import expand_paths
+
+    good = tmp_path / "ok"
+    good.mkdir()
+    Image.fromarray(_gray_u8(truth)).save(good / "a.png")
+    os.symlink(tmp_path / "gone.png", good / "b.png")
+    files = expand_paths([good])
+    assert [Path(f).name for f in files] == ["a.png", "b.png"]
+    with pytest.raises(InputError, match=r"b\.png: link target not found"):
+        read_image(files[1])
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = Path.iterdir
+
+    def iterdir(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    assert expand_paths([locked, good / "a.png"]) == [str(locked), str(good / "a.png")]

@@ -119,7 +119,6 @@ def _each(
 ) -> Iterator[dict[str, Any] | None]:
     """Read every file and run ``work(path, image, pixel_size)``: a row, or None after one
     error line (the batch goes on)."""
-    from ..errors import IonflowError
     from ..io import ReadOptions, read_pixel_size
     from ..solve._batch import message
 
@@ -133,7 +132,7 @@ def _each(
             else:
                 size = read_pixel_size(path)
             yield work(path, read(path), size)
-        except (IonflowError, ValueError, OSError, MemoryError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad file must not lose the batch
             _err(message(exc, path))
             yield None
 

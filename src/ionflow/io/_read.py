@@ -46,10 +46,16 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[str]:
     for p in paths:
         p = str(p)
         if os.path.isdir(p):
+            try:
+                entries = list(Path(p).iterdir())
+            except OSError:  # unreadable: reading it reports why, in one line
+                out.append(p)
+                continue
+            # files, and links whose target is gone (reading them says so); not subfolders
             out += sorted(
                 str(f)
-                for f in Path(p).iterdir()
-                if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+                for f in entries
+                if f.suffix.lower() in IMAGE_SUFFIXES and (f.is_file() or not f.exists())
             )
         elif not os.path.exists(p) and glob.has_magic(p):
             out += sorted(glob.glob(p, recursive=True)) or [p]
@@ -129,8 +135,9 @@ def _tiff_message(record: logging.LogRecord) -> str:
     return re.sub(r"^(<[^>]*>\s*)+", "", record.getMessage()).strip()
 
 
-def _read_tiff(path: Path, src: str) -> np.ndarray:
-    """The first image series of a TIFF, refusing what tifffile could only read in part."""
+def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
+    """The first image series of a TIFF, refusing what tifffile could only read in part, and
+    whether its last axis is RGB(A) colour (from the file's photometric interpretation)."""
     import tifffile
 
     with _tiff_records() as records:
@@ -139,6 +146,9 @@ def _read_tiff(path: Path, src: str) -> np.ndarray:
                 series = tif.series[0] if tif.series else None  # reads every page's tags
                 if series is None or not len(tif.pages):
                     raise _Unreadable("no image in the file")
+                _check_decoded(
+                    math.prod(series.shape) * np.dtype(series.dtype).itemsize, series.shape, src
+                )
                 arr = tif.asarray()
                 axes = series.axes
                 in_series = len(series.pages)
@@ -149,7 +159,8 @@ def _read_tiff(path: Path, src: str) -> np.ndarray:
                 )
                 n_pages += sum(len(s.pages) for s in tif.series[1:])
                 keyframe = series.keyframe
-                min_is_white = keyframe.photometric == 0 and keyframe.bitspersample > 1
+                photometric = int(keyframe.photometric)
+                min_is_white = photometric == 0 and keyframe.bitspersample > 1
                 images = (tif.imagej_metadata or {}).get("images") if tif.is_imagej else None
         except _Unreadable as exc:
             reason = next((_tiff_message(r) for r in records), str(exc))
@@ -178,6 +189,7 @@ def _read_tiff(path: Path, src: str) -> np.ndarray:
             source=src,
         )
     shape = dict(zip(axes, arr.shape)) if len(axes) == arr.ndim else {}
+    arr, colour = _samples(arr, axes, shape, photometric, src)
     extra = {a: n for a, n in shape.items() if a not in _VOLUME_AXES and n > 1}
     if extra:
         what = ", ".join(f"{n} {_AXIS_NAMES.get(a, 'along ' + a)}" for a, n in extra.items())
@@ -201,7 +213,48 @@ def _read_tiff(path: Path, src: str) -> np.ndarray:
             "so high values (shown dark) are electrolyte; --invert swaps the phases",
             src,
         )
-    return arr
+    return arr, colour
+
+
+# TIFF photometric interpretations (tifffile.PHOTOMETRIC)
+_MINISWHITE, _MINISBLACK, _RGB, _SEPARATED, _YCBCR = 0, 1, 2, 5, 6
+
+
+def _samples(
+    arr: np.ndarray, axes: str, shape: dict[str, int], photometric: int, src: str
+) -> tuple[np.ndarray, bool]:
+    """A TIFF's samples per pixel (axis ``S``) by its photometric interpretation: RGB(A) stays,
+    as the last axis (colour); gray + alpha keeps the gray; CMYK and other multi-sample
+    images are refused. Returns the array and whether it is colour."""
+    n = shape.get("S", 1)
+    if n == 1:
+        return arr, False
+    s = axes.index("S")
+    if photometric in (_RGB, _YCBCR) and n in (3, 4):
+        return np.moveaxis(arr, s, -1), True
+    if photometric in (_MINISBLACK, _MINISWHITE) and n == 2:
+        del shape["S"]
+        return np.take(arr, 0, axis=s), False  # the gray, without its alpha (extra sample)
+    what = "CMYK colour" if photometric == _SEPARATED else f"{n} samples per pixel"
+    raise InputError(
+        f"holds {what} (axes {axes}, shape {arr.shape}); save one segmented channel as a "
+        "grayscale 2D image or z-stack",
+        source=src,
+    )
+
+
+def _check_decoded(nbytes: int, shape: Sequence[int], src: str) -> None:
+    """Refuse, before decoding, an image whose pixels would not fit in the memory free now
+    (a small compressed file can declare a huge image)."""
+    from .._freemem import available_memory
+
+    free = available_memory()
+    if free is not None and nbytes > 0.8 * free:
+        raise InputError(
+            f"image {'x'.join(map(str, shape))} needs about {nbytes / 2**30:.1f} GiB to decode, "
+            f"{free / 2**30:.1f} GiB available; crop it or use a machine with more memory",
+            source=src,
+        )
 
 
 def _read_npy(path: Path, src: str) -> np.ndarray:
@@ -230,21 +283,43 @@ def _read_npy(path: Path, src: str) -> np.ndarray:
                 f"the file holds {left})",
                 source=src,
             )
+    _check_decoded(expected, shape, src)
     return np.load(path, allow_pickle=False)
 
 
-def _read_pillow(path: Path) -> np.ndarray:
-    """PNG/BMP/JPEG/GIF via Pillow directly (imageio's plugin probing costs ~0.3 ms a file)."""
+_PILLOW_GRAY = ("1", "L", "I", "I;16", "I;16L", "F")
+
+
+def _read_pillow(path: Path, src: str) -> tuple[np.ndarray, bool]:
+    """PNG/BMP/JPEG/GIF via Pillow directly (imageio's plugin probing costs ~0.3 ms a file),
+    and whether the result is RGB(A) colour (from the file's mode): gray + alpha keeps the
+    gray, palettes and other colour modes become RGB(A)."""
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as opened:
-        opened.load()
-        im: Image.Image = opened
-        if im.mode in ("P", "PA"):
-            im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
-        elif im.mode == "I;16B":
-            im = im.convert("I;16")
-        return np.asarray(im)
+    with warnings.catch_warnings():
+        # Pillow warns between 89 and 179 megapixels and refuses above: the refusal is the
+        # error line, the memory check below the guard; the warning would be a stray line
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as opened:
+            bands = len(opened.getbands())
+            depth = (
+                4 if opened.mode in ("I", "F", "RGBA", "CMYK") else 2 if "16" in opened.mode else 1
+            )
+            _check_decoded(opened.width * opened.height * bands * depth, opened.size[::-1], src)
+            opened.load()
+            im: Image.Image = opened
+            if im.mode in ("P", "PA"):
+                im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+            elif im.mode == "I;16B":
+                im = im.convert("I;16")
+            elif im.mode in ("LA", "La"):
+                return np.asarray(im)[..., 0], False
+            elif im.mode not in _PILLOW_GRAY + ("RGB", "RGBA", "RGBa", "RGBX"):
+                im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+            arr = np.asarray(im)
+    return arr, arr.ndim == 3 and im.mode not in _PILLOW_GRAY
 
 
 def read_array(path: str | os.PathLike) -> np.ndarray:
@@ -265,11 +340,19 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     ndarray
         The pixel values as stored: 2D, 3D (a volume, z first) or colour (trailing 3 or 4).
     """
+    return _read_pixels(path)[0]
+
+
+def _read_pixels(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+    """:func:`read_array`, and whether the last axis is RGB(A) colour (as the file says)."""
     path = Path(path)
     src = str(path)
     if not path.exists():
-        raise InputError("file not found", source=src)
+        missing = "link target not found" if path.is_symlink() else "file not found"
+        raise InputError(missing, source=src)
     if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise InputError("folder cannot be read (permission denied)", source=src)
         raise InputError("is a directory, not an image", source=src)
     try:
         size = path.stat().st_size
@@ -281,11 +364,11 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     kind = _KINDS.get(suffix, "image file")
     try:
         if suffix == ".npy":
-            arr = _read_npy(path, src)
+            arr, colour = _read_npy(path, src), False  # an array is never colour
         elif suffix in (".tif", ".tiff"):
-            arr = _read_tiff(path, src)
+            arr, colour = _read_tiff(path, src)
         else:
-            arr = _read_pillow(path)
+            arr, colour = _read_pillow(path, src)
     except InputError:
         raise
     except PermissionError:
@@ -293,7 +376,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - every decoder has its own error types
         detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise InputError(f"not a readable {kind} ({detail})", source=src) from None
-    return np.asarray(arr)
+    return np.asarray(arr), colour
 
 
 def to_phases(
@@ -309,6 +392,7 @@ def to_phases(
     conductive_phases: Sequence[int] | None = None,
     phase_names: Sequence[str] | None = None,
     source: str | None = None,
+    colour: bool | None = None,
 ) -> np.ndarray:
     """Turn raw pixels into phases.
 
@@ -358,6 +442,10 @@ def to_phases(
         Names of the classes, darkest first, for messages.
     source : str, optional
         File name for error messages.
+    colour : bool, optional
+        Whether a trailing axis of 3 or 4 holds RGB(A), converted to luminance; default:
+        guessed (a trailing 3 or 4 after two axes longer than 4). The file readers know and
+        pass False after converting.
 
     Returns
     -------
@@ -370,15 +458,15 @@ def to_phases(
     if (phases or 2) > 2 or conductive_phases is not None or several:
         return _to_classes(
             arr, threshold, invert, labels, conductive_labels, denoise, min_size, phases,
-            conductive_phases, phase_names, src,
+            conductive_phases, phase_names, src, colour,
         )  # fmt: skip
     if arr.dtype == bool:
         out = arr
         if denoise is not None:
-            out = cast(np.ndarray, segment(arr, denoise=denoise, source=src))
+            out = cast(np.ndarray, segment(arr, denoise=denoise, source=src, colour=False))
     else:
         _check_pixels(arr, src)
-        arr = _to_gray(arr)
+        arr = _to_gray(arr, colour)
         if conductive_labels is not None:
             if denoise is not None:
                 raise InputError("--denoise does not apply to a label image", source=src)
@@ -393,6 +481,7 @@ def to_phases(
                 invert=invert,
                 min_size=min_size,
                 source=src,
+                colour=False,
             )
         elif labels:
             for flag, given in (("--invert", invert), ("--min-size", min_size > 1)):
@@ -421,7 +510,7 @@ def to_phases(
             if values.size <= 2:
                 out = arr > values[0] if values.size == 2 else arr != 0
             else:
-                return segment(arr, invert=invert, min_size=min_size, source=src)  # type: ignore[return-value]
+                return segment(arr, invert=invert, min_size=min_size, source=src, colour=False)  # type: ignore[return-value]
     if invert:
         out = ~out
     return remove_specks(out, min_size)
@@ -439,6 +528,7 @@ def _to_classes(
     conductive_phases: Sequence[int] | None,
     names: Sequence[str] | None,
     src: str,
+    colour: bool | None,
 ) -> np.ndarray:
     """:func:`to_phases` for phases cut by gray level (see there)."""
     if conductive_labels is not None:
@@ -448,12 +538,12 @@ def _to_classes(
             source=src,
         )
     _check_pixels(arr, src)
-    gray = _to_gray(arr.astype(np.uint8) if arr.dtype == bool else arr)
+    gray = _to_gray(arr.astype(np.uint8) if arr.dtype == bool else arr, colour)
     keep_classes = conductive_phases is None
     if keep_classes and not labels:
         classes, cuts = segment(
             gray, threshold=threshold, phases=phases, denoise=denoise, return_threshold=True,
-            source=src,
+            source=src, colour=False,
         )  # fmt: skip
         n = np.size(cuts) + 1
         raise InputError(
@@ -466,6 +556,7 @@ def _to_classes(
     return cast(np.ndarray, segment(
         gray, threshold=threshold, phases=phases, conductive_phases=conductive_phases,
         phase_names=names, denoise=denoise, invert=invert, min_size=min_size, source=src,
+        colour=False,
     ))  # fmt: skip
 
 
@@ -473,10 +564,10 @@ def _check_pixels(arr: np.ndarray, src: str) -> None:
     """Refuse pixel types that are no image (before any thresholding)."""
     if arr.dtype == bool:
         return
-    if not (np.issubdtype(arr.dtype, np.number)):
-        raise InputError(f"unsupported pixel type {arr.dtype}", source=src)
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise InputError("complex-valued pixels are not an image", source=src)
+    if arr.dtype.kind not in "iuf":  # not timedelta64 either, though numpy calls it a number
+        raise InputError(f"unsupported pixel type {arr.dtype}", source=src)
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise InputError("image contains NaN or infinite values", source=src)
 
@@ -541,9 +632,9 @@ def read_image(
         bool (True = electrolyte), or the values as stored with ``labels=True``.
     """
     src = str(path)
-    arr = _read_squeezed(path)
+    arr = _read_squeezed(path)  # gray: colour files are converted as they are read
     if crop is not None:
-        arr = crop_image(_to_gray(arr), crop, source=src)
+        arr = crop_image(arr, crop, source=src, colour=False)
     out = to_phases(
         arr,
         threshold=threshold,
@@ -556,6 +647,7 @@ def read_image(
         conductive_phases=conductive_phases,
         phase_names=phase_names,
         source=src,
+        colour=False,
     )
     if out.ndim not in (2, 3):
         raise InputError(f"expected a 2D image or a 3D volume, got shape {arr.shape}", source=src)
@@ -563,10 +655,16 @@ def read_image(
 
 
 def _read_squeezed(path: str | os.PathLike) -> np.ndarray:
-    arr = read_array(path)
+    """The file's pixels as gray levels (colour -> luminance), single-slice axes dropped."""
+    raw, colour = _read_pixels(path)
+    arr = _to_gray(raw, colour)
     arr = np.squeeze(arr) if arr.ndim > 2 and 1 in arr.shape[:-1] else arr
     if arr.size == 0:
         raise InputError("image has no pixels", source=str(path))
+    if arr.ndim not in (2, 3):
+        raise InputError(
+            f"expected a 2D image or a 3D volume, got shape {raw.shape}", source=str(path)
+        )
     return arr
 
 
@@ -587,9 +685,4 @@ def read_gray(path: str | os.PathLike, *, crop: Crop | None = None) -> np.ndarra
     ndarray
         Gray levels, 2D or 3D, in the file's value range.
     """
-    arr = _to_gray(_read_squeezed(path))
-    if arr.ndim not in (2, 3):
-        raise InputError(
-            f"expected a 2D image or a 3D volume, got shape {arr.shape}", source=str(path)
-        )
-    return crop_image(arr, crop, source=str(path))
+    return crop_image(_read_squeezed(path), crop, source=str(path), colour=False)

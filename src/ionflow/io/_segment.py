@@ -35,16 +35,25 @@ Crop = tuple[float, float, float, float]
 log = logging.getLogger(__name__)
 
 
-def _to_gray(arr: np.ndarray) -> np.ndarray:
-    """Drop alpha and convert RGB(A) images (..., 3|4) to luminance; anything else as is."""
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4 and arr.shape[1] > 4:
-        rgb = arr[..., :3]
-        if np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]):
-            return arr[..., 0]
-        return rgb.astype(np.float64) @ _LUMA
-    if arr.ndim == 4 and arr.shape[-1] in (3, 4):
-        return arr[..., :3].astype(np.float64) @ _LUMA
-    return arr
+def _is_colour(arr: np.ndarray, colour: bool | None) -> bool:
+    """Whether the trailing axis of ``arr`` holds RGB(A): as told, or guessed from the shape
+    (a trailing 3 or 4 after two axes longer than 4, or any 4D array with one)."""
+    if colour is not None:
+        return colour and arr.ndim in (3, 4) and arr.shape[-1] in (3, 4)
+    if arr.ndim == 3:
+        return arr.shape[-1] in (3, 4) and arr.shape[0] > 4 and arr.shape[1] > 4
+    return arr.ndim == 4 and arr.shape[-1] in (3, 4)
+
+
+def _to_gray(arr: np.ndarray, colour: bool | None = None) -> np.ndarray:
+    """Drop alpha and convert RGB(A) images (..., 3|4) to luminance; anything else as is.
+    ``colour``: whether the trailing axis is colour (None: guessed, :func:`_is_colour`)."""
+    if not _is_colour(arr, colour):
+        return arr
+    rgb = arr[..., :3]
+    if np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]):
+        return arr[..., 0]
+    return rgb.astype(np.float64) @ _LUMA
 
 
 def _crop_pixels(value: float, n: int, what: str, source: str | None) -> int:
@@ -61,7 +70,9 @@ def _crop_pixels(value: float, n: int, what: str, source: str | None) -> int:
     return int(v)
 
 
-def crop_image(arr: np.ndarray, crop: Crop | None, *, source: str | None = None) -> np.ndarray:
+def crop_image(
+    arr: np.ndarray, crop: Crop | None, *, source: str | None = None, colour: bool | None = None
+) -> np.ndarray:
     """Remove (top, bottom, left, right) from an image, or from every slice of a volume.
 
     Parameters
@@ -73,6 +84,9 @@ def crop_image(arr: np.ndarray, crop: Crop | None, *, source: str | None = None)
         bottom) or width (left, right), e.g. ``(0, 0.1, 0, 0)`` drops the bottom tenth.
     source : str, optional
         File name for error messages.
+    colour : bool, optional
+        Whether a trailing axis of 3 or 4 holds RGB(A) (else a 3D array is a volume); default:
+        guessed, a trailing 3 or 4 after two axes longer than 4 is colour.
 
     Returns
     -------
@@ -85,8 +99,7 @@ def crop_image(arr: np.ndarray, crop: Crop | None, *, source: str | None = None)
         raise InputError(
             f"crop needs 4 values (top, bottom, left, right), got {crop}", source=source
         )
-    colour = arr.ndim == 3 and arr.shape[-1] in (3, 4) and min(arr.shape[:2]) > 4  # as _to_gray
-    if arr.ndim == 2 or colour:
+    if arr.ndim == 2 or (arr.ndim == 3 and _is_colour(arr, colour)):
         ya, xa = 0, 1
     elif arr.ndim == 3:
         ya, xa = 1, 2
@@ -180,6 +193,7 @@ def segment(
     min_size: int = 0,
     return_threshold: bool = False,
     source: str | None = None,
+    colour: bool | None = None,
 ) -> np.ndarray | tuple[np.ndarray, Any]:
     """Segment a grayscale image or volume: True = electrolyte (bright, unless ``invert``).
 
@@ -221,6 +235,8 @@ def segment(
         for two phases, a tuple of the cuts otherwise.
     source : str, optional
         Name of the input, for error messages.
+    colour : bool, optional
+        Whether a trailing axis of 3 or 4 holds RGB(A) (see :func:`crop_image`).
 
     Returns
     -------
@@ -230,11 +246,11 @@ def segment(
     arr = np.asarray(gray)
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+    if arr.dtype.kind not in "iuf":  # complex, timedelta64 (a numpy "number"), strings ...
         raise InputError(f"unsupported pixel type {arr.dtype}", source=source)
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise InputError("image contains NaN or infinite values", source=source)
-    arr = crop_image(_to_gray(arr), crop, source=source)
+    arr = crop_image(_to_gray(arr, colour), crop, source=source, colour=False)
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise InputError(
             f"expected a 2D image or a 3D volume, got shape {arr.shape}", source=source

@@ -33,7 +33,7 @@ def label_value(value) -> int | float:
 def check_labels(image: np.ndarray, *, source: str | None = None) -> np.ndarray:
     """``image`` as a 2D/3D label array (bool becomes uint8 0/1); refuses grayscale."""
     arr = np.asarray(image)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+    if arr.dtype.kind not in "biufc":  # not objects, strings, datetime64 or timedelta64
         raise InputError(f"image has a non-numeric type ({arr.dtype})", source=source)
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise InputError("complex-valued pixels are not a label image", source=source)

@@ -74,10 +74,10 @@ from typing import Any
 
 import numpy as np
 
+from .._freemem import available_memory
 from .._pool import available_cores, solver_threads
 from ..errors import IonflowError, NotConvergedError
 from ._clusters import label_face_connected
-from ._freemem import available_memory
 from ._multigrid import MultigridSolution, _Progress
 from ._stencil import DEFAULT, Stencil
 

@@ -11,8 +11,8 @@ space left under ``ulimit -v`` and the memory left in the process's cgroup.
 
 from __future__ import annotations
 
+from .._freemem import available_memory
 from ..errors import ResourceError
-from ._freemem import available_memory
 
 __all__ = ["available_memory", "check_memory", "estimate_simulate_bytes", "estimate_solve_bytes"]
 

@@ -1,5 +1,6 @@
-"""How much memory this process can still allocate (a leaf: the solver's modules and the
-memory estimate, ``_memory.py``, all read it)."""
+"""How much memory this process can still allocate (a leaf below every layer: the readers
+check a file's decoded size with it, the solver's modules and memory estimate their
+allocations)."""
 
 from __future__ import annotations
 
