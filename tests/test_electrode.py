@@ -107,14 +107,46 @@ def test_amg_path_equals_direct(monkeypatch):
 
 
 def test_impedance_krylov_path_equals_direct(monkeypatch):
+    """Large 2D systems: COCG per frequency (preconditioned by AMG of the real shift)."""
     from ionflow.solve import _electrode
 
-    vol = generate("disks", (14, 12, 12), electrolyte_fraction=0.5, rng=4)
+    img = generate("disks", (40, 36), electrolyte_fraction=0.6, rng=4)
     omega = [1e-4, 0.05, 1.0, 30.0]
-    direct = impedance(vol, omega)
-    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
-    krylov = impedance(vol, omega)
+    direct = impedance(img, omega)
+    monkeypatch.setattr(_electrode, "DIRECT_MAX_2D", 10)
+    krylov = impedance(img, omega)
     np.testing.assert_allclose(krylov, direct, rtol=1e-8)
+
+
+def test_impedance_lanczos_path_equals_direct(monkeypatch):
+    """Large 3D systems: every frequency from one Lanczos process on the multigrid's solves,
+    over eight decades, equal to the direct solves; its low-frequency real part tends to
+    tau_e's Re Z(0), and its steps are far fewer than frequencies times iterations."""
+    from ionflow.solve import _electrode, _lean
+
+    vol = generate("disks", (24, 20, 20), electrolyte_fraction=0.5, rng=4)
+    omega = np.logspace(-5, 3, 33)
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10**9)
+    direct = impedance(vol, omega)
+    low = electrode_tortuosity(vol).resistance_low_frequency
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 10)
+    solves = []
+    real = _lean.lean_source_solver
+
+    def counting(*args, **kwargs):
+        solve = real(*args, **kwargs)
+
+        def counted(*a, **k):
+            solves.append(1)
+            return solve(*a, **k)
+
+        return counted
+
+    monkeypatch.setattr(_lean, "lean_source_solver", counting)
+    lanczos = impedance(vol, omega)
+    np.testing.assert_allclose(lanczos, direct, rtol=1e-7)
+    assert lanczos[0].real == pytest.approx(low, rel=1e-4)
+    assert 5 <= len(solves) < 150
 
 
 def test_multigrid_path_equals_direct(monkeypatch):

