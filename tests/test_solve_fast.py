@@ -373,9 +373,9 @@ def test_too_large_volume_raises_resource_error(monkeypatch):
 
 
 def test_electrode_memory_estimate_follows_its_solver(monkeypatch):
-    """electrode_tortuosity solves a large 3D volume on the lean multigrid: its estimate is the
-    multigrid's (~70 B/voxel here), not the assembled AMG-CG's (~400 B per unknown), which
-    still guards impedance."""
+    """electrode_tortuosity and impedance (Lanczos on the multigrid's solves) solve a large 3D
+    volume on the lean multigrid: their estimate is the multigrid's (~70 B/voxel here), not
+    the assembled AMG-CG's (~400 B per unknown); below it both are refused."""
     from ionflow import electrode_tortuosity, impedance
 
     vol = np.ones((64, 64, 64), np.uint8)
@@ -387,8 +387,11 @@ def test_electrode_memory_estimate_follows_its_solver(monkeypatch):
     monkeypatch.setattr(_memory, "SMALL", 0)
     monkeypatch.setattr(_memory, "available_memory", lambda: (lean + assembled) / 2)
     assert electrode_tortuosity(vol).tau_e > 1.0  # fits
-    with pytest.raises(ResourceError, match="volume 64x64x64 needs about"):
-        impedance(vol, [1.0])
+    assert np.isfinite(impedance(vol, [1.0])).all()
+    monkeypatch.setattr(_memory, "available_memory", lambda: lean / 2)
+    for call in (lambda: electrode_tortuosity(vol), lambda: impedance(vol, [1.0])):
+        with pytest.raises(ResourceError, match="volume 64x64x64 needs about"):
+            call()
 
 
 def test_memory_checked_before_any_large_allocation(monkeypatch):
