@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from ..errors import IonflowError
 from ._analysis import _add_metrics_command, _add_rev_commands
+from ._checks import check_physics
 from ._common import (
     GENERATOR_NAMES,
     HelpFormatter,
@@ -155,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # that the first 3D solve on a machine compiles its kernels (a minute or two), once
     logging.getLogger("ionflow.compile").setLevel(logging.INFO)
     try:
+        check_physics(args)  # absurd magnitudes, before any file is read
         return int(args.func(args) or 0)
     except IonflowError as exc:
         _err(str(exc))

@@ -130,10 +130,16 @@ def _add_rev_commands(sub) -> None:
 
 
 def cmd_rev(args: argparse.Namespace) -> int:
-    from ..io import read_pixel_size
-    from ..rev import representativeness
+    from ..io import output_folder, read_pixel_size
+    from ..rev import check_levels, representativeness
 
     read = _read_options(args)
+    # option errors once, before any file (the alpha bound, d/2, is checked per image)
+    check_levels(confidence=args.confidence, target=args.target, alpha=args.alpha)
+    if args.samples < 2:
+        raise InputError(f"--samples must be at least 2 subvolumes per edge, got {args.samples}")
+    if args.plot:
+        output_folder(args.plot)
     files, failed = _inputs(args)
     for path in files:
         try:
@@ -185,12 +191,13 @@ def cmd_export_params(args: argparse.Namespace) -> int:
     ):
         if path is None:
             continue
+        image = read(path)  # first: a missing or unreadable file says so, not "no voxel size"
         size = args.voxel_size if args.voxel_size is not None else read_pixel_size(path)
         if size is None:
             raise InputError("no voxel size in the file: give --voxel-size (m)", source=path)
         electrodes.append(
             electrode_parameters(
-                read(path),
+                image,
                 pixel_size=size,
                 electrode=electrode,
                 axis=args.axis,

@@ -205,6 +205,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..dataset import DatasetConfig, build_dataset, load_split
+    from ..io import output_folder
 
     cfg = DatasetConfig(
         shape=tuple(args.shape),
@@ -215,11 +216,13 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         splits=(("train", args.train), ("val", args.val), ("test", args.test)),
         seed=args.seed,
     )
+    plot = args.plot or str(Path(args.out).with_suffix(".png"))
+    for folder in {Path(args.out).parent, Path(plot).parent}:  # before hours of solves
+        output_folder(folder)
     progress = not args.no_progress and sys.stderr.isatty()
     path = build_dataset(args.out, cfg, jobs=args.jobs, progress=progress)
     every = load_split(path, "all")
     rel = every.labels["relative_conductivity"]
-    plot = args.plot or str(Path(args.out).with_suffix(".png"))
     from ..plot import plot_labels_by_class
 
     groups = every.fraction_target
@@ -321,10 +324,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     rows = []
+    said: set[tuple[str, str]] = set()  # (file, error): once, not once per axis
     for out in outcomes:
         if out.error is not None:
-            _err(out.error)
-            failed += 1
+            if (out.source, out.error) not in said:
+                said.add((out.source, out.error))
+                _err(out.error)
+                failed += 1
             continue
         if out.verification is not None and out.verification.error is not None:
             _err(out.verification.error)  # the prediction is still printed

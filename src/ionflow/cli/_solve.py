@@ -66,11 +66,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if table:
         print(_table_head(width), flush=True)
     tensor_rows: dict[str, list] = {}
+    said: set[tuple[str, str]] = set()  # (file, error) lines already printed
     try:
         for outcome in outcomes:
             if outcome.error is not None:
-                failed += 1
-                _err(outcome.error)
+                # a problem of the file (e.g. no conductive pixel) comes once per axis with
+                # --axis all: one line says it
+                if (outcome.source, outcome.error) not in said:
+                    said.add((outcome.source, outcome.error))
+                    failed += 1
+                    _err(outcome.error)
                 continue
             row = outcome.to_dict()
             if csv_out is not None:
@@ -115,13 +120,14 @@ def _own_output(path: str, out: Path) -> bool:
 def cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..io import find_inputs, read_gray, same_stems, segment, write_image
+    from ..io import find_inputs, output_folder, read_gray, same_stems, segment, write_image
     from ..plot import plot_segmentation
 
     opts = _read_options(args)  # checks the flags once (e.g. a negative --min-size)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("is a file; --out wants a folder", source=str(out))
+    output_folder(out)  # before the first file: a folder that cannot be made is one line
     files, problems = find_inputs(args.paths)
     for problem in problems:
         _err(problem)
@@ -194,19 +200,36 @@ def cmd_segment(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ..errors import ResourceError
     from ..generate import generate
-    from ..io import write_image
+    from ..generate._common import check_fraction, check_shape
+    from ..generate._particles import check_radius
+    from ..io import output_folder, write_image
 
-    shape = tuple(args.shape)
-    out = Path(args.out)
-    rng = np.random.default_rng(args.seed)
+    # every option checked, and the folder made, before the first image
+    if args.count < 1:
+        raise InputError(f"--count must be at least 1, got {args.count}")
+    shape = check_shape(tuple(args.shape))
+    check_fraction(args.fraction)
     options = {}
     if args.radius:
-        key = "semi_axes" if args.kind == "ellipses" else "radius"
-        if args.kind != "blobs":
-            options[key] = tuple(args.radius) if len(args.radius) == 2 else args.radius[0]
+        if len(args.radius) > 2:
+            raise InputError(f"--radius takes one radius or MIN MAX, got {len(args.radius)} values")
+        radius = check_radius(args.radius[0] if len(args.radius) == 1 else tuple(args.radius))
+        if args.kind == "blobs":
+            raise InputError("--radius does not apply to blobs (no particles)")
+        options["semi_axes" if args.kind == "ellipses" else "radius"] = radius
+    out = output_folder(args.out)
+    rng = np.random.default_rng(args.seed)
     for i in range(args.count):
-        image = generate(args.kind, shape, electrolyte_fraction=args.fraction, rng=rng, **options)
+        try:
+            image = generate(
+                args.kind, shape, electrolyte_fraction=args.fraction, rng=rng, **options
+            )
+        except MemoryError:  # the estimate (check_shape) was too low: still one line
+            raise ResourceError(
+                f"not enough memory to generate a {'x'.join(map(str, shape))} image"
+            ) from None
         path = write_image(out / f"{args.kind}_{i:05d}.{args.format}", image)
         print(f"{path}\telectrolyte_fraction={image.mean():.6f}", flush=True)
     return 0

@@ -192,6 +192,10 @@ def cmd_electrode(args: argparse.Namespace) -> int:
             _write_impedance(Path(args.nyquist), path, omega, z, z0)
         return row
 
+    if args.nyquist:
+        from ..io import output_folder
+
+        output_folder(args.nyquist)  # before the solves whose spectra it would hold
     rows = []
     failed = 0
     if not (args.json or args.csv):
@@ -258,6 +262,14 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from ..solve import depth_profile
 
     def work(path: str, image: np.ndarray, size: Any) -> dict[str, Any]:
+        if -image.ndim <= args.axis < image.ndim and image.shape[args.axis] < 2:
+            from ..errors import InputError
+
+            raise InputError(
+                f"image too small for profile ({'x'.join(map(str, image.shape))}): needs at "
+                f"least 2 cells along the thickness (axis {args.axis})",
+                source=path,
+            )
         prof = depth_profile(
             image, axis=args.axis, pixel_size=size, boundary=args.boundary, source=path
         )
@@ -269,6 +281,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
             )
         return {"file": path, **prof.to_dict()}
 
+    if args.plot:
+        from ..io import output_folder
+
+        output_folder(args.plot)  # before the solves whose pictures it would hold
     failed = 0
     columns = ["file", "depth", "fraction", "interface_density", "tortuosity"]
     writer = None

@@ -34,6 +34,8 @@ import numpy as np
 from .._pool import process_pool
 from ..errors import InputError
 from ..generate import generate
+from ..generate._common import check_memory
+from ..io._write import output_folder
 from ..solve import simulate
 from ._config import DatasetConfig
 from ._partial import PartialBuild, Rows, partial_dir, replace_atomically
@@ -278,6 +280,7 @@ def build_dataset(
     path = Path(path)
     if int(chunk) < 1:
         raise InputError(f"chunk must be at least 1 image, got {chunk}", source=str(path))
+    check_memory(cfg.shape)  # one image per worker at a time: refused before anything is made
     plan = _plan(cfg)
     n = cfg.size
     store = PartialBuild(path, cfg.to_json(), n, cfg.shape, LABEL_KEYS)
@@ -301,7 +304,7 @@ def build_dataset(
                 if store.dir.is_dir():  # killed between the rename and the clean-up
                     store.remove()
                 return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(path.parent)
     with _sigterm_interrupts():
         done = store.open()
         try:

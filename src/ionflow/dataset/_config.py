@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
+from ..errors import InputError
+
 __all__ = ["DatasetConfig", "SolverConfig"]
 
 
@@ -38,6 +42,7 @@ class DatasetConfig:
     radius : tuple of float
         Particle radius range in cells (particle generators).
     splits : tuple of (name, count)
+        Image counts per split, each >= 0, at least one image in all.
     seed : int
         Image i is generated from ``numpy.random.default_rng([seed, i])``.
     """
@@ -50,6 +55,33 @@ class DatasetConfig:
     splits: tuple[tuple[str, int], ...] = (("train", 2500), ("val", 175), ("test", 175))
     seed: int = 0
     solver: SolverConfig = field(default_factory=SolverConfig)
+
+    def __post_init__(self) -> None:
+        """Refuse, before anything is made, a configuration no dataset can be built from."""
+        from ..generate._common import check_fraction, check_shape
+        from ..generate._particles import check_radius
+
+        for name, count in self.splits:
+            if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+                raise InputError(
+                    f"split {name!r} must have a whole number of images >= 0, got {count}"
+                )
+        if len({name for name, _ in self.splits}) != len(self.splits):
+            raise InputError(f"split names must differ, got {[n for n, _ in self.splits]}")
+        if self.size < 1:
+            raise InputError("a dataset needs at least one image (every split has 0)")
+        check_shape(self.shape, memory=False)  # a file made elsewhere still loads here
+        check_radius(self.radius)
+        if not self.fractions:
+            raise InputError("give at least one electrolyte fraction")
+        for f in self.fractions:
+            check_fraction(f)
+        if self.fraction_range is not None:
+            lo, hi = self.fraction_range
+            if not (0.0 <= lo <= hi <= 1.0):
+                raise InputError(
+                    f"fraction range must satisfy 0 <= lo <= hi <= 1, got {list(self.fraction_range)}"
+                )
 
     @property
     def size(self) -> int:

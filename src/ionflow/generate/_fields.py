@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
+from ..errors import InputError
 from ._common import check_fraction, check_shape, top_fraction
 
 __all__ = ["blobs"]
@@ -27,7 +30,7 @@ def blobs(
     electrolyte_fraction : float
         Target fraction of electrolyte (True) cells.
     correlation_length : float
-        Standard deviation (cells) of the Gaussian filter applied to white noise.
+        Standard deviation (cells) of the Gaussian filter applied to white noise (>= 0).
     anisotropy : tuple of float, optional
         Per-axis multiplier of the correlation length (e.g. (2, 1) stretches along axis 0).
     rng : int or numpy Generator, optional
@@ -40,10 +43,19 @@ def blobs(
     """
     shape = check_shape(shape)
     fraction = check_fraction(electrolyte_fraction)
+    if not (math.isfinite(correlation_length) and correlation_length >= 0):  # 0: white noise
+        raise InputError(
+            f"correlation_length must be a finite number of cells >= 0, got {correlation_length}"
+        )
+    stretch = np.ones(len(shape))
+    if anisotropy is not None:
+        stretch = np.asarray(anisotropy, dtype=float).ravel()
+        if stretch.size != len(shape) or not np.all(np.isfinite(stretch) & (stretch > 0)):
+            raise InputError(
+                f"anisotropy must be {len(shape)} positive, finite factors, got {anisotropy}"
+            )
     rng = np.random.default_rng(rng)
     noise = rng.standard_normal(shape)
-    sigma = np.full(len(shape), float(correlation_length))
-    if anisotropy is not None:
-        sigma *= np.asarray(anisotropy, dtype=float)
+    sigma = float(correlation_length) * stretch
     field = ndimage.gaussian_filter(noise, sigma, mode="wrap")
     return top_fraction(field, fraction)

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ._common import check_fraction, check_shape, top_fraction
 
-__all__ = ["disks", "ellipses", "nonoverlapping_disks", "particle_score"]
+__all__ = ["check_radius", "disks", "ellipses", "nonoverlapping_disks", "particle_score"]
 
 _CUTOFF = 1.6  # particles are rasterised out to this many radii (room for the final growth)
 
@@ -50,15 +50,53 @@ def particle_score(
     return score
 
 
-def _radii(rng: np.random.Generator, radius: float | tuple[float, float], k: int) -> np.ndarray:
+def check_radius(
+    radius: float | tuple[float, float], name: str = "radius"
+) -> float | tuple[float, float]:
+    """A particle radius in cells, or a ``(min, max)`` range: positive and finite.
+
+    A radius of 0 would divide by the particle volume and an infinite one cover any image.
+
+    Parameters
+    ----------
+    radius : float or (min, max)
+        As given.
+    name : str
+        The parameter's name, for the message.
+
+    Returns
+    -------
+    float or (float, float)
+        The radius, or the range, as floats.
+
+    Raises
+    ------
+    InputError
+        Not a positive, finite number or a ``0 < min <= max`` range.
+    """
     spec: Any = radius  # a number or a (min, max) pair, checked at run time
-    scalar = bool(np.isscalar(spec))  # a bool: numpy's TypeGuard would narrow ``spec`` wrongly
-    if scalar:
-        return np.full(k, float(spec))
-    lo, hi = spec
-    if not 0 < lo <= hi:
-        raise InputError(f"radius range must satisfy 0 < min <= max, got {radius}")
-    return rng.uniform(lo, hi, size=k)
+    if bool(np.isscalar(spec)):  # a bool: numpy's TypeGuard would narrow ``spec`` wrongly
+        try:
+            r = float(spec)
+        except (TypeError, ValueError):
+            r = math.nan
+        if not (math.isfinite(r) and r > 0):
+            raise InputError(f"{name} must be a positive, finite number of cells, got {radius}")
+        return r
+    try:
+        lo, hi = (float(v) for v in spec)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number or a (min, max) range, got {radius!r}") from None
+    if not (0 < lo <= hi and math.isfinite(hi)):
+        raise InputError(f"{name} range must satisfy 0 < min <= max (finite), got {radius}")
+    return lo, hi
+
+
+def _radii(rng: np.random.Generator, radius: float | tuple[float, float], k: int) -> np.ndarray:
+    spec = check_radius(radius)
+    if isinstance(spec, tuple):
+        return rng.uniform(spec[0], spec[1], size=k)
+    return np.full(k, spec)
 
 
 def _random_rotations(rng: np.random.Generator, k: int, ndim: int) -> np.ndarray:
@@ -101,6 +139,7 @@ def disks(
     ndarray of bool, shape ``shape``
         True = electrolyte.
     """
+    radius = check_radius(radius)  # named as the caller knows it, not as ellipses' semi_axes
     return ellipses(
         shape, electrolyte_fraction=electrolyte_fraction, semi_axes=radius, aspect=1.0, rng=rng
     )
@@ -140,12 +179,15 @@ def ellipses(
     """
     shape = check_shape(shape)
     fraction = check_fraction(electrolyte_fraction)
+    semi_axes = check_radius(semi_axes, "semi_axes")
     rng = np.random.default_rng(rng)
     ndim = len(shape)
+    if not (math.isfinite(aspect) and aspect >= 1.0):
+        raise InputError(f"aspect must be a finite number >= 1, got {aspect}")
+    if orientation is not None and not math.isfinite(orientation):
+        raise InputError(f"orientation must be a finite angle in degrees, got {orientation}")
     if fraction >= 1.0:
         return np.ones(shape, dtype=bool)
-    if aspect < 1.0:
-        raise InputError(f"aspect must be >= 1, got {aspect}")
     probe = _radii(rng, semi_axes, 256)
     mean_volume = _ball_volume(probe, ndim) / aspect ** (ndim - 1)
     k = _expected_count(shape, 1.0 - fraction, mean_volume)
@@ -219,6 +261,11 @@ def nonoverlapping_disks(
     """
     shape = check_shape(shape)
     fraction = check_fraction(electrolyte_fraction)
+    radius = check_radius(radius)
+    if not (math.isfinite(gap) and gap >= 0):
+        raise InputError(f"gap must be a finite number of cells >= 0, got {gap}")
+    if int(max_tries) < 1:
+        raise InputError(f"max_tries must be at least 1, got {max_tries}")
     rng = np.random.default_rng(rng)
     ndim = len(shape)
     if fraction >= 1.0:

@@ -7,7 +7,7 @@ from ._phases import MAX_PHASES, phase_thresholds
 from ._read import IMAGE_SUFFIXES, expand_paths, read_array, read_gray, read_image, to_phases
 from ._segment import DENOISERS, crop_image, remove_specks, segment
 from ._units import pixel_sizes, read_pixel_size
-from ._write import write_image
+from ._write import output_folder, write_image
 
 __all__ = [
     "DEFAULT_FIELD_FORMATS",
@@ -20,6 +20,7 @@ __all__ = [
     "crop_image",
     "expand_paths",
     "find_inputs",
+    "output_folder",
     "phase_thresholds",
     "read_array",
     "read_gray",

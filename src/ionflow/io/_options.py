@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ._phases import MAX_PHASES, too_many_thresholds
 
 __all__ = ["ReadOptions"]
 
@@ -108,13 +109,19 @@ class ReadOptions:
                 raise InputError(f"--threshold must be finite numbers, got {list(t)}")
             if any(b <= a for a, b in zip(cuts, cuts[1:])):
                 raise InputError(f"--threshold values must increase, got {list(cuts)}")
+            if self.phases is None and len(cuts) > MAX_PHASES - 1:
+                raise InputError(too_many_thresholds(len(cuts)))
             object.__setattr__(self, "threshold", cuts[0] if len(cuts) == 1 else cuts)
         elif t is not None and not math.isfinite(t):
             raise InputError(f"--threshold must be a finite number, got {t}")
         n = self.phases
         if n is not None:
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= 5:
-                raise InputError(f"--phases must be 2 to 5, got {n}")
+            if (
+                isinstance(n, bool)
+                or not isinstance(n, (int, np.integer))
+                or not 2 <= n <= MAX_PHASES
+            ):
+                raise InputError(f"--phases must be 2 to {MAX_PHASES}, got {n}")
             object.__setattr__(self, "phases", int(n))
             if isinstance(self.threshold, tuple) and len(self.threshold) != n - 1:
                 raise InputError(

@@ -29,10 +29,21 @@ __all__ = [
     "phase_census",
     "phase_thresholds",
     "remove_label_specks",
+    "shorten",
+    "too_many_thresholds",
 ]
 
 MAX_PHASES = 5
 """Most gray-level classes (multi-level Otsu grows as bins^(classes - 1))."""
+
+
+def too_many_thresholds(count: int) -> str:
+    """The message for more thresholds than :data:`MAX_PHASES` phases can use."""
+    return (
+        f"--threshold has {count} values, which cut {count + 1} phases; give at most "
+        f"{MAX_PHASES - 1} (2 to {MAX_PHASES} phases)"
+    )
+
 
 PHASE_LOG = logging.getLogger("ionflow.phases")
 """Which labels/phases were found and which conduct: one line per input. ``ionflow`` shows
@@ -246,8 +257,8 @@ def label_census(
         i = int(v)
         return names[i] if names and float(v) == i and 0 <= i < len(names) else _value(v)
 
-    found = ", ".join(
-        f"{named(v)} ({100 * c / image.size:.0f} %)" for v, c in zip(values.tolist(), counts)
+    found = shorten(
+        [f"{named(v)} ({100 * c / image.size:.0f} %)" for v, c in zip(values.tolist(), counts)]
     )
     if isinstance(conducting, Mapping):
         sigma = {float(k): float(s) for k, s in conducting.items()}
@@ -256,7 +267,27 @@ def label_census(
         chosen = {float(v) for v in conducting}
         on = [named(v) for v in values.tolist() if v in chosen]
     kind = "phases" if names else "labels"
-    return f"{kind} {found}; conducting: {', '.join(on) if on else 'none'}"
+    return f"{kind} {found}; conducting: {shorten(on) if on else 'none'}"
+
+
+SHOWN = 8
+"""Items of a list that a message spells out; the rest are counted (a float image read as
+labels has thousands)."""
+
+
+def shorten(items: Sequence[str], shown: int = SHOWN) -> str:
+    """``"a, b, c"``, or the first ``shown`` items then ``"... (N in all)"``.
+
+    Parameters
+    ----------
+    items : sequence of str
+        The items, already formatted.
+    shown : int
+        How many to spell out when there are more than ``shown + 1``.
+    """
+    if len(items) <= shown + 1:  # "... (N in all)" for one more item would be no shorter
+        return ", ".join(items)
+    return ", ".join(items[:shown]) + f", ... ({len(items)} in all)"
 
 
 def log_labels(

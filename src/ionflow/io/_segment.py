@@ -23,6 +23,7 @@ from ._phases import (
     phase_census,
     phase_thresholds,
     remove_label_specks,
+    too_many_thresholds,
 )
 
 __all__ = ["DENOISERS", "crop_image", "remove_specks", "segment"]
@@ -301,6 +302,8 @@ def _cuts(
             raise InputError(f"thresholds must increase, got {list(cuts)}", source=source)
     elif threshold is not None:
         cuts = (float(threshold),)
+    if phases is None and cuts is not None and len(cuts) > MAX_PHASES - 1:
+        raise InputError(too_many_thresholds(len(cuts)), source=source)
     n = phases if phases is not None else (len(cuts) + 1 if cuts else 2)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= MAX_PHASES:
         raise InputError(f"--phases must be 2 to {MAX_PHASES}, got {phases}", source=source)

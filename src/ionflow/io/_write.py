@@ -9,7 +9,42 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["write_image"]
+__all__ = ["output_folder", "write_image"]
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """Create the folder ``path`` (and its parents) unless it is there, before any work.
+
+    Commands that write files call this first, so that a folder that cannot be made (no
+    permission, a read-only file system, a file in the way) is refused in one line before
+    the solves whose results it would hold.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+
+    Returns
+    -------
+    Path
+        ``path``, which now exists.
+
+    Raises
+    ------
+    InputError
+        ``cannot create output folder PATH: REASON``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise InputError(f"cannot create output folder {path}: a file of that name is in the way")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"cannot create output folder {path}: {reason}") from None
+    return path
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray) -> Path:
@@ -33,7 +68,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     arr = np.asarray(array)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(path.parent)
     if suffix == ".npy":
         np.save(path, arr)
     elif suffix in (".tif", ".tiff"):

@@ -7,13 +7,14 @@ the material's property. numpy only at import; the solver and tqdm load when cal
 """
 
 from ._result import QUANTITIES, RevEstimate, RevLevel, RevResult
-from ._rev import default_edges, representativeness
+from ._rev import check_levels, default_edges, representativeness
 
 __all__ = [
     "QUANTITIES",
     "RevEstimate",
     "RevLevel",
     "RevResult",
+    "check_levels",
     "default_edges",
     "representativeness",
 ]

@@ -39,7 +39,7 @@ from ..errors import InputError
 from ._result import QUANTITIES, RevEstimate, RevLevel, RevResult
 from ._stats import effective_count, fit_mean_trend, fit_spread, z_value
 
-__all__ = ["default_edges", "representativeness"]
+__all__ = ["check_levels", "default_edges", "representativeness"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,53 @@ def default_edges(
     if not edges:
         edges = [max(2, min(shape) // 2)]
     return tuple(sorted(edges))
+
+
+def check_levels(
+    *,
+    confidence: float,
+    target: float,
+    alpha: float | None,
+    ndim: int | None = None,
+    source: str | None = None,
+) -> None:
+    """Refuse a confidence, target or fixed spread exponent that has no meaning.
+
+    Parameters
+    ----------
+    confidence, target, alpha
+        As for :func:`representativeness`.
+    ndim : int, optional
+        Dimension of the image; without it, ``alpha`` is only checked to be positive.
+    source : str, optional
+        Name of the input, for messages.
+
+    Raises
+    ------
+    InputError
+        One line naming the value and its range.
+    """
+    if not 0 < confidence < 1:  # also NaN
+        raise InputError(
+            f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence}",
+            source=source,
+        )
+    if not 0 < target < 1:
+        raise InputError(
+            f"target must be a relative half-width strictly between 0 and 1 (e.g. 0.05 for "
+            f"+-5 %), got {target}",
+            source=source,
+        )
+    most = math.inf if ndim is None else ndim / 2
+    if alpha is not None and not (math.isfinite(alpha) and 0 < alpha <= most):
+        # the spread of volume averages falls at most as fast as 1/sqrt(volume), L^-(d/2);
+        # alpha <= 0 would be a spread that never falls (no sample size is enough)
+        where = "a positive number" if ndim is None else f"in (0, {most:g}] for a {ndim}D image"
+        raise InputError(
+            f"alpha must be {where} (the spread falls as L^-alpha, at most as fast as "
+            f"L^-d/2), got {alpha}",
+            source=source,
+        )
 
 
 def _conducts(crop: np.ndarray, solve: Mapping[str, Any]) -> bool:
@@ -142,12 +189,12 @@ def representativeness(
         Also solve the whole image: the sample's value at the centre of the material interval.
         Without it, the centre is the estimate from the subvolumes.
     confidence : float
-        Two-sided confidence of the intervals (normal quantile).
+        Two-sided confidence of the intervals (normal quantile), strictly between 0 and 1.
     target : float
-        Relative half-width asked of the material interval (0.05 = +-5 %); the result gives the
-        sample edge that would reach it.
+        Relative half-width asked of the material interval (0.05 = +-5 %), strictly between 0
+        and 1; the result gives the sample edge that would reach it.
     alpha : float, optional
-        Fix the spread exponent (e.g. ``ndim / 2``) instead of fitting it.
+        Fix the spread exponent (e.g. ``ndim / 2``) instead of fitting it; in (0, ndim / 2].
     progress : bool, optional
         Show a tqdm progress bar (default: when stderr is a terminal).
     solve : mapping, optional
@@ -173,6 +220,13 @@ def representativeness(
         raise InputError(f"axis {axis} does not exist for a {arr.ndim}D image", source=source)
     axis %= arr.ndim
     shape = tuple(int(n) for n in arr.shape)
+    if min(shape) < 2:  # the smallest subvolume is 2 cells on a side
+        raise InputError(
+            f"image too small for rev ({'x'.join(map(str, shape))}): needs at least 2 cells "
+            "along every axis",
+            source=source,
+        )
+    check_levels(confidence=confidence, target=target, alpha=alpha, ndim=arr.ndim, source=source)
     edges = default_edges(shape) if edges is None else tuple(sorted({int(e) for e in edges}))
     bad = [e for e in edges if not 2 <= e <= min(shape)]
     if bad:

@@ -14,7 +14,7 @@ from ..errors import InputError, IonflowError
 from ..solve import FileOutcome, check_pixel_size, validate_image
 from ..solve._outcome import anisotropy
 from ._meta import default_model_path
-from ._predictor import PredictionResult, Predictor
+from ._predictor import PredictionResult, Predictor, check_physics
 
 __all__ = ["PredictOutcome", "Verification", "predict_files"]
 
@@ -137,9 +137,10 @@ def predict_files(
         A model for every file (default: the bundled 2D and 3D models). A file that is not
         a usable model raises :class:`~ionflow.InputError` (one line).
     voltage : float
-        Applied voltage (V) for the current and resistance of each result.
+        Applied voltage (V) for the current and resistance of each result; finite and
+        non-zero (as :func:`ionflow.simulate`).
     conductivity : float
-        Electrolyte conductivity sigma (S/m).
+        Electrolyte conductivity sigma (S/m); positive and finite.
     verify : bool
         Also solve each image exactly (:func:`ionflow.simulate`, the image already read) and
         attach a :class:`Verification`; a failed solve is reported there, the prediction kept.
@@ -158,6 +159,7 @@ def predict_files(
 
     read = read if read is not None else ReadOptions()
     pixel_size = check_pixel_size(pixel_size)
+    check_physics(voltage, conductivity)  # as simulate: once, before any file is read
     if axes is not None:
         axes = tuple(axes)
         if not axes or any(isinstance(a, bool) or a not in (0, 1, 2) for a in axes):
@@ -214,6 +216,12 @@ def predict_files(
             for i in idx:
                 errors[i] = f"{sources[i]}: {exc}"
             continue
+        for i in list(idx):  # an axis too short for the networks: refused before they run
+            try:
+                predictor.check_shape(images[i].shape)
+            except InputError as exc:
+                errors[i] = f"{sources[i]}: {exc}"
+                idx.remove(i)
         for axis in axes if axes is not None else range(dim):
             todo = [i for i in idx if axis < images[i].ndim]
             if not todo:

@@ -119,6 +119,25 @@ class ModelInfo:
     def stats(self) -> dict:
         return self.data.get("stats", {})
 
+    @property
+    def min_size(self) -> int:
+        """Fewest cells along any axis that every member network takes.
+
+        ionnet's patch stem reads 2x2(x2) blocks (an odd size padded by one slice), then each
+        of its ``len(stem_channels) - 1`` convolutions (kernel 2, stride 2, no padding) halves
+        the size and needs 2 cells: ``2**(k + 1) - 1`` cells for k of them (7 for the bundled
+        3D model). The 3x3 convolution stems and the timm/MONAI networks pad: 1 cell.
+        """
+        least = 1
+        for member in self.members:
+            cfg = member.get("model", {}) if isinstance(member, dict) else {}
+            if cfg.get("stem") != "patch":
+                continue
+            widths = cfg.get("stem_channels") or cfg.get("channels", [0])[:1]
+            convs = max(len(widths) - 1, 0)
+            least = max(least, 2 ** (convs + 1) - 1)
+        return least
+
     @classmethod
     def from_meta(cls, meta: dict[str, Any], path: Path | None = None) -> ModelInfo:
         return cls(

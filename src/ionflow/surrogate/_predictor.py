@@ -112,6 +112,14 @@ def percolating_fractions(images: Sequence[np.ndarray] | np.ndarray) -> np.ndarr
     return out
 
 
+def check_physics(voltage: float, conductivity: float) -> None:
+    """Refuse a voltage or conductivity that :func:`ionflow.simulate` refuses, with its
+    message (NaN, infinite, zero voltage, conductivity <= 0): the same rules for both."""
+    from ..solve import SolveOptions
+
+    SolveOptions(voltage=voltage, conductivity=conductivity)
+
+
 def _fractions(images: np.ndarray) -> np.ndarray:
     """Electrolyte fraction of each boolean image (n, *shape); a count, not a float mean."""
     n = len(images)
@@ -346,10 +354,12 @@ class Predictor:
         )
         if len(sizes) != len(images):
             raise ValueError(f"{len(sizes)} pixel sizes for {len(images)} images")
+        check_physics(voltage, conductivity)
         moved = [np.moveaxis(np.asarray(im).astype(bool), axis, 0) for im in images]
         for im in moved:
             if im.ndim != self.info.dim:
                 raise InputError(f"a {im.ndim}D image for a {self.info.dim}D model")
+            self.check_shape(im.shape)
         out: list[PredictionResult | None] = [None] * len(moved)
         by_shape: dict[tuple, list[int]] = {}
         for i, im in enumerate(moved):
@@ -389,6 +399,29 @@ class Predictor:
                     axis,
                 )
         return out  # type: ignore[return-value]
+
+    @property
+    def min_size(self) -> int:
+        """Fewest cells along any axis that every member network takes (see
+        :meth:`ModelInfo.min_size`)."""
+        return self.info.min_size
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Refuse an image with an axis too short for the networks, in one line (before the
+        network runtime fails on it with a message about convolution shapes).
+
+        Raises
+        ------
+        InputError
+            An axis has fewer than :attr:`min_size` cells.
+        """
+        least = self.min_size
+        if min(shape) < least:
+            raise InputError(
+                f"image too small for the {self.info.dim}D model "
+                f"({'x'.join(map(str, shape))}): it needs at least {least} cells along every "
+                "axis; ionflow simulate solves it exactly"
+            )
 
     def _grid(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
         """The block grid for an image of ``shape`` (None: predict it whole)."""

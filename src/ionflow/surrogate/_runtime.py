@@ -94,8 +94,11 @@ class OnnxRunner:
         except ImportError as exc:  # pragma: no cover - a declared dependency
             raise InputError("prediction needs onnxruntime: pip install onnxruntime") from exc
         path = Path(path)
+        # errors reach the user as one InputError line: onnxruntime's own log (an ANSI-coloured
+        # line on stderr per failed run, written at ERROR level) stays quiet (4 = FATAL only)
+        ort.set_default_logger_severity(4)
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4
         if threads:
             opts.intra_op_num_threads = int(threads)
         # other work (the connectivity labelling) runs beside the network: do not spin
