@@ -195,3 +195,46 @@ def test_export_params_says_file_not_found_first(tmp_path, capsys):
     (tmp_path / "empty.npy").write_bytes(b"")
     line = one_error(capsys, main(["export-params", "--positive", str(tmp_path / "empty.npy")]))
     assert "no voxel size" not in line and "empty.npy" in line
+
+
+def test_library_refuses_what_the_cli_refuses():
+    """The bounds of the command line hold for the Python API too (one InputError line)."""
+    import numpy as np
+
+    from ionflow import InputError, simulate
+    from ionflow.solve import depth_profile
+
+    img = np.ones((6, 5), bool)
+    for kwargs, text in (
+        ({"pixel_size": 1e-300}, "pixel size 1e-300 m is out of range"),
+        ({"matrix_conductivity": 1e200}, "matrix conductivity 1e\\+200 S/m is out of range"),
+        ({"voltage": 1e40}, "voltage 1e\\+40 V is out of range"),
+        ({"label_conductivities": {0: 0.0, 1: 1e-40}}, "0 or between 1e-30 and 1e\\+30"),
+    ):
+        with pytest.raises(InputError, match=text):
+            simulate(img, **kwargs)
+    labels = np.arange(60).reshape(6, 10) % 30
+    with pytest.raises(InputError) as info:
+        simulate(labels, label_conductivities={0: 1.0, 1: 0.5})
+    assert "(28 in all)" in str(info.value) and len(str(info.value)) < 200
+    with pytest.raises(InputError, match="image too small for a depth profile"):
+        depth_profile(np.ones((1, 4), bool), axis=0)
+
+
+def test_results_to_a_device_and_never_onto_an_image(tmp_path):
+    """--output /dev/null streams (no fsync, lock or resume on a device); an existing file
+    that is not JSON lines (an image given by mistake) is refused, untouched."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    img = tmp_path / "a.png"
+    Image.fromarray(((np.indices((16, 16)).sum(0) % 5 > 0) * 255).astype(np.uint8)).save(img)
+    before = img.read_bytes()
+    run = [sys.executable, "-m", "ionflow.cli", "simulate", str(img), "--json", "--output"]
+    ok = subprocess.run([*run, "/dev/null"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "Traceback" not in ok.stderr
+    bad = subprocess.run([*run, str(img)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "is not a results file" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and img.read_bytes() == before

@@ -36,7 +36,7 @@ __all__ = ["GENERATOR_NAMES", "build_parser", "examples_dir", "main"]
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ionflow",
         description="Effective ionic conductivity of electrode microstructures.",
         formatter_class=HelpFormatter,

@@ -160,9 +160,11 @@ def cmd_rev(args: argparse.Namespace) -> int:
                 solve={"method": args.method},
                 source=path,
             )
-        except IonflowError as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad file must not lose the batch
+            from ..solve._batch import message
+
             failed += 1
-            _err(str(exc) if path in str(exc) else f"{path}: {exc}")
+            _err(message(exc, path))
             continue
         if args.plot:
             from ..plot import plot_rev

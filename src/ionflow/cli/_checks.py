@@ -15,13 +15,9 @@ import math
 from collections.abc import Iterable
 
 from ..errors import InputError
+from ..solve._geometry import SCALE_LIMIT  # the library's own bound
 
 __all__ = ["SCALE_LIMIT", "check_physics"]
-
-SCALE_LIMIT = 1e30
-"""Largest magnitude (and inverse of the smallest) of a pixel size in m, a conductivity in S/m
-or a voltage in V: far beyond any material (1e-30 m is 1e-20 of an atom), and far enough
-inside float64's range (1e+-308) that the solver's products of three of them stay finite."""
 
 # option (argparse dest) -> (its flag, unit, zero allowed)
 _SCALES = {

@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, NoReturn, overload
 
 from ..errors import IonflowError
 
@@ -123,7 +123,7 @@ def _crop_value(text: str) -> int | float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0 or (value >= 1 and value != int(value)):
+    if not math.isfinite(value) or value < 0 or (value >= 1 and not value.is_integer()):
         raise argparse.ArgumentTypeError(f"whole pixels or a fraction below 1, got {text!r}")
     return value if 0 < value < 1 else int(value)
 
@@ -387,11 +387,15 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Subcommand parsers: every default shown in ``--help``."""
+    """Subcommand parsers: every default shown in ``--help``; a bad option is one line."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """One line (argparse prints the whole usage first) and exit status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 @overload

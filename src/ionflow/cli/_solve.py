@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import InputError, IonflowError
+from ..errors import InputError
 from ._common import (
     _axes,
     _CsvOut,
@@ -188,8 +188,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 phase_names=opts.names if classes else None,
                 conductive=opts.conductive_phases,
             )
-        except IonflowError as exc:
-            _err(str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not lose the batch
+            from ..solve._batch import message
+
+            _err(message(exc, f))
             failed += 1
             continue
         key = "thresholds" if "," in cuts else "threshold"

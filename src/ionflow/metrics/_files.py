@@ -80,8 +80,12 @@ def measure_files(
                 if size is not None:
                     log.info("%s: voxel size %.6g m from the file's metadata", src, size)
             result = measure(image, voxel_size=size, source=src, **options)
-        except IonflowError as exc:
-            message = str(exc)
-            yield MetricsOutcome(src, error=message if src in message else f"{src}: {message}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not lose the batch
+            if isinstance(exc, IonflowError):
+                message = str(exc)
+                message = message if src in message else f"{src}: {message}"
+            else:
+                message = f"{src}: unexpected {type(exc).__name__}: {exc}"
+            yield MetricsOutcome(src, error=message)
             continue
         yield MetricsOutcome(src, result=result)

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from ..errors import InputError
 from ._clusters import electrode_clusters
+from ._geometry import SCALE_LIMIT, in_scale
 from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
 
 __all__ = [
@@ -73,13 +74,22 @@ def conductivity_map(
         labels = np.unique(image)
         missing = [lab for lab in labels.tolist() if lab not in label_conductivities]
         if missing:
+            from ..io._phases import shorten
+
             raise InputError(
-                f"labels {missing} have no conductivity (given: {sorted(label_conductivities)})",
+                f"labels {shorten([f'{m:g}' for m in missing])} have no conductivity (given: "
+                f"{shorten([f'{k:g}' for k in sorted(label_conductivities)])})",
                 source=source,
             )
         values = {float(k): float(v) for k, v in label_conductivities.items()}
         if any(v < 0 or not np.isfinite(v) for v in values.values()):
             raise InputError("label conductivities must be finite and >= 0", source=source)
+        if not all(in_scale(v) for v in values.values()):
+            raise InputError(
+                f"label conductivities must be 0 or between {1 / SCALE_LIMIT:g} and "
+                f"{SCALE_LIMIT:g} S/m",
+                source=source,
+            )
         sigma_ref = max(values[float(lab)] for lab in labels.tolist())
         if sigma_ref <= 0:
             raise InputError(
@@ -98,6 +108,16 @@ def conductivity_map(
         raise InputError(
             f"matrix conductivity must be >= 0, got {matrix_conductivity}", source=source
         )
+    for what, value in (
+        ("conductivity", conductivity),
+        ("matrix conductivity", matrix_conductivity),
+    ):
+        if not in_scale(value):
+            raise InputError(
+                f"{what} {value:g} S/m is out of range: give a value between "
+                f"{1 / SCALE_LIMIT:g} and {SCALE_LIMIT:g} S/m",
+                source=source,
+            )
     _check_binary(image, source)
     electrolyte = image != 0
     if as_mask and matrix_conductivity == 0:

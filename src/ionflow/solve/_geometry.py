@@ -9,7 +9,26 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["cell_spacing", "check_pixel_size", "geometry", "validate_image"]
+__all__ = [
+    "SCALE_LIMIT",
+    "cell_spacing",
+    "check_pixel_size",
+    "geometry",
+    "in_scale",
+    "validate_image",
+]
+
+SCALE_LIMIT = 1e30
+"""Largest magnitude (and inverse of the smallest non-zero one) of a pixel size in m, a
+conductivity in S/m or a voltage in V: far beyond any material (1e-30 m is 1e-20 of an atom),
+and far enough inside float64's range that the solver's products and ratios of a few of them
+stay finite (a pixel of 1e-300 m divided by zero, a matrix conductivity of 1e200 S/m
+overflowed the harmonic mean of a face)."""
+
+
+def in_scale(value: float) -> bool:
+    """``value`` is 0 or of a magnitude within ``1 / SCALE_LIMIT .. SCALE_LIMIT``."""
+    return value == 0 or 1.0 / SCALE_LIMIT <= abs(value) <= SCALE_LIMIT
 
 
 def validate_image(image: np.ndarray, *, source: str | None = None) -> np.ndarray:
@@ -73,6 +92,12 @@ def check_pixel_size(pixel_size: float | None, *, source: str | None = None) -> 
     if not (math.isfinite(h) and h > 0):
         raise InputError(
             f"pixel size must be a positive, finite number of metres, got {pixel_size}",
+            source=source,
+        )
+    if not in_scale(h):
+        raise InputError(
+            f"pixel size {h:g} m is out of range: give a value between {1 / SCALE_LIMIT:g} "
+            f"and {SCALE_LIMIT:g} m",
             source=source,
         )
     return h

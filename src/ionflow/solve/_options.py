@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from ._geometry import check_pixel_size
+from ._geometry import SCALE_LIMIT, check_pixel_size, in_scale
 
 __all__ = ["METHODS", "SolveOptions"]
 
@@ -85,6 +85,17 @@ class SolveOptions:
             raise InputError(
                 f"matrix conductivity must be finite and >= 0, got {self.matrix_conductivity}"
             )
+        for what, value, unit in (
+            ("voltage", self.voltage, "V"),
+            ("conductivity", self.conductivity, "S/m"),
+            ("matrix conductivity", self.matrix_conductivity, "S/m"),
+            *(("a label conductivity", v, "S/m") for _, v in self.label_conductivities or ()),
+        ):
+            if not in_scale(value):
+                raise InputError(
+                    f"{what} {value:g} {unit} is out of range: give a value between "
+                    f"{1 / SCALE_LIMIT:g} and {SCALE_LIMIT:g} {unit}"
+                )
         if isinstance(self.pixel_size, (tuple, list)):
             sizes = tuple(float(check_pixel_size(v)) for v in self.pixel_size)  # type: ignore[arg-type]
             if not 1 <= len(sizes) <= 3:

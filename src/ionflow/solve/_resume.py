@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,15 @@ class ResultsFile:
             self._fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the whole run
         except OSError as exc:
             raise InputError(f"cannot write the output ({exc.strerror})", source=src) from None
+        # a device or pipe (/dev/null, a FIFO): rows stream through, nothing to resume or lock
+        self._regular = stat.S_ISREG(os.fstat(self._fh.fileno()).st_mode)
+        self.stale: dict[tuple[str, int], str] = {}
         try:
-            self._lock()
-            self.done = self._scan()
+            if self._regular:
+                self._lock()
+                self.done = self._scan()
+            else:
+                self.done = {}
         except BaseException:
             self._fh.close()
             raise
@@ -111,6 +118,11 @@ class ResultsFile:
     def _scan(self) -> dict[tuple[str, int], dict]:
         self._fh.seek(0)
         data = self._fh.read()
+        if data.strip() and not data.lstrip().startswith(b"{"):  # an image, say: keep it
+            raise InputError(
+                "is not a results file (JSON lines); choose a new .jsonl file for --output",
+                source=str(self.path),
+            )
         lines = data.split(b"\n")
         cut = bool(data) and not data.endswith(b"\n")
         done: dict[tuple[str, int], dict] = {}
@@ -162,7 +174,8 @@ class ResultsFile:
     def _append(self, data: bytes) -> None:
         self._fh.write(data)
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if self._regular:
+            os.fsync(self._fh.fileno())
 
     def write(self, row: dict[str, Any]) -> None:
         """Append one row (with the options) and make it durable before returning."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError, NotConvergedError, ResourceError
 from ._assemble import assemble, conductivity_map, percolating_cells, percolating_mask
-from ._geometry import cell_spacing, geometry, validate_image
+from ._geometry import SCALE_LIMIT, cell_spacing, geometry, in_scale, validate_image
 from ._lean import solve_lean
 from ._linear import solve_direct, solve_iterative
 from ._memory import (
@@ -175,6 +175,12 @@ def simulate(
     spacing = cell_spacing(arr.shape, axis, pixel_size, source=source)
     if not (math.isfinite(voltage) and voltage != 0):
         raise InputError(f"voltage must be a finite non-zero number, got {voltage}", source=source)
+    if not in_scale(voltage):
+        raise InputError(
+            f"voltage {voltage:g} V is out of range: give a value between {1 / SCALE_LIMIT:g} "
+            f"and {SCALE_LIMIT:g} V",
+            source=source,
+        )
     # Before anything the size of the image is allocated: every conducting cell an unknown.
     binary = not label_conductivities and not matrix_conductivity
     upper = int(np.count_nonzero(arr)) if binary else arr.size

@@ -388,6 +388,12 @@ def depth_profile(image: np.ndarray, *, axis: int = 0, **options: Any) -> DepthP
     if "label_conductivities" in options or options.get("matrix_conductivity"):
         raise InputError("depth profiles are defined for binary images (one conducting phase)")
     arr = np.asarray(image)
+    if arr.ndim in (2, 3) and -arr.ndim <= axis < arr.ndim and arr.shape[axis] < 2:
+        raise InputError(
+            f"image too small for a depth profile ({'x'.join(map(str, arr.shape))}): it needs "
+            f"at least 2 cells along axis {axis % arr.ndim}",
+            source=options.get("source"),
+        )
     res = simulate(arr, axis=axis, fields=True, **options)
     axis = res.axis
     pore = np.moveaxis(arr != 0, axis, 0)
