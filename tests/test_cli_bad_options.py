@@ -238,3 +238,19 @@ def test_results_to_a_device_and_never_onto_an_image(tmp_path):
     bad = subprocess.run([*run, str(img)], capture_output=True, text=True)
     assert bad.returncode != 0 and "is not a results file" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and img.read_bytes() == before
+
+
+def test_control_characters_in_file_names_stay_on_one_line(tmp_path):
+    """A newline or a terminal escape in a file name is written as an escape: the error stays
+    one line and cannot recolour the terminal."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "two\nlines\x1b[31m.png"
+    bad.write_bytes(b"not a png")
+    run = subprocess.run(
+        [sys.executable, "-m", "ionflow.cli", "simulate", str(bad)], capture_output=True, text=True
+    )
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "two\\nlines\\x1b[31m.png" in lines[0] and "\x1b" not in run.stderr

@@ -24,6 +24,7 @@ from ._common import (
     _add_threshold_options,
     _err,
     _Parser,
+    _PrintableFormatter,
     _tolerance,
     examples_dir,
 )
@@ -146,11 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="ionflow: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("ionflow: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     # which labels/phases an input has and which conduct: one line per input, always shown
     logging.getLogger("ionflow.phases").setLevel(logging.INFO)
     # that the first 3D solve on a machine compiles its kernels (a minute or two), once

@@ -38,8 +38,25 @@ def examples_dir() -> Path:
     return Path(__file__).parent.parent / "data" / "examples"
 
 
+# control characters as escapes: a file name with a newline stays on its error's line, one
+# with terminal escape sequences cannot recolour or move the terminal
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\n``, ``\\x1b``)."""
+    return text.translate(_ESCAPES)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines on one line each, whatever the file names in them hold."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _err(message: str) -> None:
-    print(f"ionflow: error: {message}", file=sys.stderr, flush=True)
+    print(f"ionflow: error: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _label_map(items: list[str] | None, read=None) -> tuple[tuple[float, float], ...] | None:

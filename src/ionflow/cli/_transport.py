@@ -14,11 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ._common import _err
+
 __all__ = ["add_transport_commands"]
-
-
-def _err(message: str) -> None:
-    print(f"ionflow: error: {message}", file=sys.stderr, flush=True)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
