@@ -499,3 +499,16 @@ def test_face_count_and_tpb_match_taufactor(rng):
     count = M.triple_phase_boundary(img).voxel_density * img.size
     # TauFactor pads with -1: it needs a signed type (uint8 overflows in torch)
     assert float(tfm.triple_phase_boundary(img.astype(np.int64))) * edges == pytest.approx(count)
+
+
+def test_metrics_memory_is_checked_before_measuring(monkeypatch):
+    """An image whose metrics would not fit in the free memory is refused in one line (a
+    900-megapixel image took 12 GB)."""
+    from ionflow import _freemem
+    from ionflow.errors import ResourceError
+    from ionflow.metrics import measure
+
+    img = (np.indices((2000, 2000)).sum(0) % 3 > 0).astype(np.uint8)
+    monkeypatch.setattr(_freemem, "available_memory", lambda: 10**8)
+    with pytest.raises(ResourceError, match=r"x\.tif: image 2000x2000 needs about 0\.3 GiB"):
+        measure(img, source="x.tif")

@@ -262,6 +262,29 @@ def _conductive_mask(
     )
 
 
+BYTES_PER_CELL = {2: 80, 3: 130}
+"""Peak memory of :func:`measure` per cell, about (with its defaults; measured 69 B on a
+3000^2 and 120 B on a 160^3 two-phase image above the image itself)."""
+
+
+def _check_memory(arr: np.ndarray, source: str | None) -> None:
+    """Refuse, in one line, an image whose metrics would not fit in the memory free now."""
+    from .._freemem import available_memory
+    from ..errors import ResourceError
+
+    need = arr.size * BYTES_PER_CELL[arr.ndim]
+    if need < 2**28:  # 256 MiB: no need to ask
+        return
+    free = available_memory()
+    if free is not None and need > free:
+        where = f"{source}: " if source else ""
+        raise ResourceError(
+            f"{where}image {'x'.join(map(str, arr.shape))} needs about {need / 2**30:.1f} GiB "
+            f"for its metrics, {free / 2**30:.1f} GiB available; crop it or use a machine with "
+            "more memory"
+        )
+
+
 def measure(
     image: np.ndarray,
     *,
@@ -319,6 +342,7 @@ def measure(
     MicrostructureMetrics
     """
     arr = check_labels(image, source=source)
+    _check_memory(arr, source)
     values = phase_labels(arr, source=source)
     h = spacing(voxel_size, arr.ndim, source=source)
     axes = (
