@@ -144,6 +144,16 @@ def test_hyperstack_with_channels_or_times_is_refused(tmp_path, shape, axes, wha
         read_image(path)
 
 
+def test_a_stack_of_frames_alone_is_a_volume(tmp_path, volume, caplog):
+    """Fiji easily calls a stack's slices frames (axes TYX, no Z): they are read as slices,
+    with a warning; time points beside slices (TZYX) stay refused above."""
+    path = tmp_path / "frames.tif"
+    tifffile.imwrite(path, volume.astype(np.uint8) * 255, imagej=True, metadata={"axes": "TYX"})
+    with caplog.at_level(logging.WARNING, logger="ionflow"):
+        assert_array_equal(read_image(path), volume)
+    assert any("frames.tif" in r.message and "time points" in r.message for r in caplog.records)
+
+
 def test_inverting_lut_keeps_stored_values_and_says_so(tmp_path, truth, caplog):
     """ImageJ saves an image with an inverting LUT as PhotometricInterpretation white-is-zero."""
     path = tmp_path / "inverted.tif"

@@ -150,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrintableFormatter("ionflow: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
+    # Python warnings of the libraries underneath (numpy overflow on a 1e308 image, skimage on
+    # a tiny one) are not ionflow's messages: under -v only, as log lines
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.INFO if args.verbose else logging.ERROR)
     # which labels/phases an input has and which conduct: one line per input, always shown
     logging.getLogger("ionflow.phases").setLevel(logging.INFO)
     # that the first 3D solve on a machine compiles its kernels (a minute or two), once

@@ -191,6 +191,16 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
     shape = dict(zip(axes, arr.shape)) if len(axes) == arr.ndim else {}
     arr, colour = _samples(arr, axes, shape, photometric, src)
     extra = {a: n for a, n in shape.items() if a not in _VOLUME_AXES and n > 1}
+    if set(extra) == {"T"} and shape.get("Z", 1) == 1:
+        # a stack whose slices are called frames (ImageJ's Properties easily say so): the
+        # slices of a volume, since nothing else could be
+        log.warning(
+            "%s: reads its %d time points as the slices of a volume (the file calls them "
+            "frames; Image > Properties in Fiji can say slices)",
+            src,
+            extra["T"],
+        )
+        extra = {}
     if extra:
         what = ", ".join(f"{n} {_AXIS_NAMES.get(a, 'along ' + a)}" for a, n in extra.items())
         raise InputError(
