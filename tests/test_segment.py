@@ -199,3 +199,12 @@ def test_cli_segment_rerun_skips_its_own_outputs(tmp_path, micrograph, capsys):
         "sem_binary.png",
         "sem_segmentation.png",
     ]
+
+
+def test_denoising_an_image_too_small_for_its_filter_is_named():
+    from ionflow import InputError
+    from ionflow.io import segment
+
+    for method in ("median", "nlmeans"):
+        with pytest.raises(InputError, match=r"x\.png: image too small to denoise \(2x9\)"):
+            segment(np.arange(18.0).reshape(2, 9), denoise=method, source="x.png")

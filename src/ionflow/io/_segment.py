@@ -122,6 +122,12 @@ def crop_image(
 def _denoise(gray: np.ndarray, method: str | None, source: str | None) -> np.ndarray:
     if method is None:
         return gray
+    if min(gray.shape) < 3:  # a 3-pixel median, 5-pixel non-local-means patches
+        raise InputError(
+            f"image too small to denoise ({'x'.join(map(str, gray.shape))}): --denoise needs "
+            "at least 3 pixels along every axis",
+            source=source,
+        )
     if method == "median":
         from skimage.filters import median
 
