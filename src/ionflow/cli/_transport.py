@@ -182,7 +182,7 @@ def cmd_electrode(args: argparse.Namespace) -> int:
             # the characteristic frequency of the homogeneous line: omega R C = 1 over it
             omega0 = 1.0 / (n * n * max(res.interface_density, 1e-12) / res.electrolyte_fraction)
             omega = omega0 * np.logspace(-1.5, 2.5, 25)
-            z = impedance(image, omega, **options)
+            z = impedance(image, omega, progress=sys.stderr.isatty(), **options)
             cross = float(np.prod([m for k, m in enumerate(res.shape) if k != res.axis]))
             r_cell = 1.0 / (res.electrolyte_fraction * cross)
             c_cell = res.interface_density * cross

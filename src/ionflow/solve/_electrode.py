@@ -390,6 +390,7 @@ def impedance(
     pixel_size: float | Sequence[float] | None = None,
     boundary: str = "insulating",
     source: str | None = None,
+    progress: bool = False,
 ) -> np.ndarray:
     """Complex impedance Z(omega) of the electrode at reduced angular frequencies (float64).
 
@@ -401,6 +402,9 @@ def impedance(
         Reduced angular frequencies ``omega`` (> 0).
     axis, conductive_label, reactive_label, pixel_size, boundary, source
         As for :func:`electrode_tortuosity`.
+    progress : bool
+        A progress bar on stderr for the Lanczos path of large systems (a million unknowns
+        or more); INFO logging reports every step.
 
     Returns
     -------
@@ -430,7 +434,7 @@ def impedance(
     if data is None:
         return np.full(omega.shape, complex(math.inf, 0.0))
     if data.lean is not None:
-        return _impedance_lanczos(data, omega, source=source)
+        return _impedance_lanczos(data, omega, source=source, progress=progress)
     assert data.A is not None  # assembled (not laid out for the multigrid)
     from scipy.sparse.linalg import splu
 
@@ -456,7 +460,9 @@ LANCZOS_RTOL = 1e-8
 LANCZOS_MAXITER = 500
 
 
-def _impedance_lanczos(data: _Electrode, omega: np.ndarray, *, source: str | None) -> np.ndarray:
+def _impedance_lanczos(
+    data: _Electrode, omega: np.ndarray, *, source: str | None, progress: bool = False
+) -> np.ndarray:
     """``Z(omega)`` at every frequency from one Lanczos process on the multigrid's solves.
 
     With ``D = diag(d)`` (interface areas) and ``A 1 = b`` (the row sums of the conduction
@@ -498,6 +504,7 @@ def _impedance_lanczos(data: _Electrode, omega: np.ndarray, *, source: str | Non
     beta: list[float] = []
     z_prev = None
     calm = 0
+    bar = _LanczosBar(q.shape[0], progress)
     for k in range(1, LANCZOS_MAXITER + 1):
         w = root * solve(root * q)[0]
         if beta:
@@ -509,16 +516,52 @@ def _impedance_lanczos(data: _Electrode, omega: np.ndarray, *, source: str | Non
         change = np.inf if z_prev is None else float(np.max(np.abs(z / z_prev - 1.0)))
         calm = calm + 1 if change < LANCZOS_RTOL else 0
         log.info("impedance: Lanczos step %d, largest change of Z %.1e", k, change)
+        bar(k, change)
         if calm >= 3 or beta[-1] <= 1e-13 * abs(alpha[0]):  # converged, or an exact subspace
+            bar.close()
             return z
         z_prev = z
         q_prev, q = q, w / beta[-1]
+    bar.close()
     from ..errors import IonflowError
 
     raise IonflowError(
         f"{source + ': ' if source else ''}the impedance's Lanczos process did not converge in "
         f"{LANCZOS_MAXITER} steps (last change {change:.1e})"
     )
+
+
+class _LanczosBar:
+    """A tqdm bar for :func:`_impedance_lanczos` on a million unknowns or more: the share of
+    the way, in log scale, from the first step's change of Z to ``LANCZOS_RTOL``."""
+
+    def __init__(self, unknowns: int, want: bool) -> None:
+        self.bar = None
+        self.first: float | None = None
+        if want and unknowns >= 1_000_000:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=100,
+                desc=f"impedance ({unknowns / 1e6:.1f} M unknowns)",
+                unit="%",
+                leave=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+            )
+
+    def __call__(self, step: int, change: float) -> None:
+        if self.bar is None or not math.isfinite(change) or change <= 0:
+            return
+        if self.first is None:
+            self.first = max(change, 10 * LANCZOS_RTOL)
+        span = math.log(self.first / LANCZOS_RTOL)
+        done = min(max(math.log(self.first / change) / span, 0.0), 1.0)
+        self.bar.n = round(100 * done)
+        self.bar.set_postfix_str(f"step {step}, change of Z {change:.1e}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _cocg_shifted(
