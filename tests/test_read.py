@@ -450,3 +450,55 @@ def test_unreadable_folder_and_dangling_link_get_one_line_each(tmp_path, monkeyp
 
     monkeypatch.setattr(Path, "iterdir", iterdir)
     assert expand_paths([locked, good / "a.png"]) == [str(locked), str(good / "a.png")]
+
+
+# --- second fuzzing round ---------------------------------------------------------------
+
+
+def test_a_palette_shows_gray_levels_or_holds_labels(tmp_path, truth):
+    """A gray palette gives the gray levels it shows (white at index 0 conducts; the indices
+    swapped the phases silently), a colour palette keeps its indices as labels (they were
+    turned into luminances)."""
+    cm = np.zeros((3, 256), np.uint16)
+    cm[:, 0] = 65535  # index 0 white, 1 black
+    tifffile.imwrite(tmp_path / "pal.tif", (~truth).astype(np.uint8), photometric="palette",
+                     colormap=cm)  # fmt: skip
+    assert_array_equal(read_image(tmp_path / "pal.tif"), truth)
+    labels = np.indices((12, 12)).sum(0) % 3
+    im = Image.fromarray(labels.astype(np.uint8), "P")
+    im.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 759)
+    im.save(tmp_path / "lab.png")
+    assert_array_equal(read_image(tmp_path / "lab.png", labels=True), labels)
+
+
+def test_a_gif_animation_is_a_volume(tmp_path, volume):
+    frames = [Image.fromarray(s.astype(np.uint8) * 255).convert("P") for s in volume]
+    frames[0].save(tmp_path / "stack.gif", save_all=True, append_images=frames[1:])
+    assert_array_equal(read_image(tmp_path / "stack.gif"), volume)
+
+
+def test_extreme_voxel_anisotropy_is_refused_not_solved_wrongly():
+    img = disks((8, 12, 10), electrolyte_fraction=0.7, rng=1)
+    with pytest.raises(InputError, match="differ by more than 100x"):
+        simulate(img, pixel_size=(1e-9, 1e-6, 1e-6))
+    ok = simulate(img, pixel_size=(1e-7, 1e-6, 1e-6))  # 10x: real FIB-SEM voxels
+    assert ok.relative_conductivity > 0
+
+
+def test_segment_keeps_a_volume_three_cells_deep(tmp_path):
+    vol = disks((16, 16, 3), electrolyte_fraction=0.7, rng=2)
+    np.save(tmp_path / "vol3.npy", vol)
+    assert main(["segment", str(tmp_path / "vol3.npy"), "--out", str(tmp_path / "out")]) == 0
+    assert_array_equal(tifffile.imread(tmp_path / "out" / "vol3_binary.tif") > 0, vol)
+
+
+def test_segment_checks_its_memory(tmp_path, monkeypatch, capsys, truth):
+    from ionflow import _freemem
+    from ionflow.cli import _solve
+
+    Image.fromarray(truth.astype(np.uint8) * 255).save(tmp_path / "a.png")
+    monkeypatch.setattr(_solve, "SEGMENT_BYTES_PER_CELL", 2**30)
+    monkeypatch.setattr(_freemem, "available_memory", lambda: 2**31)
+    assert main(["segment", str(tmp_path / "a.png"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a.png: image 24x24 needs about" in err[0]

@@ -160,6 +160,7 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
                 n_pages += sum(len(s.pages) for s in tif.series[1:])
                 keyframe = series.keyframe
                 photometric = int(keyframe.photometric)
+                colormap = keyframe.colormap if photometric == _PALETTE else None
                 min_is_white = photometric == 0 and keyframe.bitspersample > 1
                 images = (tif.imagej_metadata or {}).get("images") if tif.is_imagej else None
         except _Unreadable as exc:
@@ -189,6 +190,8 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
             source=src,
         )
     shape = dict(zip(axes, arr.shape)) if len(axes) == arr.ndim else {}
+    if colormap is not None and arr.dtype.kind == "u":
+        arr = _through_palette(arr, np.asarray(colormap).T, src)
     arr, colour = _samples(arr, axes, shape, photometric, src)
     extra = {a: n for a, n in shape.items() if a not in _VOLUME_AXES and n > 1}
     if set(extra) == {"T"} and shape.get("Z", 1) == 1:
@@ -227,7 +230,23 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
 
 
 # TIFF photometric interpretations (tifffile.PHOTOMETRIC)
-_MINISWHITE, _MINISBLACK, _RGB, _SEPARATED, _YCBCR = 0, 1, 2, 5, 6
+_MINISWHITE, _MINISBLACK, _RGB, _PALETTE, _SEPARATED, _YCBCR = 0, 1, 2, 3, 5, 6
+
+
+def _through_palette(index: np.ndarray, palette: np.ndarray, src: str) -> np.ndarray:
+    """An indexed image's values: the palette's gray levels where every colour used is a gray
+    (what the image shows: a palette can put white at index 0), else the indices themselves
+    (a label image with a colour lookup table; its labels are the indices)."""
+    if palette.ndim != 2 or palette.shape[1] < 3 or index.size == 0:
+        return index
+    used = np.unique(index)
+    if used[-1] >= palette.shape[0]:
+        return index
+    rgb = palette[used, :3]
+    if np.all(rgb[:, 0] == rgb[:, 1]) and np.all(rgb[:, 1] == rgb[:, 2]):
+        return palette[:, 0][index]
+    log.info("%s: a colour palette; its indices are read as labels", src)
+    return index
 
 
 def _samples(
@@ -303,7 +322,9 @@ _PILLOW_GRAY = ("1", "L", "I", "I;16", "I;16L", "F")
 def _read_pillow(path: Path, src: str) -> tuple[np.ndarray, bool]:
     """PNG/BMP/JPEG/GIF via Pillow directly (imageio's plugin probing costs ~0.3 ms a file),
     and whether the result is RGB(A) colour (from the file's mode): gray + alpha keeps the
-    gray, palettes and other colour modes become RGB(A)."""
+    gray, a palette its gray levels (or its indices, :func:`_through_palette`), other colour
+    modes become RGB(A). An animation (a GIF stack, as Fiji saves one) is a volume, one
+    frame a slice."""
     import warnings
 
     from PIL import Image
@@ -317,18 +338,38 @@ def _read_pillow(path: Path, src: str) -> tuple[np.ndarray, bool]:
             depth = (
                 4 if opened.mode in ("I", "F", "RGBA", "CMYK") else 2 if "16" in opened.mode else 1
             )
-            _check_decoded(opened.width * opened.height * bands * depth, opened.size[::-1], src)
-            opened.load()
-            im: Image.Image = opened
-            if im.mode in ("P", "PA"):
-                im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
-            elif im.mode == "I;16B":
-                im = im.convert("I;16")
-            elif im.mode in ("LA", "La"):
-                return np.asarray(im)[..., 0], False
-            elif im.mode not in _PILLOW_GRAY + ("RGB", "RGBA", "RGBa", "RGBX"):
-                im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV
-            arr = np.asarray(im)
+            frames = int(getattr(opened, "n_frames", 1) or 1)
+            shape = (frames, *opened.size[::-1]) if frames > 1 else opened.size[::-1]
+            _check_decoded(opened.width * opened.height * bands * depth * frames, shape, src)
+            if frames == 1:
+                opened.load()
+                return _pillow_frame(opened, src)
+            slices = []
+            for k in range(frames):  # as RGB: Pillow gives a GIF's later frames in RGB(A)
+                opened.seek(k)
+                slices.append(np.asarray(opened.convert("RGB")))
+    if len({a.shape for a in slices}) > 1:
+        raise InputError("its frames differ in size; save the stack as a TIFF", source=src)
+    stack = np.stack(slices)
+    if np.all(stack[..., 0] == stack[..., 1]) and np.all(stack[..., 1] == stack[..., 2]):
+        return stack[..., 0], False  # a gray stack
+    return stack, True
+
+
+def _pillow_frame(im, src: str) -> tuple[np.ndarray, bool]:
+    """The current frame of an open Pillow image, and whether it is RGB(A) colour."""
+    if im.mode in ("P", "PA"):
+        index = np.asarray(im)
+        index = index[..., 0] if index.ndim == 3 else index  # PA: without its alpha
+        palette = np.asarray(im.getpalette() or [], np.uint8).reshape(-1, 3)
+        return _through_palette(index, palette, src), False
+    if im.mode == "I;16B":
+        im = im.convert("I;16")
+    elif im.mode in ("LA", "La"):
+        return np.asarray(im)[..., 0], False
+    elif im.mode not in _PILLOW_GRAY + ("RGB", "RGBA", "RGBa", "RGBX"):
+        im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    arr = np.asarray(im)
     return arr, arr.ndim == 3 and im.mode not in _PILLOW_GRAY
 
 
