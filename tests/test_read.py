@@ -502,3 +502,29 @@ def test_segment_checks_its_memory(tmp_path, monkeypatch, capsys, truth):
     assert main(["segment", str(tmp_path / "a.png"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "a.png: image 24x24 needs about" in err[0]
+
+
+def test_calibration_as_imagej_ome_and_thumbnails_write_it(tmp_path, volume, truth, caplog):
+    """zunit is the slice spacing's unit; an unknown unit is said, not silently dropped; OME
+    physical sizes are read; a thumbnail page does not make a 2D image a stack; a size out of
+    range is ignored with a warning (metrics divided by it)."""
+    data = volume.astype(np.uint8) * 255
+    tifffile.imwrite(tmp_path / "z.tif", data, imagej=True, resolution=(2.0, 2.0),
+                     metadata={"axes": "ZYX", "unit": "micron", "spacing": 500.0, "zunit": "nm"})  # fmt: skip
+    assert read_pixel_size(tmp_path / "z.tif") == pytest.approx(5e-7)
+    tifffile.imwrite(tmp_path / "f.tif", data, imagej=True, resolution=(2.0, 2.0),
+                     metadata={"axes": "ZYX", "unit": "furlong"})  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="ionflow"):
+        assert read_pixel_size(tmp_path / "f.tif") is None
+    assert any("'furlong' is not known" in r.message for r in caplog.records)
+    tifffile.imwrite(tmp_path / "o.ome.tif", data, ome=True,
+                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
+                               "PhysicalSizeZ": 1.0})  # fmt: skip
+    assert read_pixel_size(tmp_path / "o.ome.tif") == pytest.approx((1e-6, 5e-7, 5e-7))
+    with tifffile.TiffWriter(tmp_path / "t.tif") as w:
+        w.write(truth.astype(np.uint8) * 255, resolution=(1e4, 2e4), resolutionunit="CENTIMETER")
+        w.write(np.zeros((8, 8), np.uint8))
+    assert read_pixel_size(tmp_path / "t.tif") == pytest.approx((5e-7, 1e-6))
+    tifffile.imwrite(tmp_path / "s.tif", data, imagej=True, resolution=(2.0, 2.0),
+                     metadata={"axes": "ZYX", "unit": "um", "spacing": 1e300})  # fmt: skip
+    assert read_pixel_size(tmp_path / "s.tif") is None

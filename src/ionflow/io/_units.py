@@ -21,7 +21,11 @@ _UNIT_M = {
     "micrometer": 1e-6, "micrometre": 1e-6,
     "nm": 1e-9, "nanometer": 1e-9, "nanometre": 1e-9,
     "inch": 0.0254, "in": 0.0254,
+    "microns": 1e-6, "micrometers": 1e-6, "micrometres": 1e-6, "nanometers": 1e-9,
+    "pm": 1e-12, "\u00e5": 1e-10, "\u212b": 1e-10, "angstrom": 1e-10,
 }  # fmt: skip
+# what ImageJ writes for an uncalibrated image: no size, and nothing to say about it
+_NO_UNIT = ("", "pixel", "pixels", "px")
 # Screen/print defaults that image editors write to every file: not a measurement (a 72 dpi
 # "pixel" would be 0.35 mm), so they are ignored, as ImageJ does.
 _DISPLAY_DPI = (72.0, 96.0, 300.0)
@@ -47,6 +51,58 @@ def _sizes(x: float, y: float | None, z: float | None, stack: bool, src: str) ->
         return x
     log.info("%s: anisotropic %s %s m (array order)", src, "voxels" if stack else "pixels", edges)
     return tuple(float(e) for e in edges)
+
+
+def _unit(name: object, src: str) -> float | None:
+    """Metres per ImageJ unit, or None (uncalibrated, or a unit not known: said once)."""
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower()
+    if key in _NO_UNIT:
+        return None
+    metres = _UNIT_M.get(key)
+    if metres is None:
+        log.warning("%s: unit %r is not known; no pixel size taken from the file", src, name)
+    return metres
+
+
+def _ome_sizes(xml: str, stack: bool, src: str) -> PixelSize | None:
+    """``PhysicalSizeX/Y/Z`` of the first OME ``Pixels`` element (default unit um)."""
+    import re
+
+    pixels = re.search(r"<(?:\w+:)?Pixels\b[^>]*>", xml)
+    if pixels is None:
+        return None
+    edges: dict[str, float | None] = {}
+    for axis in "XYZ":
+        size = re.search(rf'PhysicalSize{axis}="([^"]+)"', pixels[0])
+        unit = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', pixels[0])
+        try:
+            value = float(size[1]) if size else None
+        except ValueError:
+            value = None
+        metres = _unit(unit[1], src) if unit else 1e-6
+        edges[axis] = value * metres if value is not None and metres else None
+    x = edges["X"]
+    if x is None or not (math.isfinite(x) and x > 0):
+        return None
+    return _sizes(x, edges["Y"], edges["Z"], stack, src)
+
+
+def _checked(size: PixelSize | None, src: str) -> PixelSize | None:
+    """``size``, or None with a warning when an edge is outside 1e-30 .. 1e30 m."""
+    from ..solve._geometry import SCALE_LIMIT, in_scale
+
+    if size is None:
+        return None
+    edges = size if isinstance(size, tuple) else (size,)
+    if all(in_scale(e) and e > 0 for e in edges):
+        return size
+    log.warning(
+        "%s: pixel size %s m in the file is out of range (%g .. %g m); ignored",
+        src, size, 1 / SCALE_LIMIT, SCALE_LIMIT,
+    )  # fmt: skip
+    return None
 
 
 def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
@@ -92,10 +148,30 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
             unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
             fei = tif.fei_metadata if tif.is_fei else None
             ij = tif.imagej_metadata if tif.is_imagej else None
-            stack = len(tif.pages) > 1 or bool(ij and int(ij.get("slices", 1) or 1) > 1)
+            ome = tif.ome_metadata if tif.is_ome else None
+            # a stack: the first series has an axis beyond the image's (a thumbnail or other
+            # series in more pages does not make one)
+            series = tif.series[0] if tif.series else None
+            stack = series is not None and any(
+                a not in "YXS" and n > 1 for a, n in zip(series.axes, series.shape)
+            )
     except Exception as exc:  # noqa: BLE001 - unreadable here means "no metadata"
         log.debug("%s: no pixel size (%s)", src, exc)
         return None
+    return _checked(_from_tags(xres, yres, unit, fei, ij, ome, stack, src), src)
+
+
+def _from_tags(
+    xres: float | None,
+    yres: float | None,
+    unit: int,
+    fei: dict | None,
+    ij: dict | None,
+    ome: str | None,
+    stack: bool,
+    src: str,
+) -> PixelSize | None:
+    """:func:`read_pixel_size` from the tags and metadata read."""
 
     x: float | None  # the pixel width (m), from the first metadata that states it
     scan = (fei or {}).get("Scan", {})
@@ -108,13 +184,30 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
     def per_unit(res: float | None, metres: float) -> float | None:
         return metres / res if res and math.isfinite(res) and res > 0 else None
 
+    if ome:
+        sizes = _ome_sizes(ome, stack, src)
+        if sizes is not None:
+            return sizes
     if ij and isinstance(ij.get("unit"), str):
-        metres = _UNIT_M.get(ij["unit"].strip().lower())
+        metres = _unit(ij["unit"], src)
         x = per_unit(xres, metres) if metres else None
         if metres and x is not None:  # (x implies metres; said again for the type checker)
+            y_metres = _unit(ij["yunit"], src) if "yunit" in ij else metres
+            z_metres = _unit(ij["zunit"], src) if "zunit" in ij else metres
             spacing = ij.get("spacing")
-            z = float(spacing) * metres if isinstance(spacing, (int, float)) else None
-            return _sizes(x, per_unit(yres, metres), z, stack, src)
+            z = None
+            if spacing is not None and stack:
+                value = spacing if isinstance(spacing, (int, float)) else math.nan
+                if math.isfinite(value) and value > 0 and z_metres:
+                    z = float(value) * z_metres
+                else:
+                    log.warning(
+                        "%s: slice spacing %r is not a positive length; taking cubic voxels",
+                        src,
+                        spacing,
+                    )
+            y = per_unit(yres, y_metres) if y_metres else None
+            return _sizes(x, y, z, stack, src)
     if unit in (2, 3, 4, 5) and xres:
         if unit == 2 and any(abs(xres - d) < 1e-6 for d in _DISPLAY_DPI):
             log.info("%s: ignoring the display resolution %g dpi", src, xres)
