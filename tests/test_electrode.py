@@ -249,3 +249,9 @@ def test_an_electrode_near_its_percolation_threshold_switches_to_connected_piece
     for mode in ("auto", "always"):
         assert tau[mode] == pytest.approx(direct, rel=1e-10)
     assert tau["never"] == pytest.approx(direct, rel=1e-9)
+
+
+def test_a_reactive_label_not_in_the_image_is_named():
+    vol = generate("disks", (10, 8, 8), electrolyte_fraction=0.6, rng=1).astype(np.uint8)
+    with pytest.raises(InputError, match="no active-material cell \\(reactive label 7\\)"):
+        electrode_tortuosity(vol, conductive_label=1, reactive_label=7)

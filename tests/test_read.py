@@ -528,3 +528,17 @@ def test_calibration_as_imagej_ome_and_thumbnails_write_it(tmp_path, volume, tru
     tifffile.imwrite(tmp_path / "s.tif", data, imagej=True, resolution=(2.0, 2.0),
                      metadata={"axes": "ZYX", "unit": "um", "spacing": 1e300})  # fmt: skip
     assert read_pixel_size(tmp_path / "s.tif") is None
+
+
+def test_a_jpeg_of_a_binary_image_is_thresholded_and_upright(tmp_path, truth):
+    """JPEG noise gives a binary image a few gray levels: never a label image; the EXIF
+    orientation a camera writes is applied, as viewers do."""
+    Image.fromarray(truth.astype(np.uint8) * 255).save(tmp_path / "b.jpg", quality=95)
+    assert (read_image(tmp_path / "b.jpg") == truth).mean() > 0.97
+    tall = np.zeros((30, 20), np.uint8)
+    tall[:, :5] = 255
+    im = Image.fromarray(tall)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotated 90 degrees: shown 20 high, 30 wide
+    im.save(tmp_path / "r.jpg", exif=exif, quality=95)
+    assert read_image(tmp_path / "r.jpg").shape == (20, 30)

@@ -175,7 +175,9 @@ def cmd_electrode(args: argparse.Namespace) -> int:
         )
         res = electrode_tortuosity(image, **options)
         pores = image == args.conductive_label if args.conductive_label is not None else image
-        through = simulate(pores, axis=args.axis, boundary=args.boundary, source=path)
+        through = simulate(
+            pores, axis=args.axis, boundary=args.boundary, pixel_size=size, source=path
+        )
         row = {"file": path, **res.to_dict(), "tortuosity": through.to_dict()["tortuosity"]}
         if args.nyquist and math.isfinite(res.tau_e):
             n = res.shape[res.axis]

@@ -163,6 +163,8 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
                 colormap = keyframe.colormap if photometric == _PALETTE else None
                 min_is_white = photometric == 0 and keyframe.bitspersample > 1
                 images = (tif.imagej_metadata or {}).get("images") if tif.is_imagej else None
+        except InputError:  # the decoded-size check: said as it is
+            raise
         except _Unreadable as exc:
             reason = next((_tiff_message(r) for r in records), str(exc))
             raise InputError(f"not a readable TIFF ({reason})", source=src) from None
@@ -213,8 +215,8 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
         )
     if in_series < n_pages:
         log.warning(
-            "%s: reading the first image series (%s, %d of %d pages); the other pages differ "
-            "in shape or type and are ignored",
+            "%s: reading the first image series (%s, %d of %d pages); the other pages (a "
+            "thumbnail, another series) are ignored",
             src,
             "x".join(map(str, arr.shape)),
             in_series,
@@ -343,7 +345,10 @@ def _read_pillow(path: Path, src: str) -> tuple[np.ndarray, bool]:
             _check_decoded(opened.width * opened.height * bands * depth * frames, shape, src)
             if frames == 1:
                 opened.load()
-                return _pillow_frame(opened, src)
+                from PIL import ImageOps
+
+                # as viewers show it (a camera's or phone's JPEG stores its rotation in EXIF)
+                return _pillow_frame(ImageOps.exif_transpose(opened) or opened, src)
             slices = []
             for k in range(frames):  # as RGB: Pillow gives a GIF's later frames in RGB(A)
                 opened.seek(k)
@@ -683,6 +688,8 @@ def read_image(
         bool (True = electrolyte), or the values as stored with ``labels=True``.
     """
     src = str(path)
+    if labels is None and Path(path).suffix.lower() in (".jpg", ".jpeg"):
+        labels = False  # lossy: a binary image comes back with a few gray levels, never labels
     arr = _read_squeezed(path)  # gray: colour files are converted as they are read
     if crop is not None:
         arr = crop_image(arr, crop, source=src, colour=False)

@@ -136,6 +136,11 @@ def _phases(
     solid = (arr == 0) if reactive_label is None else (arr == reactive_label)
     if not pore.any():
         raise InputError("no electrolyte cell (conductive label) in the image", source=source)
+    if reactive_label is not None and not solid.any():
+        raise InputError(
+            f"no active-material cell (reactive label {reactive_label:g}) in the image",
+            source=source,
+        )
     if np.any(pore & solid):
         raise InputError("the conductive and reactive labels must differ", source=source)
     return pore, solid
