@@ -276,26 +276,39 @@ def nonoverlapping_disks(
     radii: list[float] = []
     volume = 0.0
     tries = 0
-    while volume < solid_target and tries < max_tries:
-        r = float(_radii(rng, radius, 1)[0])
-        c = rng.uniform(0, 1, size=ndim) * size
-        tries += 1
-        if centres:
-            d = np.linalg.norm(np.asarray(centres) - c, axis=1)
-            if np.any(d < np.asarray(radii) + r + gap):
-                continue
-        centres.append(c)
-        radii.append(r)
-        volume += math.pi * r**2 if ndim == 2 else 4.0 / 3.0 * math.pi * r**3
-        tries = 0
-    if volume < (1.0 - fraction) * float(np.prod(shape)):
-        raise InputError(
-            f"non-overlapping particles jammed before reaching electrolyte fraction {fraction}; "
-            "use a higher fraction or overlapping disks"
-        )
-    reach = np.asarray(radii)
-    transforms = np.eye(ndim)[None] / reach[:, None, None]
-    score = particle_score(shape, np.asarray(centres), transforms, reach)
+    solid_cells = float(np.prod(shape)) - round(fraction * float(np.prod(shape)))
+    while True:
+        while volume < solid_target and tries < max_tries:
+            r = float(_radii(rng, radius, 1)[0])
+            c = rng.uniform(0, 1, size=ndim) * size
+            tries += 1
+            if centres:
+                d = np.linalg.norm(np.asarray(centres) - c, axis=1)
+                if np.any(d < np.asarray(radii) + r + gap):
+                    continue
+            centres.append(c)
+            radii.append(r)
+            volume += math.pi * r**2 if ndim == 2 else 4.0 / 3.0 * math.pi * r**3
+            tries = 0
+        if not centres or volume < (1.0 - fraction) * float(np.prod(shape)):
+            raise InputError(
+                f"non-overlapping particles jammed before reaching electrolyte fraction "
+                f"{fraction}; use a higher fraction or overlapping disks"
+            )
+        reach = np.asarray(radii)
+        transforms = np.eye(ndim)[None] / reach[:, None, None]
+        score = particle_score(shape, np.asarray(centres), transforms, reach)
+        # particles cut by the image's faces hold less than their volume: until the cells
+        # inside them are enough, add more (the shrink below must not run out of them, or the
+        # cells left over, tied outside every particle, were taken from the first slices: a
+        # 3D volume started with a solid plane and carried no current)
+        deficit = solid_cells - float(np.count_nonzero(score <= 1.0))
+        if deficit <= 0 or tries >= max_tries:
+            break
+        solid_target = volume + 1.05 * deficit
+    if deficit > 0:  # jammed short of the fraction: every particle grows by a common factor
+        score[~np.isfinite(score)] = 2.0
+        return top_fraction(score, fraction)
     np.minimum(score, 1.0 + 1e-9, out=score, where=score > 1.0 + 1e-9)  # never grow them
     score[~np.isfinite(score)] = 2.0
     return top_fraction(score, fraction)
