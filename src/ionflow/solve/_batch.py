@@ -8,7 +8,10 @@ each is ready, so a caller can write them out as they arrive.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -160,14 +163,74 @@ def run_tasks(
         futures = [pool.submit(fn, task) for task in tasks]
         try:
             for future in futures:
+                _wait(future)
                 yield future.result()
         except BaseException:  # interrupted, or the caller stopped early: stop the workers
             # now rather than wait for their current (possibly long) solves
-            for worker in list((getattr(pool, "_processes", None) or {}).values()):
-                worker.terminate()
-            pool.shutdown(wait=False)  # its futures fail as "broken"; nobody waits on them
+            with _DeferredSigint():  # a second Ctrl-C must not cut the clean-up short
+                _stop(pool)
             raise
         pool.shutdown()
+
+
+_POLL_SECONDS = 0.1
+"""How often the main thread, waiting on a worker, looks whether Ctrl-C was pressed."""
+
+
+class _DeferredSigint:
+    """Within the block, SIGINT (Ctrl-C) is counted in ``count`` instead of raising.
+
+    Only in the main thread, and only where SIGINT has Python's default handler (which raises
+    KeyboardInterrupt); elsewhere the block changes nothing and ``count`` stays 0.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._installed = False
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _DeferredSigint:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            signal.signal(signal.SIGINT, self._note)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._installed = False
+
+
+def _wait(future: Future) -> None:
+    """Wait for ``future``; KeyboardInterrupt on Ctrl-C, raised here and nowhere else.
+
+    Ctrl-C reaches the whole process group: this process and every worker, and a second one
+    (``timeout -s INT`` sends two) can come while the first is handled. Raised by the default
+    handler, it could cut the pool's clean-up short, leave the pool's thread for the
+    interpreter to join at exit, and interrupt that join with a stray traceback. Counted
+    instead, it is turned into one KeyboardInterrupt at a known point.
+    """
+    with _DeferredSigint() as sigint:
+        while not sigint.count:
+            if wait([future], timeout=_POLL_SECONDS).done:
+                return
+    raise KeyboardInterrupt
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End the workers of ``pool`` at once, and its manager thread before returning (else
+    the interpreter joins that thread at exit, where a Ctrl-C interrupts it with a traceback).
+
+    Its unfinished futures fail as "broken"; nobody waits on them.
+    """
+    for worker in list((getattr(pool, "_processes", None) or {}).values()):
+        worker.terminate()
+    pool.shutdown(wait=True)
 
 
 def _connect(scheduler: Any):
