@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, overload
 
-from ..errors import IonflowError
+from ..errors import InputError, IonflowError
 
 log = logging.getLogger("ionflow")
 
@@ -60,33 +60,61 @@ def _err(message: str) -> None:
 
 
 def _label_map(items: list[str] | None, read=None) -> tuple[tuple[float, float], ...] | None:
-    """``--label-conductivity LABEL=S_PER_M ...`` as (label, S/m) pairs (a repeated label: the
-    last value), the form :class:`ionflow.solve.SolveOptions` stores. With phases cut by gray
-    level (``read``, a ReadOptions with ``--phases`` > 2 or ``--phase-names``), LABEL is a
-    phase name or index and the phases not listed insulate."""
+    """``--label-conductivity LABEL=S_PER_M ...`` as (label, S/m) pairs, the form
+    :class:`ionflow.solve.SolveOptions` stores. With phases cut by gray level (``read``, a
+    ReadOptions with ``--phases`` > 2 or ``--phase-names``), LABEL is a phase name or index
+    and the phases not listed insulate.
+
+    A label given twice with the same conductivity counts once; with two different ones it
+    is refused, and so is a label that is not a finite number (NaN matches no pixel).
+    """
     if not items:
         return None
-    pairs: dict[str, float] = {}
+    by_class = read is not None and (read.n_phases > 2 or read.phase_names)
+    given: dict[float, tuple[str, float]] = {}  # label or class -> (as typed, S/m)
     for item in items:
         try:
             name, value = item.split("=")
-            pairs[name.strip()] = float(value)
+            name, sigma = name.strip(), float(value)
         except ValueError:
-            raise IonflowError(
+            raise InputError(
                 f"--label-conductivity expects LABEL=S_PER_M, got {item!r}"
             ) from None
-    if read is not None and (read.n_phases > 2 or read.phase_names):
-        return tuple(read.phase_conductivities(pairs).items())
-    out: dict[float, float] = {}
-    for key, sigma in pairs.items():
-        try:
-            out[float(key)] = sigma
-        except ValueError:
-            raise IonflowError(
-                f"--label-conductivity {key}={sigma:g}: {key!r} is not a label value (phase "
-                "names need --phases N --phase-names ...)"
-            ) from None
-    return tuple(out.items())
+        key = float(read.phase_index(name)) if by_class else _label_value(name, sigma)
+        if key in given and not _same(given[key][1], sigma):
+            first, before = given[key]
+            what = f"phase {first}" if by_class else f"label {_number(key):g}"
+            raise InputError(
+                f"--label-conductivity: {what} is given two conductivities, "
+                f"{first}={before:g} and {name}={sigma:g}"
+            )
+        given.setdefault(key, (name, sigma))
+    pairs = {key: sigma for key, (_, sigma) in given.items()}
+    if by_class:
+        return tuple(read.phase_conductivities({int(k): v for k, v in pairs.items()}).items())
+    return tuple(pairs.items())
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal, NaN included (a NaN given twice is one value, refused later as not finite)."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _label_value(text: str, sigma: float) -> float:
+    """The label of ``--label-conductivity LABEL=S``: a finite number."""
+    try:
+        label = float(text)
+    except ValueError:
+        raise InputError(
+            f"--label-conductivity {text}={sigma:g}: {text!r} is not a label value (phase "
+            "names need --phases N --phase-names ...)"
+        ) from None
+    if not math.isfinite(label):
+        raise InputError(
+            f"--label-conductivity {text}={sigma:g}: a label must be a finite number, "
+            f"got {text!r}"
+        )
+    return label
 
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -157,18 +158,26 @@ def run_tasks(
         for task in tasks:
             yield fn(task)
     else:
-        pool = process_pool(min(jobs, len(tasks)))
-        # submit rather than map: map cancels its futures when interrupted, and a pool whose
-        # workers are then terminated fails on cancelled futures (InvalidStateError, 3.11)
-        futures = [pool.submit(fn, task) for task in tasks]
+        pool = process_pool(min(jobs, len(tasks)))  # its workers start at the first submit
+        sigint = _Sigint()
         try:
+            sigint.defer()
+            with _sigint_blocked():  # the workers start with it blocked: Ctrl-C is ours
+                # submit rather than map: map cancels its futures when interrupted, and a
+                # pool whose workers are then terminated fails on cancelled futures
+                # (InvalidStateError, 3.11)
+                futures = [pool.submit(fn, task) for task in tasks]
             for future in futures:
-                _wait(future)
+                _wait(future, sigint)
                 yield future.result()
         except BaseException:  # interrupted, or the caller stopped early: stop the workers
-            # now rather than wait for their current (possibly long) solves
-            with _DeferredSigint():  # a second Ctrl-C must not cut the clean-up short
+            # now rather than wait for their current (possibly long) solves, with a second
+            # Ctrl-C held off so that it cannot cut the clean-up short
+            sigint.defer()
+            try:
                 _stop(pool)
+            finally:
+                sigint.restore()
             raise
         pool.shutdown()
 
@@ -177,49 +186,51 @@ _POLL_SECONDS = 0.1
 """How often the main thread, waiting on a worker, looks whether Ctrl-C was pressed."""
 
 
-class _DeferredSigint:
-    """Within the block, SIGINT (Ctrl-C) is counted in ``count`` instead of raising.
+class _Sigint:
+    """Ctrl-C (SIGINT) held off: while deferred, each one adds to ``count`` instead of
+    raising KeyboardInterrupt.
 
-    Only in the main thread, and only where SIGINT has Python's default handler (which raises
-    KeyboardInterrupt); elsewhere the block changes nothing and ``count`` stays 0.
+    Only in the main thread, and only where SIGINT has Python's default handler (the one that
+    raises KeyboardInterrupt); elsewhere :meth:`defer` changes nothing and ``count`` stays 0.
     """
 
     def __init__(self) -> None:
         self.count = 0
-        self._installed = False
+        self._deferred = False
 
     def _note(self, signum: int, frame: Any) -> None:
         self.count += 1
 
-    def __enter__(self) -> _DeferredSigint:
+    def defer(self) -> None:
         if (
-            threading.current_thread() is threading.main_thread()
+            not self._deferred
+            and threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler
         ):
             signal.signal(signal.SIGINT, self._note)
-            self._installed = True
-        return self
+            self._deferred = True
 
-    def __exit__(self, *exc: object) -> None:
-        if self._installed:
+    def restore(self) -> None:
+        if self._deferred:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            self._installed = False
+            self._deferred = False
 
 
-def _wait(future: Future) -> None:
-    """Wait for ``future``; KeyboardInterrupt on Ctrl-C, raised here and nowhere else.
+def _wait(future: Future, sigint: _Sigint) -> None:
+    """Wait for ``future``; on Ctrl-C, raise KeyboardInterrupt with SIGINT still deferred.
 
-    Ctrl-C reaches the whole process group: this process and every worker, and a second one
+    Ctrl-C reaches the whole process group, this process and every worker, and a second one
     (``timeout -s INT`` sends two) can come while the first is handled. Raised by the default
     handler, it could cut the pool's clean-up short, leave the pool's thread for the
     interpreter to join at exit, and interrupt that join with a stray traceback. Counted
-    instead, it is turned into one KeyboardInterrupt at a known point.
+    instead, it becomes one KeyboardInterrupt here, and later ones wait for the clean-up.
     """
-    with _DeferredSigint() as sigint:
-        while not sigint.count:
-            if wait([future], timeout=_POLL_SECONDS).done:
-                return
-    raise KeyboardInterrupt
+    sigint.defer()
+    while not wait([future], timeout=_POLL_SECONDS).done and not sigint.count:
+        pass
+    if sigint.count:
+        raise KeyboardInterrupt
+    sigint.restore()
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -231,6 +242,25 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     for worker in list((getattr(pool, "_processes", None) or {}).values()):
         worker.terminate()
     pool.shutdown(wait=True)
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread within the block; one that comes is delivered after it.
+
+    Processes forked and threads started here inherit the blocked signal: pool workers that
+    start in the block never see Ctrl-C (which reaches the whole process group), so that an
+    idle or starting worker does not print a KeyboardInterrupt traceback of its own. This
+    process decides: it terminates them (:func:`_stop`), and they exit with it.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _connect(scheduler: Any):
