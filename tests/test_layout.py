@@ -11,6 +11,7 @@ SRC = Path(ionflow.__file__).parent
 # Lower layers never import higher ones (cli may import anything).
 LAYERS = [
     "errors",
+    "_scale",
     "_freemem",
     "_pool",
     "io",

@@ -4,8 +4,8 @@ Routes (all under 127.0.0.1):
 
 * ``GET /`` the page; ``GET /static/...`` its script and style; ``GET /api/info`` limits.
 * ``POST /api/uploads`` (multipart ``file``): save and describe an image (201), or a 4xx with
-  ``{"detail": message}`` (413 too large, 415 not an image file, 422 unreadable / all
-  insulating).
+  ``{"detail": message}`` (413 too large, 415 not an image file, 422 unreadable, pixels that
+  are no image as ``ionflow simulate`` says, or all insulating).
 * ``POST /api/uploads/{id}/segmentation``: phases with the given options, as numbers and a PNG.
 * ``POST /api/uploads/{id}/jobs``: start a solve (202, a job id); ``GET /api/jobs/{id}``:
   progress, then the result; ``.../result.json|csv``, ``.../maps/{axis}/{kind}.png`` and
@@ -246,6 +246,15 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
         except InputError as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise HTTPException(422, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - a file the checks missed is still refused
+            # in one line, not a 500: the reader's checks (those of ionflow simulate) come
+            # first, so this is a decoder's own error on a file they let through
+            shutil.rmtree(folder, ignore_errors=True)
+            detail = (str(exc).splitlines() or [""])[0][:160] or type(exc).__name__
+            log.warning("upload %s: %s: %s", name, type(exc).__name__, detail)
+            raise HTTPException(
+                422, f"{file.filename or name}: not a usable image ({detail})"
+            ) from None
         workspace.add(up)
         return up.to_dict()
 

@@ -198,14 +198,19 @@ def inspect_upload(
     Raises
     ------
     InputError
-        Not a readable image, not 2D/3D, or with no conductive pixel under any threshold (a
-        single gray level of 0). The message names the file by ``name``.
+        Not a readable image, not 2D/3D, pixels that are no image (the checks of ``ionflow
+        simulate``: text, dates, records, complex numbers, NaN or infinity), or no conductive
+        pixel under any threshold (a single gray level of 0). The message names the file by
+        ``name``.
     """
-    from ..io import read_gray, read_pixel_size
+    from ..io import read_gray, read_pixel_size, to_phases
 
     path = Path(path)
     try:
         gray = read_gray(path)
+        # the pixel checks of ``ionflow simulate FILE`` (the reader's, before any threshold):
+        # no strings, dates, records or complex numbers, no NaN or infinity
+        to_phases(gray, labels=True, source=str(path), colour=False)
         values = np.unique(gray)
     except InputError as exc:
         raise restate(exc, path, name) from None

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from ..errors import IonflowError
@@ -22,6 +24,7 @@ from ._common import (
     _add_read_options,
     _add_segment_options,
     _add_threshold_options,
+    _attach_label_values,
     _err,
     _Parser,
     _PrintableFormatter,
@@ -145,6 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``ionflow`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``ionflow`` (default: the command line's).
+
+    Returns
+    -------
+    int
+        The exit status: 0, 1 when an input or option was refused (one line on stderr),
+        130 when interrupted (Ctrl-C).
+    """
+    try:
+        return _run(_attach_label_values(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # Ctrl-C while parsing, or between the command's own handlers
+        return _interrupted()
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -165,11 +188,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(str(exc))
         return 1
     except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
+        return _interrupted()
     except BrokenPipeError:  # e.g. piped into `head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _interrupted() -> int:
+    """One line for Ctrl-C, and exit status 130; a second Ctrl-C meanwhile is ignored."""
+    hold = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if hold:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _err("interrupted")
+    finally:
+        if hold:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

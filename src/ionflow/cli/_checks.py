@@ -14,8 +14,8 @@ import argparse
 import math
 from collections.abc import Iterable
 
+from .._scale import SCALE_LIMIT  # the library's own bound
 from ..errors import InputError
-from ..solve._geometry import SCALE_LIMIT  # the library's own bound
 
 __all__ = ["SCALE_LIMIT", "check_physics"]
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, overload
 
@@ -77,9 +78,7 @@ def _label_map(items: list[str] | None, read=None) -> tuple[tuple[float, float],
             name, value = item.split("=")
             name, sigma = name.strip(), float(value)
         except ValueError:
-            raise InputError(
-                f"--label-conductivity expects LABEL=S_PER_M, got {item!r}"
-            ) from None
+            raise InputError(f"--label-conductivity expects LABEL=S_PER_M, got {item!r}") from None
         key = float(read.phase_index(name)) if by_class else _label_value(name, sigma)
         if key in given and not _same(given[key][1], sigma):
             first, before = given[key]
@@ -93,6 +92,51 @@ def _label_map(items: list[str] | None, read=None) -> tuple[tuple[float, float],
     if by_class:
         return tuple(read.phase_conductivities({int(k): v for k, v in pairs.items()}).items())
     return tuple(pairs.items())
+
+
+_LABEL_OPTIONS = ("--label-conductivity", "--phase-conductivity")
+
+
+def _attach_label_values(argv: Sequence[str]) -> list[str]:
+    """``--label-conductivity -2=1`` as ``--label-conductivity=-2=1``.
+
+    argparse takes a value that starts with a dash for an option (plain negative numbers
+    aside), so a negative label would be "expected one argument". A value after
+    ``--label-conductivity`` (or ``--phase-conductivity``, or an abbreviation of either)
+    whose label is a negative number is attached to it; nothing after ``--`` is touched.
+    """
+    args = list(argv)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return out + args[i:]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if _names_label_option(arg) and _negative_label(following):
+            out.append(f"{arg}={following}")
+            i += 2
+        else:
+            out.append(arg)
+            i += 1
+    return out
+
+
+def _names_label_option(arg: str) -> bool:
+    """``--label-conductivity``, ``--phase-conductivity`` or an abbreviation of one."""
+    return arg.startswith("--") and len(arg) > 2 and any(o.startswith(arg) for o in _LABEL_OPTIONS)
+
+
+def _negative_label(text: str) -> bool:
+    """``-2=1``: a LABEL=S whose label is a negative number."""
+    label, sep, _ = text.partition("=")
+    if not (sep and label.startswith("-")):
+        return False
+    try:
+        float(label)
+    except ValueError:
+        return False
+    return True
 
 
 def _same(a: float, b: float) -> bool:
@@ -111,8 +155,7 @@ def _label_value(text: str, sigma: float) -> float:
         ) from None
     if not math.isfinite(label):
         raise InputError(
-            f"--label-conductivity {text}={sigma:g}: a label must be a finite number, "
-            f"got {text!r}"
+            f"--label-conductivity {text}={sigma:g}: a label must be a finite number, got {text!r}"
         )
     return label
 

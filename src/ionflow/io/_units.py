@@ -91,7 +91,7 @@ def _ome_sizes(xml: str, stack: bool, src: str) -> PixelSize | None:
 
 def _checked(size: PixelSize | None, src: str) -> PixelSize | None:
     """``size``, or None with a warning when an edge is outside 1e-30 .. 1e30 m."""
-    from ..solve._geometry import SCALE_LIMIT, in_scale
+    from .._scale import SCALE_LIMIT, in_scale
 
     if size is None:
         return None

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._scale import SCALE_LIMIT, in_scale
 from ..errors import InputError
 from ._clusters import electrode_clusters
-from ._geometry import SCALE_LIMIT, in_scale
 from ._stencil import DEFAULT, Stencil, electrode_conductances, face_conductances
 
 __all__ = [

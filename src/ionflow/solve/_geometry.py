@@ -7,35 +7,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._scale import SCALE_LIMIT, in_scale
 from ..errors import InputError
 
-__all__ = [
-    "SCALE_LIMIT",
-    "cell_spacing",
-    "check_pixel_size",
-    "geometry",
-    "in_scale",
-    "validate_image",
-]
-
-SCALE_LIMIT = 1e30
-"""Largest magnitude (and inverse of the smallest non-zero one) of a pixel size in m, a
-conductivity in S/m or a voltage in V: far beyond any material (1e-30 m is 1e-20 of an atom),
-and far enough inside float64's range that the solver's products and ratios of a few of them
-stay finite (a pixel of 1e-300 m divided by zero, a matrix conductivity of 1e200 S/m
-overflowed the harmonic mean of a face)."""
-
+__all__ = ["MAX_ANISOTROPY", "cell_spacing", "check_pixel_size", "geometry", "validate_image"]
 
 MAX_ANISOTROPY = 100.0
 """Largest ratio of two voxel edges: beyond it the face conductances (area / distance) span
 more than 1e4, and the solves lose accuracy without noticing (1e4:1 left the inlet and outlet
 currents 5 % apart; 1e9:1 gave a relative conductivity of 32050). Real anisotropic voxels (FIB-SEM
 slices, tomography binned along one axis) are within 1:10."""
-
-
-def in_scale(value: float) -> bool:
-    """``value`` is 0 or of a magnitude within ``1 / SCALE_LIMIT .. SCALE_LIMIT``."""
-    return value == 0 or 1.0 / SCALE_LIMIT <= abs(value) <= SCALE_LIMIT
 
 
 def validate_image(image: np.ndarray, *, source: str | None = None) -> np.ndarray:

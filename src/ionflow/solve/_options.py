@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._scale import SCALE_LIMIT, in_scale
 from ..errors import InputError
-from ._geometry import SCALE_LIMIT, check_pixel_size, in_scale
+from ._geometry import check_pixel_size
 
 __all__ = ["METHODS", "SolveOptions"]
 

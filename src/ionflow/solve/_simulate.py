@@ -11,9 +11,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._scale import SCALE_LIMIT, in_scale
 from ..errors import InputError, NotConvergedError, ResourceError
 from ._assemble import assemble, conductivity_map, percolating_cells, percolating_mask
-from ._geometry import SCALE_LIMIT, cell_spacing, geometry, in_scale, validate_image
+from ._geometry import cell_spacing, geometry, validate_image
 from ._lean import solve_lean
 from ._linear import solve_direct, solve_iterative
 from ._memory import (
