@@ -512,3 +512,19 @@ def test_metrics_memory_is_checked_before_measuring(monkeypatch):
     monkeypatch.setattr(_freemem, "available_memory", lambda: 10**8)
     with pytest.raises(ResourceError, match=r"x\.tif: image 2000x2000 needs about 0\.3 GiB"):
         measure(img, source="x.tif")
+
+
+def test_macmullin_uses_box_shaped_voxels():
+    """MacMullin numbers solve with the voxel sizes given (they ignored them: the same values
+    whatever the sizes), as simulate does."""
+    from ionflow import simulate
+    from ionflow.generate import disks
+    from ionflow.metrics import measure
+
+    img = disks((16, 20, 18), electrolyte_fraction=0.6, rng=1).astype(np.uint8)
+    sizes = (3e-6, 1e-6, 1e-6)
+    m = measure(img, voxel_size=sizes, macmullin=True, size_distributions=False, two_point=False)
+    expected = simulate(img > 0, pixel_size=sizes).relative_conductivity
+    assert m.macmullin[0].relative_conductivity == pytest.approx(expected, rel=1e-9)
+    cubic = measure(img, macmullin=True, size_distributions=False, two_point=False)
+    assert abs(cubic.macmullin[0].relative_conductivity / expected - 1) > 0.05

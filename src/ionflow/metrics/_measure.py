@@ -411,6 +411,7 @@ def measure(
                 axis=a,
                 relative_conductivity=g,
                 source=source,
+                pixel_size=voxel_size,  # box-shaped voxels conduct differently along each axis
             )
             for a, g in zip(axes, given)
         )
