@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import resource
+from collections.abc import Sequence
 
-__all__ = ["available_memory"]
+from .errors import ResourceError
+
+__all__ = ["available_memory", "check_fits", "memory_message"]
 
 
 def _meminfo_available() -> int | None:
@@ -74,3 +77,44 @@ def available_memory() -> int | None:
     if os.environ.get("IONFLOW_MEMORY_LIMIT", "").isdigit():  # for tests and shared machines
         values.append(int(os.environ["IONFLOW_MEMORY_LIMIT"]))
     return min(values) if values else None
+
+
+def memory_message(
+    shape: Sequence[int],
+    need: float,
+    have: float | None,
+    doing: str,
+    *,
+    hint: str = "crop it or use a machine with more memory",
+    source: str | None = None,
+) -> str:
+    """One line: what an image needs to be ``doing`` (solve, decode, ...), what is available,
+    what to do."""
+    dims = "x".join(str(int(n)) for n in shape)
+    kind = "volume" if len(shape) == 3 else "image"
+    avail = f"{_gib(have)} GiB available" if have is not None else "more than is available"
+    msg = f"{kind} {dims} needs about {_gib(need)} GiB to {doing}, {avail}; {hint}"
+    return f"{source}: {msg}" if source else msg
+
+
+def check_fits(
+    need: float,
+    shape: Sequence[int],
+    doing: str,
+    *,
+    hint: str = "crop it or use a machine with more memory",
+    source: str | None = None,
+    small: float = 0.0,
+) -> None:
+    """Raise :class:`~ionflow.errors.ResourceError` (:func:`memory_message`) when ``need``
+    bytes exceed the memory available; below ``small`` bytes nothing is read."""
+    if need < small:
+        return
+    have = available_memory()
+    if have is not None and need > have:
+        raise ResourceError(memory_message(shape, need, have, doing, hint=hint, source=source))
+
+
+def _gib(nbytes: float) -> str:
+    gib = nbytes / 2**30
+    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"

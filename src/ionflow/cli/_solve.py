@@ -125,17 +125,12 @@ SEGMENT_BYTES_PER_CELL = 32
 
 def _check_segment_memory(gray, source: str) -> None:
     """Refuse, in one line, an image whose segmentation and preview would not fit in memory."""
-    from .._freemem import available_memory
-    from ..errors import ResourceError
+    from .._freemem import check_fits
 
-    need = gray.size * SEGMENT_BYTES_PER_CELL
-    free = available_memory() if need > 2**28 else None
-    if free is not None and need > free:
-        raise ResourceError(
-            f"{source}: image {'x'.join(map(str, gray.shape))} needs about {need / 2**30:.1f} "
-            f"GiB to segment, {free / 2**30:.1f} GiB available; crop it (--crop) or use a "
-            "machine with more memory"
-        )
+    check_fits(
+        gray.size * SEGMENT_BYTES_PER_CELL, gray.shape, "segment", source=source, small=2**28,
+        hint="crop it (--crop) or use a machine with more memory",
+    )  # fmt: skip
 
 
 def cmd_segment(args: argparse.Namespace) -> int:

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._freemem import available_memory
-from ..errors import InputError, ResourceError
+from .._freemem import check_fits
+from ..errors import InputError
 
 BYTES_PER_CELL = 32
 """Peak memory of a generator per cell, about: a float64 score or field, the argsort of the
@@ -62,22 +62,7 @@ def check_memory(shape: tuple[int, ...], bytes_per_cell: float = BYTES_PER_CELL)
         ``image 100000x100000 needs about 298 GiB to generate, 12 GiB available``.
     """
     need = float(np.prod([float(n) for n in shape])) * bytes_per_cell
-    if need < _SMALL:
-        return
-    have = available_memory()
-    if have is None or need <= have:
-        return
-    dims = "x".join(str(n) for n in shape)
-    kind = "volume" if len(shape) == 3 else "image"
-    raise ResourceError(
-        f"{kind} {dims} needs about {_gib(need)} GiB to generate, {_gib(have)} GiB available; "
-        "give a smaller shape"
-    )
-
-
-def _gib(nbytes: float) -> str:
-    gib = nbytes / 2**30
-    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"
+    check_fits(need, shape, "generate", hint="give a smaller shape", small=_SMALL)
 
 
 def check_fraction(fraction: float) -> float:

@@ -277,15 +277,11 @@ def _samples(
 def _check_decoded(nbytes: int, shape: Sequence[int], src: str) -> None:
     """Refuse, before decoding, an image whose pixels would not fit in the memory free now
     (a small compressed file can declare a huge image)."""
-    from .._freemem import available_memory
+    from .._freemem import available_memory, memory_message
 
     free = available_memory()
     if free is not None and nbytes > 0.8 * free:
-        raise InputError(
-            f"image {'x'.join(map(str, shape))} needs about {nbytes / 2**30:.1f} GiB to decode, "
-            f"{free / 2**30:.1f} GiB available; crop it or use a machine with more memory",
-            source=src,
-        )
+        raise InputError(memory_message(shape, nbytes, free, "decode"), source=src)
 
 
 def _read_npy(path: Path, src: str) -> np.ndarray:

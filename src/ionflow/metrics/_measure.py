@@ -269,20 +269,10 @@ BYTES_PER_CELL = {2: 80, 3: 130}
 
 def _check_memory(arr: np.ndarray, source: str | None) -> None:
     """Refuse, in one line, an image whose metrics would not fit in the memory free now."""
-    from .._freemem import available_memory
-    from ..errors import ResourceError
+    from .._freemem import check_fits
 
-    need = arr.size * BYTES_PER_CELL[arr.ndim]
-    if need < 2**28:  # 256 MiB: no need to ask
-        return
-    free = available_memory()
-    if free is not None and need > free:
-        where = f"{source}: " if source else ""
-        raise ResourceError(
-            f"{where}image {'x'.join(map(str, arr.shape))} needs about {need / 2**30:.1f} GiB "
-            f"for its metrics, {free / 2**30:.1f} GiB available; crop it or use a machine with "
-            "more memory"
-        )
+    check_fits(arr.size * BYTES_PER_CELL[arr.ndim], arr.shape, "measure", source=source,
+               small=2**28)  # fmt: skip
 
 
 def measure(

@@ -11,7 +11,7 @@ space left under ``ulimit -v`` and the memory left in the process's cgroup.
 
 from __future__ import annotations
 
-from .._freemem import available_memory
+from .._freemem import available_memory, memory_message
 from ..errors import ResourceError
 
 __all__ = ["available_memory", "check_memory", "estimate_simulate_bytes", "estimate_solve_bytes"]
@@ -162,14 +162,7 @@ def out_of_memory_message(
     shape: tuple[int, ...], need: float, have: float | None, *, source: str | None = None
 ) -> str:
     """One line: what the image needs, what is available, what to do."""
-    dims = "x".join(str(int(n)) for n in shape)
-    kind = "volume" if len(shape) == 3 else "image"
-    avail = f"{_gib(have)} GiB available" if have is not None else "more than is available"
-    msg = (
-        f"{kind} {dims} needs about {_gib(need)} GiB to solve, {avail}; "
-        "crop it or use a machine with more memory"
-    )
-    return f"{source}: {msg}" if source else msg
+    return memory_message(shape, need, have, "solve", source=source)
 
 
 def _cells(shape: tuple[int, ...]) -> int:
@@ -177,8 +170,3 @@ def _cells(shape: tuple[int, ...]) -> int:
     for n in shape:
         cells *= int(n)
     return cells
-
-
-def _gib(nbytes: float) -> str:
-    gib = nbytes / 2**30
-    return f"{gib:.0f}" if gib >= 10 else f"{gib:.1f}"
