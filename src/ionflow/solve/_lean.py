@@ -1169,7 +1169,7 @@ def _solve_source(
             since += 1
             value += dec
             if dec_prev is not None:  # the energy decreases, as in :func:`fcg`
-                ratios.append(min(max(dec / dec_prev, 0.2), 0.9) if dec_prev > 0 else 0.9)
+                ratios.append(_step_ratio(dec, dec_prev))
                 _switch_when_slow(ops, ratios)
             dec_prev = dec
             ratio = max(ratios) if ratios else 0.9
@@ -1334,6 +1334,12 @@ def plane_correction(
     return np.asarray(solve_banded((1, 1), ab, s))
 
 
+def _step_ratio(dec: float, dec_prev: float) -> float:
+    """A step's energy decrease over the previous step's, clipped to 0.2-0.9 (0.9 after a
+    step that decreased nothing): the contraction the stopping estimates extrapolate."""
+    return min(max(dec / dec_prev, 0.2), 0.9) if dec_prev > 0 else 0.9
+
+
 def _switch_when_slow(ops: Any, ratios: deque[float]) -> None:
     """``SPLIT="auto"``: split the coarse levels (``ops.upgrade()``) when the last two ratios
     of successive energy decreases both exceed ``SPLIT_RATIO``; clears ``ratios`` if it did
@@ -1404,7 +1410,7 @@ def fcg(
             it += 1
             since += 1
             if dec_prev is not None:
-                ratios.append(min(max(dec / dec_prev, 0.2), 0.9) if dec_prev > 0 else 0.9)
+                ratios.append(_step_ratio(dec, dec_prev))
             dec_prev = dec
             # the slowest recent contraction: the K-cycle's steps are erratic on high-contrast
             # images (a tiny step between slow ones), and the latest ratio alone then
