@@ -110,6 +110,23 @@ def test_homogenised_tensor_limits():
     np.testing.assert_allclose(homogenised_tensor(channels).relative, np.diag([0.5, 0.0]))
 
 
+def test_homogenised_tensor_of_one_cell_thick_slabs():
+    """An axis one cell long is a slab, periodic along its thickness: every conducting cell
+    carries the mean gradient's current across it (was 0: the wrap face was dropped)."""
+    from ionflow.solve._tensor import homogenised_tensor
+
+    np.testing.assert_allclose(homogenised_tensor(np.ones((1, 8))).relative, np.eye(2))
+    np.testing.assert_allclose(homogenised_tensor(np.ones((3, 3, 1))).relative, np.eye(3))
+    row = np.array([[1, 0, 1, 1]], bool)  # 3 of 4 cells conduct through the slab, none along
+    np.testing.assert_allclose(homogenised_tensor(row).relative, np.diag([0.75, 0.0]))
+    # the same row as a thin slice of a thicker image with the same layers along axis 0
+    thick = homogenised_tensor(np.repeat(row, 5, axis=0)).relative
+    np.testing.assert_allclose(homogenised_tensor(row).relative, thick, atol=1e-12)
+    labels = np.array([[1, 2]])  # a slab of two phases: arithmetic across, harmonic along
+    t = homogenised_tensor(labels, label_conductivities={1: 1.0, 2: 3.0}).conductivity
+    np.testing.assert_allclose(t, np.diag([2.0, 1.5]), atol=1e-12)  # S/m
+
+
 def test_homogenised_tensor_iterative_path_equals_direct(monkeypatch):
     """Large cells go through one pyamg hierarchy for every axis and loose solves; the tensor,
     read from the variational (second-order) estimate, stays within 1e-11 of the direct one."""

@@ -215,7 +215,15 @@ def homogenised_tensor(
     diag = np.zeros(n)
     faces = []  # per axis: (lower cell, upper cell, conductance) of conducting faces
     for d in range(ndim):
-        g = face_conductances(sigma, d, weight=w[d], periodic=arr.shape[d] > 1)
+        if arr.shape[d] == 1:
+            # one cell along d: each cell's periodic neighbour is itself, across a face of its
+            # own conductance. Its mean gradient drives a current (a uniform slab conducts
+            # along its thickness); the fluctuation cannot (no term in A, no source)
+            g = sigma * w[d]
+            m = g > 0
+            faces.append((index[m], index[m], g[m]))
+            continue
+        g = face_conductances(sigma, d, weight=w[d], periodic=True)
         m = g > 0
         a = index[m]
         b = np.roll(index, -1, axis=d)[m]
