@@ -542,3 +542,26 @@ def test_a_jpeg_of_a_binary_image_is_thresholded_and_upright(tmp_path, truth):
     exif[0x0112] = 6  # rotated 90 degrees: shown 20 high, 30 wide
     im.save(tmp_path / "r.jpg", exif=exif, quality=95)
     assert read_image(tmp_path / "r.jpg").shape == (20, 30)
+
+
+def test_shaped_tiff_claiming_more_images_than_pages_is_refused(tmp_path, volume):
+    """tifffile reads a "shaped" series as one block from the first page's data: metadata that
+    claims one image more than the pages made the page headers a slice of the volume."""
+    stack = volume.astype(np.uint8) * 255
+    n = stack.shape[0]
+    path = tmp_path / "shaped.tif"
+    tifffile.imwrite(path, stack)
+    honest = json.dumps({"shape": list(stack.shape)}).encode()
+    lie = json.dumps({"shape": [n + 1, *stack.shape[1:]]}).encode()
+    assert len(honest) == len(lie)
+    raw = path.read_bytes()
+    assert raw.count(honest) == 1
+    path.write_bytes(raw.replace(honest, lie))
+    assert tifffile.TiffFile(path).series[0].shape[0] == n + 1  # what tifffile believes
+    with pytest.raises(InputError, match=f"says {n + 1} images, the file holds {n}"):
+        read_image(path)
+    # one page written on purpose (tifffile's truncate=True, said in the metadata) still reads
+    short = tmp_path / "truncated.tif"
+    tifffile.imwrite(short, stack, truncate=True)
+    assert len(tifffile.TiffFile(short).pages) == 1
+    assert_array_equal(read_image(short), stack > 0)

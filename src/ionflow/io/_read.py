@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -149,6 +149,7 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
                 _check_decoded(
                     math.prod(series.shape) * np.dtype(series.dtype).itemsize, series.shape, src
                 )
+                _check_shaped(tif, series, src)
                 arr = tif.asarray()
                 axes = series.axes
                 in_series = len(series.pages)
@@ -229,6 +230,26 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
             src,
         )
     return arr, colour
+
+
+def _check_shaped(tif: Any, series: Any, src: str) -> None:
+    """Refuse a tifffile-written ("shaped") series that claims more images than the file has
+    pages: tifffile reads such a series as one contiguous block from the first page's data, so
+    the missing images would be whatever bytes follow (the page headers), not an error. A file
+    written with ``truncate=True`` (one page, said in its metadata) is fine."""
+    if getattr(series, "kind", "") != "shaped":
+        return
+    meta = tif.shaped_metadata[0] if tif.shaped_metadata else {}
+    if isinstance(meta, dict) and meta.get("truncated"):
+        return
+    plane = math.prod(series.keyframe.shape) or 1
+    images = math.prod(series.shape) // plane
+    if len(tif.pages) < images:
+        raise InputError(
+            f"not a readable TIFF (its shape metadata says {images} images, the file holds "
+            f"{len(tif.pages)}: cut short, or the metadata is wrong)",
+            source=src,
+        )
 
 
 # TIFF photometric interpretations (tifffile.PHOTOMETRIC)
