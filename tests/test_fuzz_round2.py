@@ -1,5 +1,5 @@
 """Holes found by the second fuzzing round: ``--label-conductivity`` values, uploads whose
-pixels are no image, and a quiet Ctrl-C during a parallel batch."""
+pixels are no image, and a quiet Ctrl-C during a parallel batch or while the CLI imports."""
 
 from __future__ import annotations
 
@@ -242,3 +242,32 @@ def test_an_interrupted_pool_restores_ctrl_c_and_leaves_no_thread():
     )
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout.splitlines() == ["interrupted True", "True", "['MainThread']"]
+
+
+def test_ctrl_c_while_the_cli_imports_is_one_line(monkeypatch, capsys):
+    """The ``ionflow`` command's entry (``ionflow.__main__``) says Ctrl-C during the CLI's
+    import like Ctrl-C later: one line, exit 130, and a second Ctrl-C ignored meanwhile."""
+    import signal
+    import types
+
+    from ionflow import __main__ as entry
+
+    class Interrupting(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "ionflow.cli", Interrupting("ionflow.cli"))
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        assert entry.main() == 130
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert capsys.readouterr().err == "ionflow: error: interrupted\n"
+
+
+def test_python_dash_m_ionflow_runs_the_cli():
+    out = subprocess.run(
+        [sys.executable, "-m", "ionflow", "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and out.stdout.startswith("ionflow ")
