@@ -131,3 +131,40 @@ def test_tensor_command(volume, capsys):
     k = np.array(row["relative"])
     np.testing.assert_allclose(k, k.T, atol=1e-12)
     assert row["boundary"] == "cell" and len(row["principal_values"]) == 3
+
+
+def _three_labels(tmp_path):
+    """A TauFactor-like label volume: a slab of label 0 (x < 3), labels 85 (y < 6) and 170."""
+    vol = np.zeros((10, 12, 12), np.uint8)
+    vol[:, :6] = 85
+    vol[:, 6:] = 170
+    vol[:, :, :3] = 0
+    path = tmp_path / "labels.tif"
+    tifffile.imwrite(path, vol)
+    return path, vol
+
+
+def test_tensor_and_profile_take_the_image_input_options(tmp_path, capsys):
+    """tensor and profile read a label image as simulate does (they had --labels only, and the
+    label-image error sent users to options they did not have)."""
+    from ionflow.solve import homogenised_tensor
+
+    path, vol = _three_labels(tmp_path)
+    assert main(["tensor", str(path), "--json"]) == 1
+    assert "--conductive-label" in capsys.readouterr().err
+    assert main(["tensor", str(path), "--json", "--conductive-label", "85"]) == 0
+    k = np.array(_rows(capsys)[0]["relative"])
+    np.testing.assert_allclose(k, homogenised_tensor(vol == 85).relative, atol=1e-12)
+    np.testing.assert_allclose(np.diag(k), [0.375, 0.0, 0.0], atol=1e-9)  # straight along 0
+    # three conductivities: arithmetic along axis 0, in series across 1, blocked along 2
+    args = ["--label-conductivity", "0=0", "--label-conductivity", "85=2"]
+    code = main(["tensor", str(path), "--json", *args, "--label-conductivity", "170=1"])
+    assert code == 0
+    row = _rows(capsys)[0]
+    np.testing.assert_allclose(
+        np.diag(row["conductivity"]), [0.375 * 3, 0.75 / (0.5 / 2 + 0.5 / 1), 0.0], atol=1e-9
+    )
+    assert main(["profile", str(path), "--json", "--conductive-label", "85"]) == 0
+    prof = _rows(capsys)[0]
+    np.testing.assert_allclose(prof["fraction"], 0.375)
+    np.testing.assert_allclose(prof["tortuosity"], 1.0, atol=1e-9)

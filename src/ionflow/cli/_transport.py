@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import _err
+from ._common import _add_read_options, _err, _label_map, _read_options
 
 __all__ = ["add_transport_commands"]
 
@@ -36,7 +36,6 @@ def _common(p: argparse.ArgumentParser) -> None:
         default="insulating",
         help="lateral faces (default insulating)",
     )
-    p.add_argument("--labels", action="store_true", help="read the files as label images")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per file per line")
     out.add_argument("--csv", action="store_true", help="CSV rows (pandas / spreadsheets)")
@@ -56,6 +55,7 @@ def add_transport_commands(sub: Any) -> None:
         "current collector at the last)",
     )
     _common(p)
+    p.add_argument("--labels", action="store_true", help="read the files as label images")
     p.add_argument(
         "--conductive-label",
         type=float,
@@ -91,8 +91,26 @@ def add_transport_commands(sub: Any) -> None:
         metavar="M",
         help="voxel edge in m, or one per axis (DZ DY DX); default: the TIFF's own",
     )
-    p.add_argument("--labels", action="store_true", help="read the files as label images")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    _add_read_options(p)
+    g = p.add_argument_group("conductivities (default: the electrolyte 1 S/m, the rest 0)")
+    g.add_argument(
+        "--conductivity", type=float, default=1.0, help="electrolyte conductivity sigma, in S/m"
+    )
+    g.add_argument(
+        "--matrix-conductivity",
+        type=float,
+        default=0.0,
+        help="conductivity of the zero phase (active material), in S/m",
+    )
+    g.add_argument(
+        "--label-conductivity",
+        "--phase-conductivity",
+        action="append",
+        metavar="LABEL=S",
+        help="conductivity in S/m per label of a label image (every label present must be "
+        "listed), or per phase with --phases (repeatable)",
+    )
     p.set_defaults(func=cmd_tensor, axis=0, boundary="periodic", csv=False)
 
     p = sub.add_parser(
@@ -100,6 +118,7 @@ def add_transport_commands(sub: Any) -> None:
     )
     _common(p)
     p.add_argument("--plot", metavar="DIR", help="write <stem>_profile.png there")
+    _add_read_options(p)
     p.set_defaults(func=cmd_profile)
 
 
@@ -113,14 +132,18 @@ def _files(args: argparse.Namespace) -> tuple[list[str], int]:
 
 
 def _each(
-    args: argparse.Namespace, work: Callable[[str, np.ndarray, Any], dict[str, Any]]
+    args: argparse.Namespace,
+    work: Callable[[str, np.ndarray, Any], dict[str, Any]],
+    read: Any = None,
 ) -> Iterator[dict[str, Any] | None]:
-    """Read every file and run ``work(path, image, pixel_size)``: a row, or None after one
-    error line (the batch goes on)."""
+    """Read every file (``read``: its :class:`~ionflow.io.ReadOptions`, default ``--labels``
+    only) and run ``work(path, image, pixel_size)``: a row, or None after one error line (the
+    batch goes on)."""
     from ..io import ReadOptions, read_pixel_size
     from ..solve._batch import message
 
-    read = ReadOptions(labels=True if args.labels else None)
+    if read is None:
+        read = ReadOptions(labels=True if args.labels else None)
     files, _ = _files(args)
     for path in files:
         try:
@@ -239,11 +262,22 @@ def cmd_tensor(args: argparse.Namespace) -> int:
     """``ionflow tensor``."""
     from ..solve import homogenised_tensor
 
+    read = _read_options(args)
+    labels = _label_map(args.label_conductivity, read)
+
     def work(path: str, image: np.ndarray, size: Any) -> dict[str, Any]:
-        return {"file": path, **homogenised_tensor(image, pixel_size=size, source=path).to_dict()}
+        tensor = homogenised_tensor(
+            image,
+            conductivity=args.conductivity,
+            matrix_conductivity=args.matrix_conductivity,
+            label_conductivities=dict(labels) if labels else None,
+            pixel_size=size,
+            source=path,
+        )
+        return {"file": path, **tensor.to_dict()}
 
     failed = 0
-    for row in _each(args, work):
+    for row in _each(args, work, read):
         if row is None:
             failed += 1
         elif args.json:
@@ -288,7 +322,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     failed = 0
     columns = ["file", "depth", "fraction", "interface_density", "tortuosity"]
     writer = None
-    for row in _each(args, work):
+    for row in _each(args, work, _read_options(args)):
         if row is None:
             failed += 1
             continue

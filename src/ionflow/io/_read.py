@@ -576,7 +576,7 @@ def to_phases(
             if labels is None and label_like:
                 raise InputError(
                     f"looks like a label image ({_census(arr)}): say which label conducts with "
-                    "--conductive-label L (simulate also takes --label-conductivity L=S for "
+                    "--conductive-label L (simulate and tensor also take --label-conductivity L=S for "
                     "each label), or give --threshold T if it is a grayscale image",
                     source=src,
                 )
