@@ -149,6 +149,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
+    start, commit = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), git_head()
     ionflow.simulate(ionflow.generate.disks((40,) * 3, electrolyte_fraction=0.7, rng=1))
     for mode in ("always",):  # the split levels' kernels too
         solve_ionflow(ionflow.generate.disks((40,) * 3, electrolyte_fraction=0.5, rng=1), mode)
@@ -177,13 +178,12 @@ def main() -> None:
         "| always: it / s | spread | TauFactor 2: it / s (diff) | TauFactor / auto |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     publish(
         [
             SECTION,
             "",
-            f"Run {date} at git {git_head()} on {machine()}; command "
+            f"Run {start} at git {commit} (as it started) on {machine()}; command "
             f"`python benchmarks/families3d.py` ({time.perf_counter() - t0:.0f} s in all; "
             f"threads: {threads}). Each volume is solved along axis 0 in one process after a "
             "warm-up (best of 2; the machine is shared, so compare times within a row). "
