@@ -38,6 +38,20 @@ def test_diagonal_equals_simulate_and_transpose_permutes():
     json.dumps(t.to_dict())
 
 
+@pytest.mark.parametrize("size", [None, (1e-6, 2e-6, 3e-6)])
+def test_diagonal_equals_simulate_with_ghost_electrodes(size):
+    """Ghost electrodes sit n + 1 cells apart: the tensor's diagonal is simulate's answer (it
+    was n / (n + 1) of it, 0.75 for a uniform 3-cell axis)."""
+    np.testing.assert_allclose(
+        conductivity_tensor(np.ones((3, 4, 5)), electrode="ghost").relative, np.eye(3)
+    )
+    vol = generate("disks", (9, 10, 8), electrolyte_fraction=0.7, rng=1)
+    t = conductivity_tensor(vol, electrode="ghost", pixel_size=size)
+    for j in range(3):
+        ref = simulate(vol, axis=j, boundary="periodic", electrode="ghost", pixel_size=size)
+        assert t.relative[j, j] == pytest.approx(ref.relative_conductivity, rel=1e-9)
+
+
 def test_tilted_structure_has_cross_currents():
     """Stripes at 45 degrees (periodic): a gradient along one axis drives current along the
     other, and the tensor is symmetric with principal axes along the diagonals."""
@@ -65,6 +79,38 @@ def test_depth_profile_of_uniform_and_layers():
     assert prof.fraction.mean() == pytest.approx(prof.result.electrolyte_fraction)
     assert (prof.interface_density > 0).all()
     json.dumps(prof.to_dict())
+
+
+def test_depth_profile_with_ghost_electrodes():
+    """Ghost electrodes are a whole cell from the end slices and n + 1 cells apart: a uniform
+    image has kappa = tau = 1 at every face (the ends read 0.625, the rest 1.25), and the
+    harmonic mean with whole end weights is simulate's answer."""
+    prof = depth_profile(np.ones((4, 3), bool), electrode="ghost")
+    np.testing.assert_allclose(prof.relative_conductivity, 1.0, rtol=1e-10)
+    np.testing.assert_allclose(prof.tortuosity, 1.0, rtol=1e-10)
+    np.testing.assert_allclose(prof.face_position[[0, -1]], [-0.125, 1.125])
+    vol = generate("disks", (12, 10, 9), electrolyte_fraction=0.6, rng=5)
+    prof = depth_profile(vol, electrode="ghost")
+    harmonic = 13 / np.sum(1.0 / prof.relative_conductivity)
+    assert harmonic == pytest.approx(prof.result.relative_conductivity, rel=1e-9)
+
+
+def test_depth_profile_interface_with_box_shaped_voxels():
+    """Each interface face counts with its own area: a slab interface along the flow has the
+    area of faces normal to its own axis, not to the flow (was 2x off at dy = 2 dx)."""
+    img = np.zeros((4, 6, 6), bool)
+    img[:, :3, :] = True  # one interface plane normal to axis 1, through the whole depth
+    for size in [(1e-6, 2e-6, 1e-6), (3e-6, 1e-6, 1e-6)]:
+        prof = depth_profile(img, pixel_size=size)
+        np.testing.assert_allclose(prof.interface_density, 1.0 / (6 * size[1]))
+    # a step across the flow: half the plane between slices 1 and 2, then the slab
+    img[:2] = True
+    prof = depth_profile(img, pixel_size=(3e-6, 1e-6, 1e-6))
+    step = 0.5 * 0.5 / 3e-6  # half the cross-section, half to each slice, per slice thickness
+    np.testing.assert_allclose(prof.interface_density, [0, step, step + 1 / 6e-6, 1 / 6e-6])
+    # the same in 2D, and the image extruded into 3D
+    flat = depth_profile(img[:, :, 0], pixel_size=(3e-6, 1e-6)).interface_density
+    np.testing.assert_allclose(flat, prof.interface_density)
 
 
 def test_bad_options():

@@ -13,8 +13,11 @@ Depth profiles (TauFactor's ``tau_x`` for PyBaMM): per slice along the flow, the
 fraction ``eps(x)``, the electrolyte/solid interface density ``a(x)`` and, per face between
 slices, a local tortuosity factor ``tau(x) = eps_face / kappa_face``: ``kappa_face`` is the
 mean current density over the drop of the slice-averaged electrolyte potential across the
-face. The ends use the electrode faces (half a cell away), so the harmonic mean of ``kappa``
-over the faces (half weights at the ends) is exactly ``simulate``'s relative conductivity.
+face. The ends use the electrodes (half a cell away; a whole cell with ``electrode="ghost"``),
+so the harmonic mean of ``kappa`` over the faces, weighted by their distances (half weights at
+the ends; whole ones with ghost electrodes), is exactly ``simulate``'s relative conductivity.
+Interface densities count every electrolyte/solid voxel face by its own area (anisotropic
+voxels: the area normal to each axis).
 """
 
 from __future__ import annotations
@@ -313,7 +316,11 @@ def tensor_from_results(results: Sequence[ConductionResult]) -> TensorResult:
         if res.mean_current_density is None:
             raise InputError("a tensor needs the mean current density (periodic faces or fields)")
         if res.percolating:
-            K[:, j] = np.asarray(res.mean_current_density) * res.length / res.voltage
+            # the mean gradient is V over the distance between the electrodes: the image's
+            # length, or one cell more with ghost electrodes (half a cell out at each end)
+            n = res.shape[j]
+            between = res.length * (n + 1) / n if res.electrode == "ghost" else res.length
+            K[:, j] = np.asarray(res.mean_current_density) * between / res.voltage
     results = [by_axis[j] for j in range(ndim)]
     boundary = results[0].boundary
     sigma = results[0].sigma
@@ -409,22 +416,31 @@ def depth_profile(image: np.ndarray, *, axis: int = 0, **options: Any) -> DepthP
     h = res.length / n
     cells = pore[0].size
     fraction = pore.reshape(n, -1).mean(axis=1)
-    # interface faces per slice (faces between slices count half for each side)
+    spacing = res.pixel_size or (h,) * arr.ndim
+    # the cell edges in the order of ``pore`` (the flow axis first)
+    edges = [spacing[axis]] + [spacing[k] for k in range(arr.ndim) if k != axis]
+    voxel = float(np.prod(edges))
+    # interface area per slice: each face by its own area, voxel / its edge along the normal
+    # (faces between slices count half for each side)
     faces = np.zeros(n)
     for d in range(pore.ndim):
         lo = tuple(slice(None, -1) if k == d else slice(None) for k in range(pore.ndim))
         hi = tuple(slice(1, None) if k == d else slice(None) for k in range(pore.ndim))
         mixed = (pore[lo] != pore[hi]).reshape(pore[lo].shape[0], -1).sum(axis=1)
+        area = mixed * (voxel / edges[d])
         if d == 0:
-            faces[:-1] += 0.5 * mixed
-            faces[1:] += 0.5 * mixed
+            faces[:-1] += 0.5 * area
+            faces[1:] += 0.5 * area
         else:
-            faces += mixed
-    spacing = res.pixel_size or (h,) * arr.ndim
-    face_area = float(np.prod(spacing)) / spacing[axis]  # of faces normal to the flow
-    interface = faces * face_area / (cells * float(np.prod(spacing)))
+            faces += area
+    interface = faces / (cells * voxel)
     position = (np.arange(n) + 0.5) * h
+    # the electrodes: on the image's faces, or half a cell further out with ghost electrodes
+    # (at the ghost cells' centres, one cell from the first and last slices' centres)
+    gap = 1.0 if res.electrode == "ghost" else 0.5
     face_position = np.arange(n + 1) * h
+    face_position[0] -= (gap - 0.5) * h
+    face_position[-1] += (gap - 0.5) * h
     kappa = np.zeros(n + 1)
     tau = np.full(n + 1, np.inf)
     if res.percolating and res.potential is not None:
@@ -433,8 +449,11 @@ def depth_profile(image: np.ndarray, *, axis: int = 0, **options: Any) -> DepthP
         phi = np.where(keep, np.moveaxis(res.potential / res.voltage, axis, 0), 0.0)
         count = keep.reshape(n, -1).sum(axis=1)
         c = phi.reshape(n, -1).sum(axis=1) / np.maximum(count, 1)
-        drop = np.concatenate([[2.0 * (1.0 - c[0])], c[:-1] - c[1:], [2.0 * c[-1]]])
-        mean_flux = res.relative_conductivity / n  # reduced current per cross-section cell
+        # each face's drop per cell of distance: the ends are gap cells from their electrode
+        drop = np.concatenate([[(1.0 - c[0]) / gap], c[:-1] - c[1:], [c[-1] / gap]])
+        # reduced current per cross-section cell: relative conductivity over the distance
+        # between the electrodes, in cells
+        mean_flux = res.relative_conductivity / (n + 2.0 * gap - 1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             kappa = np.where(drop > 0, mean_flux / drop, 0.0)
             eps_face = np.concatenate(
