@@ -255,3 +255,34 @@ def test_a_reactive_label_not_in_the_image_is_named():
     vol = generate("disks", (10, 8, 8), electrolyte_fraction=0.6, rng=1).astype(np.uint8)
     with pytest.raises(InputError, match="no active-material cell \\(reactive label 7\\)"):
         electrode_tortuosity(vol, conductive_label=1, reactive_label=7)
+
+
+def test_a_label_image_needs_its_labels_named():
+    """Every nonzero value conducts only in a binary image: a 0/85/170 volume (TauFactor's
+    pore 0) made its binder and active material the electrolyte, with no error, as simulate
+    refuses to."""
+    img = np.zeros((8, 6, 6), np.uint8)
+    img[:, :2] = 85
+    img[:, 2:4] = 170
+    for call in (lambda: electrode_tortuosity(img), lambda: impedance(img, [1.0])):
+        with pytest.raises(InputError, match="several nonzero values.*conductive_label"):
+            call()
+    res = electrode_tortuosity(img, conductive_label=0, reactive_label=170)
+    assert np.isfinite(res.tau_e) and res.electrolyte_fraction == pytest.approx(1 / 3)
+
+
+def test_interface_density_with_box_shaped_voxels():
+    """The interface per volume counts each voxel's own volume: a 2D image and its extrusion
+    into 3D (one cell deep) agree at any voxel shape (the 3D one read 2x with dz = 2 dx)."""
+    rng = np.random.default_rng(5)
+    img = (rng.random((10, 8)) < 0.7).astype(np.uint8)
+    flat = electrode_tortuosity(img, pixel_size=(1e-6, 3e-6))
+    deep = electrode_tortuosity(img[:, :, None], pixel_size=(1e-6, 3e-6, 2e-6))
+    assert flat.interface_density == pytest.approx(deep.interface_density, rel=1e-12)
+    assert flat.tau_e == pytest.approx(deep.tau_e, rel=1e-9)
+    # straight pores one cell wide along axis 0 (columns 1, 3, 5, 7 of 8), walls across axis
+    # 1 only: 7 faces of area dx dz per row of 8 cells (dx dy dz each): 7 / (8 dy)
+    pores = np.zeros((6, 8, 3), np.uint8)
+    pores[:, 1::2] = 1
+    res = electrode_tortuosity(pores, pixel_size=(1e-6, 4e-6, 2e-6))  # in units of 1 / dx
+    assert res.interface_density == pytest.approx(7 / 8 / 4.0)

@@ -208,7 +208,18 @@ def cmd_electrode(args: argparse.Namespace) -> int:
             omega0 = 1.0 / (n * n * max(res.interface_density, 1e-12) / res.electrolyte_fraction)
             omega = omega0 * np.logspace(-1.5, 2.5, 25)
             z = impedance(image, omega, progress=sys.stderr.isatty(), **options)
-            cross = float(np.prod([m for k, m in enumerate(res.shape) if k != res.axis]))
+            # the cross-section in the reduced units of the result (box-shaped voxels: each
+            # edge relative to the one along the axis, as the interface density is)
+            edges = res.pixel_size or (1.0,) * len(res.shape)
+            cross = float(
+                np.prod(
+                    [
+                        m * edges[k] / edges[res.axis]
+                        for k, m in enumerate(res.shape)
+                        if k != res.axis
+                    ]
+                )
+            )
             r_cell = 1.0 / (res.electrolyte_fraction * cross)
             c_cell = res.interface_density * cross
             z0 = ideal_impedance(omega, n, resistance=r_cell, capacitance=c_cell)

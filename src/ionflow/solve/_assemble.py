@@ -126,10 +126,13 @@ def conductivity_map(
     return sigma, electrolyte, float(conductivity)
 
 
-def _check_binary(image: np.ndarray, source: str | None) -> None:
+LABEL_HINT = "give label_conductivities (--label-conductivity LABEL=S or --conductive-label L)"
+
+
+def _check_binary(image: np.ndarray, source: str | None, hint: str = LABEL_HINT) -> None:
     """A binary image has one nonzero value (or is bool): refuse a label image or a negative
     value instead of letting every nonzero label conduct (a 0/85/170 volume would otherwise
-    make the solid conduct)."""
+    make the solid conduct). ``hint``: the options that say which label conducts."""
     if image.dtype == bool or image.size == 0:
         return
     top = image.max()
@@ -137,7 +140,7 @@ def _check_binary(image: np.ndarray, source: str | None) -> None:
     if low < 0:
         raise InputError(
             f"the image has negative values ({low}): binary images are 0 and one positive "
-            "value; give label_conductivities for a label image",
+            f"value; for a label image, {hint}",
             source=source,
         )
     if top == 0:
@@ -146,8 +149,7 @@ def _check_binary(image: np.ndarray, source: str | None) -> None:
     if other != top:
         raise InputError(
             f"the image has several nonzero values ({other:g} and {top:g}): a label image? "
-            "give label_conductivities (--label-conductivity LABEL=S or --conductive-label L) "
-            "or binarise it",
+            f"{hint} or binarise it",
             source=source,
         )
 

@@ -45,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
-from ._assemble import assemble, percolating_mask
+from ._assemble import _check_binary, assemble, percolating_mask
 from ._geometry import cell_spacing, validate_image
 from ._lean import solve_lean_source
 from ._memory import check_memory
@@ -68,8 +68,9 @@ class ElectrodeResult:
     electrolyte_fraction : float
         Volume fraction of the electrolyte label.
     interface_density : float
-        Electrolyte/active interface area per volume of the image, in 1/cell (multiply by
-        ``1 / h`` for 1/m); counted on voxel faces, no smoothing correction.
+        Electrolyte/active interface area per volume of the image, in units of ``1 / h``
+        (``h``: the voxel edge along ``axis``; multiply by ``1 / h`` for 1/m); counted on
+        voxel faces, no smoothing correction.
     resistance_low_frequency : float
         ``Re Z(omega -> 0)`` in reduced units (see the module docstring).
     resistance_ideal : float
@@ -130,6 +131,14 @@ def _phases(
     arr: np.ndarray, conductive_label: float | None, reactive_label: float | None, source
 ) -> tuple[np.ndarray, np.ndarray]:
     if conductive_label is None:
+        # every nonzero value conducts: only in a binary image (a 0/85/170 volume would make
+        # its binder conduct, silently)
+        _check_binary(
+            arr,
+            source,
+            hint="give conductive_label (--conductive-label L) and, if the reacting material "
+            "is not 0, reactive_label (--reactive-label L)",
+        )
         pore = arr != 0
     else:
         pore = arr == conductive_label
@@ -345,7 +354,6 @@ def electrode_tortuosity(
     )
     arr = np.asarray(image)
     ax = axis % arr.ndim
-    cross = float(np.prod([n for k, n in enumerate(arr.shape) if k != ax]))
     sizes = tuple(spacing) if pixel_size is not None else None
     if data is None:
         return ElectrodeResult(
@@ -374,7 +382,9 @@ def electrode_tortuosity(
     return ElectrodeResult(
         tau_e=re_z0 / ideal,
         electrolyte_fraction=data.fraction,
-        interface_density=data.interface_total / (cross * data.n),
+        # per volume in units of the flow axis's edge h (box-shaped voxels: each voxel is
+        # prod(relative) of h^3; data.cross_section counts them so)
+        interface_density=data.interface_total / (data.cross_section * data.n),
         resistance_low_frequency=re_z0,
         resistance_ideal=ideal,
         connected_interface=total / data.interface_total,
