@@ -254,3 +254,23 @@ def test_control_characters_in_file_names_stay_on_one_line(tmp_path):
     assert run.returncode == 1
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "two\\nlines\\x1b[31m.png" in lines[0] and "\x1b" not in run.stderr
+
+
+def test_conductivity_with_label_conductivities_is_refused(tmp_path, capsys):
+    """--conductivity and --matrix-conductivity would be ignored next to
+    --label-conductivity (each label's value sets it): one line instead of a silent no-op."""
+    import tifffile
+
+    from ionflow import InputError, simulate
+
+    img = np.array([[1, 2], [1, 2]], np.uint8)
+    with pytest.raises(InputError, match="conductivity does not apply"):
+        simulate(img, conductivity=5.0, label_conductivities={1: 1.0, 2: 2.0})
+    path = tmp_path / "two.tif"
+    tifffile.imwrite(path, img)
+    labels = ["--label-conductivity", "1=1", "--label-conductivity", "2=2"]
+    for flag in ("--conductivity", "--matrix-conductivity"):
+        for command in ("simulate", "tensor"):
+            assert main([command, str(path), *labels, flag, "3"]) == 1
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and f"{flag} does not apply with --label-conductivity" in err[0]

@@ -74,3 +74,13 @@ def check_physics(args: argparse.Namespace) -> None:
         except ValueError:
             continue  # not LABEL=S: the option's own parser says so
         _check_scale("--label-conductivity", sigma, "S/m", True)
+    if getattr(args, "label_conductivity", None):
+        for dest, flag, default in (
+            ("conductivity", "--conductivity", 1.0),
+            ("matrix_conductivity", "--matrix-conductivity", 0.0),
+        ):
+            if getattr(args, dest, default) != default:
+                raise InputError(
+                    f"{flag} does not apply with --label-conductivity: give each label's "
+                    "conductivity there"
+                )

@@ -71,6 +71,14 @@ def conductivity_map(
         The reference conductivity in S/m.
     """
     if label_conductivities:
+        if conductivity != 1.0 or matrix_conductivity != 0.0:
+            # they would be ignored: the labels' own values set every conductivity
+            given = "conductivity" if conductivity != 1.0 else "matrix_conductivity"
+            raise InputError(
+                f"{given} does not apply with label_conductivities (--label-conductivity): "
+                "give each label's conductivity there",
+                source=source,
+            )
         labels = np.unique(image)
         missing = [lab for lab in labels.tolist() if lab not in label_conductivities]
         if missing:
