@@ -197,3 +197,24 @@ def test_homogenised_tensor_iterative_path_equals_direct(monkeypatch):
     np.testing.assert_allclose(amg.relative, direct.relative, rtol=0, atol=1e-11)
     assert abs(amg.relative[0, 1]) > 1e-4  # off-diagonal entries are compared, not just zeros
     assert amg.asymmetry < 1e-5 and direct.asymmetry < 1e-12
+
+
+def test_homogenised_tensor_progress_bar(monkeypatch, capsys):
+    """A bar of one step per axis on stderr for large cells (the threshold lowered here), the
+    same tensor as without it."""
+    from ionflow.solve import _electrode, _tensor
+    from ionflow.solve._tensor import homogenised_tensor
+
+    vol = generate("disks", (14, 12, 12), electrolyte_fraction=0.7, rng=3)
+    quiet = homogenised_tensor(vol).relative
+    monkeypatch.setattr(_electrode, "DIRECT_MAX", 100)  # the iterative path, with CG steps
+    real = _tensor._StageBar.__init__
+
+    def low(self, unknowns, steps, want):
+        real(self, unknowns * 10**6, steps, want)
+
+    monkeypatch.setattr(_tensor._StageBar, "__init__", low)
+    loud = homogenised_tensor(vol, progress=True).relative
+    err = capsys.readouterr().err
+    assert "tensor (" in err and "/3 [" in err  # drawn, then cleared (tqdm throttles)
+    np.testing.assert_allclose(loud, quiet, atol=1e-10)

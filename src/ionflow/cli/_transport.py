@@ -92,6 +92,7 @@ def add_transport_commands(sub: Any) -> None:
         help="voxel edge in m, or one per axis (DZ DY DX); default: the TIFF's own",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_read_options(p)
     g = p.add_argument_group("conductivities (default: the electrolyte 1 S/m, the rest 0)")
     g.add_argument(
@@ -284,6 +285,7 @@ def cmd_tensor(args: argparse.Namespace) -> int:
             label_conductivities=dict(labels) if labels else None,
             pixel_size=size,
             source=path,
+            progress=not args.no_progress,
         )
         return {"file": path, **tensor.to_dict()}
 

@@ -261,11 +261,17 @@ def _spd_solve(A: sp.csr_matrix, rhs: np.ndarray, ndim: int = 3) -> np.ndarray:
 
 
 def _spd_solver(
-    A: sp.csr_matrix, ndim: int = 3, *, rtol: float = 1e-12, what: str = "the electrode system"
+    A: sp.csr_matrix,
+    ndim: int = 3,
+    *,
+    rtol: float = 1e-12,
+    what: str = "the electrode system",
+    on_iteration: Callable[[int], None] | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A solve function for any number of right-hand sides of one SPD system, set up once:
     a sparse LU factorisation when small (DIRECT_MAX, DIRECT_MAX_2D unknowns), else one pyamg
-    smoothed-aggregation hierarchy preconditioning CG to a relative residual of ``rtol``."""
+    smoothed-aggregation hierarchy preconditioning CG to a relative residual of ``rtol``
+    (``on_iteration(k)`` after each CG iteration k of a solve, for progress reports)."""
     if A.shape[0] <= (DIRECT_MAX_2D if ndim == 2 else DIRECT_MAX):
         from scipy.sparse.linalg import splu
 
@@ -278,7 +284,14 @@ def _spd_solver(
     M = ml.aspreconditioner()
 
     def solve(rhs: np.ndarray) -> np.ndarray:
-        x, info = cg(A, rhs, rtol=rtol, maxiter=2000, M=M)
+        count = [0]
+
+        def tick(_: np.ndarray) -> None:
+            count[0] += 1
+            if on_iteration is not None:
+                on_iteration(count[0])
+
+        x, info = cg(A, rhs, rtol=rtol, maxiter=2000, M=M, callback=tick)
         if info:
             raise InputError(f"{what} did not converge ({info} iterations)")
         return np.asarray(x)

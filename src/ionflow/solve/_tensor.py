@@ -153,6 +153,7 @@ def homogenised_tensor(
     label_conductivities: Mapping[float, float] | None = None,
     pixel_size: float | Sequence[float] | None = None,
     source: str | None = None,
+    progress: bool = False,
 ) -> TensorResult:
     """The homogenised (effective) conductivity tensor of a periodic cell: symmetric by design.
 
@@ -175,6 +176,9 @@ def homogenised_tensor(
         Cell edge, or one per axis (anisotropic voxels); only ratios matter for ``K``.
     source : str, optional
         Name of the input, for error messages.
+    progress : bool
+        A progress bar on stderr (a million conducting cells or more: minutes at 256^3), one
+        step per axis, with the stage and the CG iteration.
 
     Returns
     -------
@@ -266,8 +270,19 @@ def homogenised_tensor(
         f = np.bincount(b, c, minlength=n) - np.bincount(a, c, minlength=n)
         f[pinned] = 0.0
         rhs.append(f)
-    solve = _spd_solver(A, ndim, rtol=TENSOR_RTOL, what="the periodic cell problem")
-    phi = [solve(f) if f.any() else np.zeros(n) for f in rhs]
+    bar = _StageBar(n, ndim, progress)
+    try:
+        bar.stage("setting up the multigrid")
+        solve = _spd_solver(
+            A, ndim, rtol=TENSOR_RTOL, what="the periodic cell problem", on_iteration=bar.iteration
+        )
+        phi = []
+        for j, f in enumerate(rhs):
+            bar.stage(f"axis {j}")
+            phi.append(solve(f) if f.any() else np.zeros(n))
+            bar.step()
+    finally:
+        bar.close()
     res = [f - A @ p for f, p in zip(rhs, phi)]
     T = np.zeros((ndim, ndim))
     K = np.zeros((ndim, ndim))  # first order in the solves' error: their asymmetry
@@ -290,6 +305,41 @@ def homogenised_tensor(
         boundary="cell",
         results=(),
     )
+
+
+class _StageBar:
+    """A tqdm bar of a few long steps (the tensor's axes) for a million unknowns or more: the
+    stage and the iteration within it as its postfix."""
+
+    def __init__(self, unknowns: int, steps: int, want: bool) -> None:
+        self.bar = None
+        self.text = ""
+        if want and unknowns >= 1_000_000:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=steps,
+                desc=f"tensor ({unknowns / 1e6:.1f} M unknowns)",
+                unit="axis",
+                leave=False,
+            )
+
+    def stage(self, text: str) -> None:
+        self.text = text
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+
+    def iteration(self, k: int) -> None:
+        if self.bar is not None and k % 5 == 0:
+            self.bar.set_postfix_str(f"{self.text}, CG iteration {k}")
+
+    def step(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def tensor_from_results(results: Sequence[ConductionResult]) -> TensorResult:
