@@ -138,12 +138,21 @@ def write_parameters(
     Path
         The file written.
     """
+    from ..errors import InputError
+    from ..io import output_folder
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise InputError(f"cannot write {out}: it is a folder")
+    output_folder(out.parent)  # one line when it cannot be made
     text = json.dumps(parameter_document(electrodes, title=title), indent=2) + "\n"
     tmp = out.with_name(out.name + ".part")
-    tmp.write_text(text)
-    tmp.replace(out)
+    try:
+        tmp.write_text(text)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {out}: {exc.strerror or type(exc).__name__}") from None
     return out
 
 

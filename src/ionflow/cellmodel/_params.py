@@ -221,6 +221,18 @@ def electrode_parameters(
     arr = np.asarray(image)
     if arr.ndim not in (2, 3):
         raise InputError(f"expected a 2D or 3D image, got shape {arr.shape}", source=source)
+    if thickness is not None:
+        depth = arr.shape[axis % arr.ndim] * float(edges[axis % arr.ndim if len(edges) > 1 else 0])
+        if not (isinstance(thickness, (int, float)) and math.isfinite(thickness)) or thickness <= 0:
+            raise InputError(
+                f"thickness must be a positive length in m, got {thickness!r}", source=source
+            )
+        if thickness < depth * (1 - 1e-9):
+            raise InputError(
+                f"thickness {thickness:g} m is less than the image's own depth ({depth:g} m "
+                f"along axis {axis}): give the whole electrode's thickness, or none",
+                source=source,
+            )
     labels, el, act = _labels(arr, electrolyte, active, source)
     conductive = labels == el
     res = simulate(conductive, axis=axis, pixel_size=pixel_size, **dict(solve or {}), source=source)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -52,8 +53,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from ..metrics import measure_files
 
     axes = _axes(args.axis)
-    files, failed = _inputs(args)
     label = args.conductive_label
+    if label is not None and not math.isfinite(label):
+        raise InputError(f"--conductive-label must be a label value (a finite number), got {label}")
+    files, failed = _inputs(args)
     outcomes = measure_files(
         files,
         voxel_size=args.voxel_size,
@@ -185,6 +188,19 @@ def cmd_export_params(args: argparse.Namespace) -> int:
 
     if not (args.positive or args.negative):
         raise IonflowError("give --positive IMAGE and/or --negative IMAGE")
+    for flag, values in (("--electrolyte", [args.electrolyte]), ("--active", args.active or [])):
+        for v in values:
+            if v is not None and not math.isfinite(v):
+                raise InputError(f"{flag} must be a label value (a finite number), got {v}")
+    for side in ("positive", "negative"):
+        if getattr(args, f"{side}_thickness") is not None and getattr(args, side) is None:
+            raise InputError(f"--{side}-thickness needs --{side} IMAGE")
+    if args.out:  # before the solves: a folder in the way, or one that cannot be made
+        from ..io import output_folder
+
+        if Path(args.out).is_dir():
+            raise InputError(f"cannot write {args.out}: it is a folder")
+        output_folder(Path(args.out).parent)
     read = ReadOptions(labels=True if args.electrolyte is not None else None)
     electrodes = []
     for electrode, path, thickness in (

@@ -84,3 +84,16 @@ def check_physics(args: argparse.Namespace) -> None:
                     f"{flag} does not apply with --label-conductivity: give each label's "
                     "conductivity there"
                 )
+    if getattr(args, "label_conductivity", None):
+        for dest, flag in (
+            ("conductive_label", "--conductive-label"),
+            ("conductive_phase", "--conductive-phase"),
+        ):
+            if getattr(args, dest, None):
+                raise InputError(
+                    f"{flag} does not go with --label-conductivity: the conductivities say "
+                    "which labels conduct (0 insulates)"
+                )
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and seed < 0:
+        raise InputError(f"--seed must be a whole number >= 0, got {seed}")

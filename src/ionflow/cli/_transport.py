@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ import numpy as np
 from ._common import _add_read_options, _err, _label_map, _read_options
 
 __all__ = ["add_transport_commands"]
+
+log = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -140,14 +143,26 @@ def _each(
     """Read every file (``read``: its :class:`~ionflow.io.ReadOptions`, default ``--labels``
     only) and run ``work(path, image, pixel_size)``: a row, or None after one error line (the
     batch goes on)."""
-    from ..io import ReadOptions, read_pixel_size
+    from ..errors import InputError
+    from ..io import ReadOptions, read_pixel_size, same_stems
     from ..solve._batch import message
 
     if read is None:
         read = ReadOptions(labels=True if args.labels else None)
-    files, _ = _files(args)
+    files, problems = _files(args)
+    for _ in range(problems):  # said by _files; each counts as a failed input
+        yield None
+    # pictures and spectra are named by the file's stem: two inputs of one stem would share
+    out = str(getattr(args, "nyquist", None) or getattr(args, "plot", None) or "")
+    clashes = same_stems(files) if out else {}
     for path in files:
         try:
+            if path in clashes:
+                raise InputError(
+                    f"has the same name as {clashes[path]}; its outputs would overwrite "
+                    f"{Path(out) / Path(path).stem}_*; run it with another folder",
+                    source=path,
+                )
             size: Any
             if args.pixel_size:
                 size = args.pixel_size[0] if len(args.pixel_size) == 1 else tuple(args.pixel_size)
@@ -203,6 +218,12 @@ def cmd_electrode(args: argparse.Namespace) -> int:
             pores, axis=args.axis, boundary=args.boundary, pixel_size=size, source=path
         )
         row = {"file": path, **res.to_dict(), "tortuosity": through.to_dict()["tortuosity"]}
+        if args.nyquist and not math.isfinite(res.tau_e):
+            log.warning(
+                "%s: no spectrum written: no electrolyte/active interface is reached from the "
+                "separator (tau_e is infinite)",
+                path,
+            )
         if args.nyquist and math.isfinite(res.tau_e):
             n = res.shape[res.axis]
             # the characteristic frequency of the homogeneous line: omega R C = 1 over it

@@ -73,6 +73,10 @@ class ReadOptions:
             object.__setattr__(
                 self, "conductive_labels", tuple(float(v) for v in self.conductive_labels)
             )
+            if self.invert:  # it would swap the phases after the labels were picked
+                raise InputError(
+                    "--invert does not apply with --conductive-label: name the labels that conduct"
+                )
         if self.crop is not None:
             crop = tuple(self.crop)
             if len(crop) != 4 or not all(math.isfinite(v) and v >= 0 for v in crop):

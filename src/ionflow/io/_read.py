@@ -643,6 +643,19 @@ def _check_pixels(arr: np.ndarray, src: str) -> None:
         raise InputError(f"unsupported pixel type {arr.dtype}", source=src)
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise InputError("image contains NaN or infinite values", source=src)
+    big = 2**53  # float64 holds every integer up to here; labels are compared as floats
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize > 4 and arr.size:
+        if int(arr.max()) > big or int(arr.min()) < -big:
+            values = np.unique(arr)
+            as_float = values.astype(np.float64)
+            same = np.flatnonzero(as_float[1:] == as_float[:-1])
+            if same.size:
+                a, b = values[same[0]], values[same[0] + 1]
+                raise InputError(
+                    f"label values {a} and {b} differ beyond 2^53, where floating point "
+                    "cannot tell them apart: renumber the labels",
+                    source=src,
+                )
 
 
 def _census(arr: np.ndarray) -> str:

@@ -303,6 +303,16 @@ def simulate_files(
     formats = check_field_formats(fields_format)
     read = read if read is not None else ReadOptions()
     options = options if options is not None else SolveOptions()
+    picked = isinstance(read, ReadOptions) and (
+        read.conductive_labels is not None or read.conductive_phases is not None
+    )
+    if picked and options.label_conductivities:
+        # the reader would binarise the image first, and the table then apply to 0 and 1
+        raise InputError(
+            "conductive labels (--conductive-label, --conductive-phase) do not go with "
+            "label_conductivities (--label-conductivity): the conductivities say which labels "
+            "conduct (0 insulates)"
+        )
     jobs = check_jobs(jobs)
     run = _Run(
         read,

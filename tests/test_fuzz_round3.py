@@ -1,0 +1,156 @@
+"""Holes found by the third fuzzing round (the analysis commands): option combinations that
+were applied to the wrong image, labels floating point merges, export-params' thickness and
+output, exit codes, tracebacks on option values, and outputs of one stem overwritten."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from ionflow.cli import main
+from ionflow.errors import InputError
+from ionflow.io import ReadOptions
+
+
+def _one_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.fixture
+def labels(tmp_path):
+    """Channels of labels 1 and 2 along axis 0 between walls of 0."""
+    img = np.zeros((8, 8), np.uint8)
+    img[:, 1::4] = 1
+    img[:, 3::4] = 2
+    path = tmp_path / "labels.tif"
+    tifffile.imwrite(path, img)
+    return path
+
+
+@pytest.mark.parametrize("command", ["simulate", "tensor"])
+def test_a_label_table_with_conductive_labels_is_refused(labels, capsys, command):
+    """The reader binarised by --conductive-label first, and the table was then applied to
+    0 and 1: label 2 was solved at label 1's conductivity and label 1 insulated, exit 0."""
+    table = ["--label-conductivity", "0=0", "--label-conductivity", "1=0.3"]
+    table += ["--label-conductivity", "2=0.5"]
+    assert main([command, str(labels), *table, "--conductive-label", "2"]) == 1
+    assert "--conductive-label does not go with --label-conductivity" in _one_error(capsys)
+    assert main([command, str(labels), *table, "--json"]) == 0  # the table alone
+
+
+def test_the_library_refuses_the_same_combination(labels):
+    from ionflow.solve import SolveOptions, simulate_files
+
+    options = SolveOptions(label_conductivities=((0, 0.0), (1, 0.3), (2, 0.5)))
+    with pytest.raises(InputError, match="do not go with label_conductivities"):
+        simulate_files([labels], read=ReadOptions(conductive_labels=(2,)), options=options)
+
+
+def test_invert_with_conductive_labels_is_refused(labels, capsys):
+    """--invert swapped the phases after the labels were picked: label 1 was reported as the
+    conducting one while labels 0 and 2 were solved."""
+    with pytest.raises(InputError, match="--invert does not apply with --conductive-label"):
+        ReadOptions(conductive_labels=(1,), invert=True)
+    assert main(["tensor", str(labels), "--conductive-label", "1", "--invert"]) == 1
+    assert "--invert does not apply" in _one_error(capsys)
+
+
+def test_labels_floating_point_cannot_tell_apart_are_refused(tmp_path, capsys):
+    big = 2**53
+    img = np.full((6, 6), big, np.int64)
+    img[:, ::2] = big + 1  # float64(big + 1) == float64(big): one phase, silently
+    path = tmp_path / "big.npy"
+    np.save(path, img)
+    for command in (["metrics", str(path), "--no-sizes", "--no-s2"], ["tensor", str(path)]):
+        assert main([*command, "--conductive-label", str(big + 1)]) == 1
+        assert "cannot tell them apart" in _one_error(capsys)
+    ok = tmp_path / "binary.npy"  # large but distinct as floats: a binary image, fine
+    np.save(ok, np.where(img == big, 0, np.iinfo(np.uint64).max).astype(np.uint64))
+    assert main(["tensor", str(ok), "--json"]) == 0
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        (["--positive-thickness", "-1"], "must be a positive length"),
+        (["--positive-thickness", "nan"], "must be a positive length"),
+        (["--positive-thickness", "1e-9"], "less than the image's own depth"),
+        (["--negative-thickness", "1e-4"], "--negative-thickness needs --negative"),
+        (["--electrolyte", "nan"], "--electrolyte must be a label value"),
+        (["--out", "/dev/null/x.json"], "cannot create output folder /dev/null"),
+    ],
+)
+def test_export_params_option_values(tmp_path, capsys, extra, says):
+    img = np.zeros((16, 12, 12), np.uint8)
+    img[:, ::3] = 255
+    path = tmp_path / "electrode.tif"
+    tifffile.imwrite(path, img)
+    assert main(["export-params", "--positive", str(path), "--voxel-size", "1e-6", *extra]) == 1
+    assert says in _one_error(capsys)
+
+
+def test_export_params_out_is_a_folder(tmp_path, capsys):
+    img = np.zeros((16, 12, 12), np.uint8)
+    img[:, ::3] = 255
+    path = tmp_path / "electrode.tif"
+    tifffile.imwrite(path, img)
+    args = ["export-params", "--positive", str(path), "--voxel-size", "1e-6"]
+    assert main([*args, "--out", str(tmp_path)]) == 1
+    assert "it is a folder" in _one_error(capsys)
+    assert main([*args, "--positive-thickness", "1e-4", "--out", str(tmp_path / "p.json")]) == 0
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert "1e-04" in json.dumps(doc) or "0.0001" in json.dumps(doc)
+
+
+@pytest.mark.parametrize("command", ["tensor", "profile", "electrode"])
+def test_an_empty_folder_fails_the_command(tmp_path, capsys, command):
+    (tmp_path / "empty").mkdir()
+    assert main([command, str(tmp_path / "empty")]) == 1
+    assert "no image files" in _one_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["generate", "disks", "--seed", "-1", "--out", "OUT"], ["rev", "IMG", "--seed", "-1"]],
+)
+def test_negative_seeds_are_refused(tmp_path, capsys, labels, args):
+    args = [str(tmp_path / "g") if a == "OUT" else str(labels) if a == "IMG" else a for a in args]
+    assert main(args) == 1
+    assert "--seed must be a whole number >= 0" in _one_error(capsys)
+
+
+def test_metrics_nan_label(labels, capsys):
+    assert main(["metrics", str(labels), "--conductive-label", "nan"]) == 1
+    assert "--conductive-label must be a label value" in _one_error(capsys)
+
+
+def test_outputs_of_one_stem_are_not_overwritten(tmp_path, capsys):
+    img = np.zeros((10, 8), np.uint8)
+    img[:, 1::2] = 1
+    png, npy = tmp_path / "cell.png", tmp_path / "cell.npy"
+    tifffile.imwrite(tmp_path / "cell.tif", img)
+    np.save(npy, img)
+    from ionflow.io import write_image
+
+    write_image(png, img.astype(bool))
+    out = tmp_path / "spectra"
+    assert main(["electrode", str(tmp_path / "cell.tif"), str(npy), "--nyquist", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "has the same name as" in err and str(npy) in err
+    assert sorted(p.name for p in out.iterdir()) == ["cell_impedance.csv", "cell_nyquist.png"]
+    plots = tmp_path / "plots"
+    assert main(["profile", str(png), str(npy), "--plot", str(plots)]) == 1
+    assert "has the same name as" in capsys.readouterr().err
+
+
+def test_no_interface_says_why_no_spectrum(tmp_path, caplog):
+    path = tmp_path / "ones.npy"
+    np.save(path, np.ones((8, 8), np.uint8))
+    assert main(["electrode", str(path), "--nyquist", str(tmp_path / "out")]) == 0
+    assert "no spectrum written" in caplog.text
+    assert not list((tmp_path / "out").iterdir())
