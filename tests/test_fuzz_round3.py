@@ -154,3 +154,40 @@ def test_no_interface_says_why_no_spectrum(tmp_path, caplog):
     assert main(["electrode", str(path), "--nyquist", str(tmp_path / "out")]) == 0
     assert "no spectrum written" in caplog.text
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_rev_summary_without_percolation_or_spread():
+    """No subvolume percolates: no edge estimate (it read "needs an edge of ~1 cells"); all
+    subvolumes equal: any edge will do (it read "~0 cells")."""
+    from ionflow.rev import representativeness
+
+    blocked = np.ones((32, 32), bool)
+    blocked[::2] = False  # insulating rows across the flow
+    text = "\n".join(representativeness(blocked, samples=4).summary())
+    assert "no subvolume percolates along axis 0" in text and "needs an edge" not in text
+    text = "\n".join(representativeness(np.ones((32, 32), bool), samples=4).summary())
+    assert "any edge will do" in text and "needs an edge" not in text
+
+
+def test_electrode_labels_named_read_the_values_as_labels(tmp_path, capsys):
+    """--conductive-label on a label image needed --labels too, and the refusal advised the
+    option just given; on a 0/255 PNG the label is 255 (as stored)."""
+    img = np.zeros((12, 8), np.uint8)
+    img[:, 1::2] = 85
+    img[:, 2::4] = 170
+    path = tmp_path / "three.tif"
+    tifffile.imwrite(path, img)
+    assert main(["electrode", str(path), "--conductive-label", "85", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["electrolyte_fraction"] == pytest.approx(0.5)
+    assert main(["electrode", str(path), "--conductive-label", "1"]) == 1
+    assert "label 1 is not in the image (its values: 0, 85, 170)" in _one_error(capsys)
+
+
+def test_an_all_matrix_image_is_not_called_insulating():
+    from ionflow import simulate
+
+    with pytest.raises(InputError, match="no electrolyte pixel"):
+        simulate(np.zeros((4, 4)), matrix_conductivity=0.5)
+    with pytest.raises(InputError, match="entirely insulating"):
+        simulate(np.zeros((4, 4)))

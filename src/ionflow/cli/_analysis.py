@@ -35,7 +35,8 @@ def _add_metrics_command(sub) -> None:
         "--surface-method",
         choices=["faces", "crofton", "marching_cubes"],
         default="faces",
-        help="surface area estimator (faces: voxel faces, exact for a voxel image)",
+        help="surface area estimator (faces: voxel faces x 2/3 in 3D, x pi/4 in 2D, unbiased "
+        "for isotropic structures; marching_cubes: exact for grid-aligned planes)",
     )
     p.add_argument("--axis", default="all", help="percolation / MacMullin axis: 0, 1, 2 or all")
     p.add_argument("--conductive-label", type=float, metavar="L", help="label that conducts")

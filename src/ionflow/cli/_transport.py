@@ -147,8 +147,11 @@ def _each(
     from ..io import ReadOptions, read_pixel_size, same_stems
     from ..solve._batch import message
 
-    if read is None:
-        read = ReadOptions(labels=True if args.labels else None)
+    if read is None:  # electrode: naming a label reads the values as labels
+        named = any(
+            getattr(args, k, None) is not None for k in ("conductive_label", "reactive_label")
+        )
+        read = ReadOptions(labels=True if args.labels or named else None)
     files, problems = _files(args)
     for _ in range(problems):  # said by _files; each counts as a failed input
         yield None
@@ -319,8 +322,13 @@ def cmd_tensor(args: argparse.Namespace) -> int:
         else:
             print(f"{row['file']}: sigma_eff/sigma (homogenised, periodic cell)")
             for line in row["relative"]:
-                print("    [" + "  ".join(f"{v:+.6f}" for v in line) + "]")
-            values = ", ".join(f"{v:.6f}" for v in row["principal_values"])
+                # rounding's -1e-17 is 0 here, not -0.000000
+                print(
+                    "    [" + "  ".join(f"{v if abs(v) >= 5e-7 else 0.0:+.6f}" for v in line) + "]"
+                )
+            values = ", ".join(
+                f"{v if abs(v) >= 5e-7 else 0.0:.6f}" for v in row["principal_values"]
+            )
             print(f"  principal values {values}", flush=True)
     return 1 if failed else 0
 

@@ -216,6 +216,19 @@ class RevResult:
         lo, hi = est.material_interval
         slo, shi = est.sample_interval
         full = "not solved" if est.sample_value is None else f"{est.sample_value:.4g}"
+        if not any(level.percolating.any() for level in self.levels):
+            lines += [
+                "",
+                f"no subvolume percolates along axis {self.axis}: no spread, and no edge "
+                f"estimate; full solve: {full}",
+            ]
+            return lines
+        if not math.isfinite(est.material_estimate) or not math.isfinite(est.edge_for_target):
+            need = "no edge estimate (the subvolumes' values are not all finite)"
+        elif est.prefactor == 0:
+            need = "every subvolume gives the same value: any edge will do"
+        else:
+            need = f"+-{100 * est.target:.3g} % needs an edge of ~{est.edge_for_target:.0f} cells"
         lines += [
             "",
             f"spread: std = {est.prefactor:.3g} * L^-{est.alpha:.3g} (alpha {fixed}"
@@ -225,8 +238,7 @@ class RevResult:
             f"whole sample from subvolumes: {est.sample_estimate:.4g} "
             f"[{slo:.4g}, {shi:.4g}] ({pc} %); full solve: {full}",
             f"material: {est.material_estimate:.4g} [{lo:.4g}, {hi:.4g}] ({pc} %), "
-            f"+-{100 * est.relative_half_width:.2g} %; "
-            f"+-{100 * est.target:.3g} % needs an edge of ~{est.edge_for_target:.0f} cells",
+            f"+-{100 * est.relative_half_width:.2g} %; {need}",
         ]
         return lines
 

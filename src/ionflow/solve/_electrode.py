@@ -144,6 +144,13 @@ def _phases(
         pore = arr == conductive_label
     solid = (arr == 0) if reactive_label is None else (arr == reactive_label)
     if not pore.any():
+        if conductive_label is not None:
+            present = ", ".join(f"{v:g}" for v in np.unique(arr)[:8].tolist())
+            raise InputError(
+                f"no electrolyte cell: conductive label {conductive_label:g} is not in the "
+                f"image (its values: {present}{', ...' if np.unique(arr).size > 8 else ''})",
+                source=source,
+            )
         raise InputError("no electrolyte cell (conductive label) in the image", source=source)
     if reactive_label is not None and not solid.any():
         raise InputError(

@@ -280,6 +280,12 @@ def _simulate(
         as_mask=method == "mg" and not want_x,
     )
     if not electrolyte.any():
+        if matrix_conductivity > 0 and not label_conductivities:
+            raise InputError(
+                "image has no electrolyte pixel (all matrix): nothing to compare its "
+                "conductivity with",
+                source=source,
+            )
         raise InputError("image is entirely insulating (no conductive pixel)", source=source)
     conductive = electrolyte if sigma is None else sigma > 0
     periodic = tuple(d for d in range(arr.ndim) if d != axis) if boundary == "periodic" else ()

@@ -408,7 +408,9 @@ class DepthProfile:
         Electrolyte fraction eps(x) of each slice.
     interface_density : ndarray, shape (n,)
         Electrolyte/solid face area per volume of each slice, 1/m (1/l by default); voxel
-        faces, no smoothing correction.
+        faces as they are, no correction: for an isotropic structure they overcount the
+        true area by 3/2 on average (2D: 4/pi), which ``ionflow.metrics``' default and
+        ``export-params`` divide out (multiply by 2/3, 2D by pi/4, to compare).
     face_position : ndarray, shape (n + 1,)
         Positions of the faces: the two electrodes and the n - 1 faces between slices.
     relative_conductivity : ndarray, shape (n + 1,)
