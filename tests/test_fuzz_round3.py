@@ -191,3 +191,27 @@ def test_an_all_matrix_image_is_not_called_insulating():
         simulate(np.zeros((4, 4)), matrix_conductivity=0.5)
     with pytest.raises(InputError, match="entirely insulating"):
         simulate(np.zeros((4, 4)))
+
+
+def test_a_colour_image_is_not_read_as_labels(tmp_path, capsys):
+    """Labels are gray levels: a true-colour PNG's luminances (18.3855, 54.1875) were taken as
+    labels, and two colours of equal luminance would have merged. Gray saved as RGB reads."""
+    from PIL import Image
+
+    from ionflow.io import read_image
+
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[:, ::2] = (255, 0, 0)
+    rgb[:, 1::2] = (0, 0, 255)
+    path = tmp_path / "colour.png"
+    Image.fromarray(rgb).save(path)
+    with pytest.raises(InputError, match="colour image cannot be read as labels"):
+        read_image(path, labels=True)
+    assert main(["metrics", str(path), "--no-sizes", "--no-s2"]) == 1
+    assert "cannot be read as labels" in _one_error(capsys)
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.repeat(np.where(rgb[..., :1] > 0, 85, 0), 3, axis=2).astype(np.uint8)).save(
+        gray
+    )
+    assert set(np.unique(read_image(gray, labels=True)).tolist()) <= {0, 85}
+    assert read_image(path).dtype == bool  # by brightness, as before

@@ -539,7 +539,10 @@ def to_phases(
             out = cast(np.ndarray, segment(arr, denoise=denoise, source=src, colour=False))
     else:
         _check_pixels(arr, src)
-        arr = _to_gray(arr, colour)
+        gray = _to_gray(arr, colour)
+        if (labels or conductive_labels is not None) and gray.dtype != arr.dtype:
+            raise InputError(_COLOUR_LABELS, source=src)
+        arr = gray
         if conductive_labels is not None:
             if denoise is not None:
                 raise InputError("--denoise does not apply to a label image", source=src)
@@ -720,7 +723,8 @@ def read_image(
     src = str(path)
     if labels is None and Path(path).suffix.lower() in (".jpg", ".jpeg"):
         labels = False  # lossy: a binary image comes back with a few gray levels, never labels
-    arr = _read_squeezed(path)  # gray: colour files are converted as they are read
+    # gray: colour files are converted as they are read (and refused as labels)
+    arr = _read_squeezed(path, labels=bool(labels) or conductive_labels is not None)
     if crop is not None:
         arr = crop_image(arr, crop, source=src, colour=False)
     out = to_phases(
@@ -742,10 +746,19 @@ def read_image(
     return out
 
 
-def _read_squeezed(path: str | os.PathLike) -> np.ndarray:
-    """The file's pixels as gray levels (colour -> luminance), single-slice axes dropped."""
+_COLOUR_LABELS = (
+    "a colour image cannot be read as labels (label values are gray levels; two colours can "
+    "share a luminance): save the label image in gray, or cut it by brightness with --threshold"
+)
+
+
+def _read_squeezed(path: str | os.PathLike, labels: bool = False) -> np.ndarray:
+    """The file's pixels as gray levels (colour -> luminance), single-slice axes dropped;
+    ``labels``: refuse true colour (not R = G = B), whose luminances are no labels."""
     raw, colour = _read_pixels(path)
     arr = _to_gray(raw, colour)
+    if labels and arr.dtype != raw.dtype:
+        raise InputError(_COLOUR_LABELS, source=str(path))
     arr = np.squeeze(arr) if arr.ndim > 2 and 1 in arr.shape[:-1] else arr
     if arr.size == 0:
         raise InputError("image has no pixels", source=str(path))
