@@ -29,7 +29,10 @@ class ConductionResult:
         sigma_eff / sigma (dimensionless, 0..1 for a two-phase image with an insulating matrix).
     tortuosity : float
         Tortuosity factor tau = electrolyte_fraction * sigma / sigma_eff (TauFactor's definition);
-        ``inf`` when nothing percolates.
+        ``inf`` when nothing percolates. With several conducting labels, sigma and the fraction
+        are the most conductive label's; TauFactor's ``MultiPhaseSolver`` reports
+        ``sum_k VF_k sigma_k / sigma_eff`` instead (this times ``sum_k VF_k sigma_k /
+        (electrolyte_fraction * sigma)``).
     electrolyte_fraction : float
         Volume fraction of the electrolyte (conductive) phase.
     percolating_fraction : float
