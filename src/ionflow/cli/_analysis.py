@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError, IonflowError
 from ._common import (
+    STACK_HELP,
     _add_read_options,
     _axes,
     _err,
@@ -44,6 +45,7 @@ def _add_metrics_command(sub) -> None:
     p.add_argument("--no-sizes", action="store_true", help="skip the size distributions")
     p.add_argument("--no-s2", action="store_true", help="skip the two-point correlations")
     p.add_argument("--periodic", action="store_true", help="wrap the image for S2(r)")
+    p.add_argument("--stack", action="store_true", help=STACK_HELP)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per file per line")
     out.add_argument("--csv", action="store_true", help="one CSV row of scalars per file")

@@ -160,8 +160,16 @@ def _label_value(text: str, sigma: float) -> float:
     return label
 
 
+STACK_HELP = (
+    "each folder given is one volume: its 2D image files, in natural order (z2 before z10), "
+    "are the slices (Fiji's Image Sequence, Avizo or Dragonfly slice exports); without it a "
+    "folder is a batch of images"
+)
+
+
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("image input")
+    g.add_argument("--stack", action="store_true", help=STACK_HELP)
     _add_threshold_options(g)
     g.add_argument("--labels", action="store_true", help="treat the image as a label image")
     g.add_argument(
@@ -355,7 +363,9 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], int]:
     """The files named on the command line; one error line per folder without images."""
     from ..io import find_inputs
 
-    files, problems = find_inputs(args.paths or [str(examples_dir())])
+    files, problems = find_inputs(
+        args.paths or [str(examples_dir())], stacks=getattr(args, "stack", False)
+    )
     for problem in problems:
         _err(problem)
     return files, len(problems)

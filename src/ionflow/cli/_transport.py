@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import _add_read_options, _err, _label_map, _read_options
+from ._common import STACK_HELP, _add_read_options, _err, _label_map, _read_options
 
 __all__ = ["add_transport_commands"]
 
@@ -59,6 +59,7 @@ def add_transport_commands(sub: Any) -> None:
     )
     _common(p)
     p.add_argument("--labels", action="store_true", help="read the files as label images")
+    p.add_argument("--stack", action="store_true", help=STACK_HELP)
     p.add_argument(
         "--conductive-label",
         type=float,
@@ -129,7 +130,7 @@ def add_transport_commands(sub: Any) -> None:
 def _files(args: argparse.Namespace) -> tuple[list[str], int]:
     from ..io import find_inputs
 
-    files, problems = find_inputs(args.paths)
+    files, problems = find_inputs(args.paths, stacks=getattr(args, "stack", False))
     for problem in problems:
         _err(problem)
     return files, len(problems)

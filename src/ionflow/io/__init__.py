@@ -4,7 +4,15 @@ from ._fields import DEFAULT_FIELD_FORMATS, FIELD_FORMATS, check_field_formats, 
 from ._options import ReadOptions
 from ._paths import find_inputs, same_stems, short_names
 from ._phases import MAX_PHASES, phase_thresholds
-from ._read import IMAGE_SUFFIXES, expand_paths, read_array, read_gray, read_image, to_phases
+from ._read import (
+    IMAGE_SUFFIXES,
+    expand_paths,
+    read_array,
+    read_gray,
+    read_image,
+    slice_files,
+    to_phases,
+)
 from ._segment import DENOISERS, crop_image, remove_specks, segment
 from ._units import pixel_sizes, read_pixel_size
 from ._write import output_folder, write_image
@@ -25,6 +33,7 @@ __all__ = [
     "read_array",
     "read_gray",
     "read_image",
+    "slice_files",
     "pixel_sizes",
     "read_pixel_size",
     "remove_specks",

@@ -8,13 +8,18 @@ from pathlib import Path
 __all__ = ["find_inputs", "same_stems", "short_names"]
 
 
-def find_inputs(paths: list[str | os.PathLike]) -> tuple[list[str], list[str]]:
+def find_inputs(
+    paths: list[str | os.PathLike], *, stacks: bool = False
+) -> tuple[list[str], list[str]]:
     """:func:`~ionflow.io.expand_paths`, and one message per folder without an image file.
 
     Parameters
     ----------
     paths : list of str or path-like
         Files, folders and glob patterns, in the order given.
+    stacks : bool
+        Each folder is one input: a volume of its 2D slices (``--stack``; reading it stacks
+        them, :func:`~ionflow.io.slice_files`), not a batch of its files.
 
     Returns
     -------
@@ -29,6 +34,9 @@ def find_inputs(paths: list[str | os.PathLike]) -> tuple[list[str], list[str]]:
     files: list[str] = []
     problems: list[str] = []
     for p in paths:
+        if stacks and os.path.isdir(p):
+            files.append(str(p))  # reading it says what is wrong with it, if anything
+            continue
         found = expand_paths([p])
         if not found and os.path.isdir(p):
             problems.append(f"{p}: no image files ({' '.join(IMAGE_SUFFIXES)}) in this folder")

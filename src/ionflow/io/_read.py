@@ -19,7 +19,15 @@ from ..errors import InputError
 from ._phases import log_labels, phase_census
 from ._segment import Crop, _to_gray, crop_image, remove_specks, segment
 
-__all__ = ["IMAGE_SUFFIXES", "expand_paths", "read_array", "read_gray", "read_image", "to_phases"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "expand_paths",
+    "read_array",
+    "read_gray",
+    "read_image",
+    "slice_files",
+    "to_phases",
+]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".jpg", ".jpeg", ".gif")
 _MAX_LABELS = 8  # 3 to this many distinct integer values: a label image
@@ -426,7 +434,7 @@ def _read_pixels(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
     if path.is_dir():
         if not os.access(path, os.R_OK | os.X_OK):
             raise InputError("folder cannot be read (permission denied)", source=src)
-        raise InputError("is a directory, not an image", source=src)
+        return _read_slices(path, src)
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -450,6 +458,75 @@ def _read_pixels(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
         detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise InputError(f"not a readable {kind} ({detail})", source=src) from None
     return np.asarray(arr), colour
+
+
+def slice_files(folder: str | os.PathLike) -> list[Path]:
+    """The 2D image files of a folder of slices, in natural order (``z2`` before ``z10``).
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder holding one image file per slice (Fiji's *Image Sequence*, Avizo's and
+        Dragonfly's slice exports).
+
+    Returns
+    -------
+    list of Path
+        The slices, first to last.
+
+    Raises
+    ------
+    InputError
+        No image file in the folder, or files of several types.
+    """
+    src = str(folder)
+    try:
+        entries = [
+            f for f in Path(folder).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+        ]
+    except OSError as exc:
+        raise InputError(f"folder cannot be read ({exc.strerror})", source=src) from None
+    if not entries:
+        raise InputError(f"no image files ({' '.join(IMAGE_SUFFIXES)}) in this folder", source=src)
+    kinds = sorted({f.suffix.lower() for f in entries})
+    if len({".tiff" if k == ".tif" else k for k in kinds}) > 1:
+        raise InputError(
+            f"mixes file types ({', '.join(kinds)}): the slices of a volume are of one kind",
+            source=src,
+        )
+
+    def natural(f: Path) -> list:
+        return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", f.name)]
+
+    return sorted(entries, key=natural)
+
+
+def _read_slices(folder: Path, src: str) -> tuple[np.ndarray, bool]:
+    """A volume from a folder of 2D slices (:func:`slice_files`), z first; whether colour."""
+    files = slice_files(folder)
+    first, colour = _read_pixels(files[0])
+    if first.ndim - int(colour) != 2:
+        raise InputError(
+            f"{files[0].name} holds {'x'.join(map(str, first.shape))} values, not one slice: "
+            "a folder of slices needs 2D images",
+            source=src,
+        )
+    shape = (len(files), *first.shape)
+    _check_decoded(len(files) * first.nbytes, shape, src)
+    out = np.empty(shape, first.dtype)
+    out[0] = first
+    for k, f in enumerate(files[1:], start=1):
+        arr, c = _read_pixels(f)
+        if arr.shape != first.shape or arr.dtype != first.dtype or c != colour:
+            raise InputError(
+                f"slice {f.name} is {'x'.join(map(str, arr.shape))} {arr.dtype}, the first "
+                f"({files[0].name}) {'x'.join(map(str, first.shape))} {first.dtype}: the "
+                "slices of a volume must match",
+                source=src,
+            )
+        out[k] = arr
+    log.info("%s: a volume of %d slices, %s .. %s", src, len(files), files[0].name, files[-1].name)
+    return out, colour
 
 
 def to_phases(

@@ -133,6 +133,8 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
     """
     path = Path(path)
     src = str(path)
+    if path.is_dir():  # a folder of slices: its first slice's edges, the depth assumed
+        return _stack_size(path)
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return None
     from ._read import _tiff_records
@@ -159,6 +161,29 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
         log.debug("%s: no pixel size (%s)", src, exc)
         return None
     return _checked(_from_tags(xres, yres, unit, fei, ij, ome, stack, src), src)
+
+
+def _stack_size(folder: Path) -> PixelSize | None:
+    """The voxel of a folder of slices: the first slice's pixel (a single image says nothing
+    of the slice spacing, so the depth is taken equal to the width, and said so)."""
+    from ._read import slice_files
+
+    try:
+        first = slice_files(folder)[0]
+    except Exception:  # noqa: BLE001 - reading the slices says why
+        return None
+    size = read_pixel_size(first)
+    if size is None:
+        return None
+    dy, dx = (size, size) if isinstance(size, float) else (size[-2], size[-1])
+    log.info(
+        "%s: voxel depth taken equal to the pixel width of %s (%g m); give --voxel-size DZ DY "
+        "DX if the slices are further apart",
+        folder,
+        first.name,
+        dx,
+    )
+    return dx if dy == dx else (dx, dy, dx)
 
 
 def _from_tags(
