@@ -73,7 +73,9 @@ def test_the_first_slice_gives_the_voxel_size(tmp_path, volume):
 def test_slices_that_do_not_match_are_refused(tmp_path, volume, capsys):
     folder = _slices(tmp_path / "scan", volume)
     write_image(folder / "z13.png", np.ones((16, 15), bool))
-    with pytest.raises(InputError, match="slice z13.png is 16x15 uint8, the first .z1.png. 16x14.*must match"):
+    with pytest.raises(
+        InputError, match="slice z13.png is 16x15 uint8, the first .z1.png. 16x14.*must match"
+    ):
         read_image(folder)
     mixed = _slices(tmp_path / "mixed", volume)
     np.save(mixed / "z0.npy", volume[0])
