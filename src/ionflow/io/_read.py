@@ -16,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import InputError
+from ._formats import read_amiramesh, read_metaimage
 from ._phases import log_labels, phase_census
 from ._segment import Crop, _to_gray, crop_image, remove_specks, segment
 
@@ -29,7 +30,19 @@ __all__ = [
     "to_phases",
 ]
 
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".jpg", ".jpeg", ".gif")
+IMAGE_SUFFIXES = (
+    ".png",
+    ".tif",
+    ".tiff",
+    ".npy",
+    ".bmp",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".mhd",
+    ".mha",
+    ".am",
+)
 _MAX_LABELS = 8  # 3 to this many distinct integer values: a label image
 
 log = logging.getLogger(__name__)
@@ -81,6 +94,9 @@ _KINDS = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
     ".gif": "GIF",
+    ".mhd": "MetaImage",
+    ".mha": "MetaImage",
+    ".am": "AmiraMesh file",
 }
 # Axes (tifffile's codes) that make a stack a volume: Z depth, I/Q a plain sequence of pages;
 # Y, X the image, S the colour samples. Channels (C), time points (T) and the rest are not.
@@ -448,6 +464,10 @@ def _read_pixels(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
             arr, colour = _read_npy(path, src), False  # an array is never colour
         elif suffix in (".tif", ".tiff"):
             arr, colour = _read_tiff(path, src)
+        elif suffix in (".mhd", ".mha"):
+            arr, colour = read_metaimage(path, src)[0], False  # type: ignore[assignment]
+        elif suffix == ".am":
+            arr, colour = read_amiramesh(path, src)[0], False  # type: ignore[assignment]
         else:
             arr, colour = _read_pillow(path, src)
     except InputError:

@@ -135,6 +135,18 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
     src = str(path)
     if path.is_dir():  # a folder of slices: its first slice's edges, the depth assumed
         return _stack_size(path)
+    if path.suffix.lower() in (".mhd", ".mha", ".am") and path.is_file():
+        from ._formats import read_amiramesh, read_metaimage
+
+        reader = read_amiramesh if path.suffix.lower() == ".am" else read_metaimage
+        try:
+            edges = reader(path, src, voxels=False)[1]
+        except Exception as exc:  # noqa: BLE001 - reading the voxels says why
+            log.debug("%s: no voxel size (%s)", src, exc)
+            return None
+        if edges is None:
+            return None
+        return _checked(edges[0] if max(edges) <= min(edges) * 1.01 else edges, src)
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return None
     from ._read import _tiff_records
