@@ -78,7 +78,7 @@ def test_three_phase_labels():
     assert p.reactive_surface_area < p.surface_area
     with pytest.raises(InputError, match="active"):
         electrode_parameters(lab, pixel_size=H, electrolyte=0)
-    with pytest.raises(InputError, match="electrolyte=LABEL"):
+    with pytest.raises(InputError, match="electrolyte=L, --electrolyte L"):
         electrode_parameters(lab, pixel_size=H)
 
 

@@ -215,3 +215,25 @@ def test_a_colour_image_is_not_read_as_labels(tmp_path, capsys):
     )
     assert set(np.unique(read_image(gray, labels=True)).tolist()) <= {0, 85}
     assert read_image(path).dtype == bool  # by brightness, as before
+
+
+def test_export_params_reads_values_as_stored(tmp_path, capsys):
+    """A 0/255 TIFF: the nonzero value is the electrolyte by default and can be named as
+    stored (--electrolyte 1 failed while 1 worked by default); a label image's refusal names
+    --electrolyte, not options export-params lacks."""
+    img = np.zeros((16, 12, 12), np.uint8)
+    img[:, ::3] = 255
+    path = tmp_path / "binary.tif"
+    tifffile.imwrite(path, img)
+    args = ["export-params", "--positive", str(path), "--voxel-size", "1e-6"]
+    assert main(args) == 0
+    default = capsys.readouterr().err
+    assert main([*args, "--electrolyte", "255"]) == 0
+    assert capsys.readouterr().err == default
+    assert main([*args, "--electrolyte", "1"]) == 1
+    assert "its labels: [0, 255]" in _one_error(capsys)
+    img[:, 1::3] = 128
+    tifffile.imwrite(path, img)
+    assert main(args) == 1
+    err = _one_error(capsys)
+    assert "--electrolyte L" in err and "--conductive-label" not in err

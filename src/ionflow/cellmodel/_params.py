@@ -135,18 +135,25 @@ def _labels(
     if electrolyte is None:
         if set(values) <= {0, 1}:
             electrolyte = 1
+        elif len(values) == 2 and values[0] == 0:  # binary as stored (0/255): nonzero conducts
+            electrolyte = values[1]
         else:
             raise InputError(
-                f"a label image ({len(values)} labels: {values[:8]}) needs electrolyte=LABEL",
+                f"a label image ({len(values)} labels: {values[:8]}) needs its electrolyte "
+                "label (electrolyte=L, --electrolyte L)",
                 source=source,
             )
     if electrolyte not in values:
-        raise InputError(f"electrolyte label {electrolyte} is not in the image", source=source)
+        raise InputError(
+            f"electrolyte label {electrolyte} is not in the image (its labels: {values[:8]})",
+            source=source,
+        )
     if active is None:
         others = [v for v in values if v != electrolyte]
         if len(others) != 1:
             raise InputError(
-                f"the image has labels {values}: say which are active material (active=...)",
+                f"the image has labels {values[:8]}: say which are active material (active=..., "
+                "--active L, repeatable)",
                 source=source,
             )
         active = others

@@ -204,7 +204,7 @@ def cmd_export_params(args: argparse.Namespace) -> int:
         if Path(args.out).is_dir():
             raise InputError(f"cannot write {args.out}: it is a folder")
         output_folder(Path(args.out).parent)
-    read = ReadOptions(labels=True if args.electrolyte is not None else None)
+    read = ReadOptions(labels=True)  # values as stored: --electrolyte / --active name them
     electrodes = []
     for electrode, path, thickness in (
         ("positive", args.positive, args.positive_thickness),
