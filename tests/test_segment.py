@@ -56,7 +56,7 @@ def test_crop_fractions_match_pixels(micrograph):
     assert crop_image(image, (0.25, 0, 0.5, 0.0)).shape == (h - h // 4, w // 2)
     volume = np.zeros((3, 20, 10))
     assert crop_image(volume, (2, 0.1, 0, 0.5)).shape == (3, 16, 5)  # (y, x) of every slice
-    with pytest.raises(InputError, match="removes the whole image"):
+    with pytest.raises(InputError, match="removes the whole .* image"):
         crop_image(image, (0.5, 0.5, 0, 0))
     with pytest.raises(InputError, match="fraction below 1"):
         crop_image(image, (1.5, 0, 0, 0))

@@ -112,7 +112,8 @@ def crop_image(
         _crop_pixels(v, ny if i < 2 else nx, names[i], source) for i, v in enumerate(crop)
     )
     if t + b >= ny or left + right >= nx:
-        raise InputError(f"crop {tuple(crop)} removes the whole image", source=source)
+        given = ", ".join(f"{float(v):g}" for v in crop)
+        raise InputError(f"crop ({given}) removes the whole {ny}x{nx} image", source=source)
     index = [slice(None)] * arr.ndim
     index[ya] = slice(t, ny - b)
     index[xa] = slice(left, nx - right)
