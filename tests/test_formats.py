@@ -179,3 +179,78 @@ def test_cli_reads_them_in_a_folder(tmp_path, volume, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["shape"] for r in rows] == [[7, 9, 11]] * 2
     assert rows[0]["pixel_size"] == pytest.approx([2e-6, 0.5e-6, 0.5e-6])
+
+
+def test_metaimage_header_size_and_data_file_checks(tmp_path, volume):
+    """HeaderSize skips a preamble (-1: the voxels are the file's last bytes); the header
+    itself, ASCII data and a file with more voxels than the header says are refused."""
+    pre = b"\x07" * 100
+    (tmp_path / "pre.raw").write_bytes(pre + volume.tobytes())
+    for skip in ("100", "-1"):
+        header = _mhd_header(volume.shape, data="pre.raw").replace(
+            b"ElementType", f"HeaderSize = {skip}\nElementType".encode()
+        )
+        (tmp_path / "pre.mhd").write_bytes(header)
+        assert_array_equal(read_array(tmp_path / "pre.mhd"), volume)
+    (tmp_path / "self.mhd").write_bytes(_mhd_header((2, 2, 2), data="self.mhd"))
+    with pytest.raises(InputError, match="the header itself"):
+        read_array(tmp_path / "self.mhd")
+    ascii_header = _mhd_header(volume.shape).replace(b"BinaryData = True", b"BinaryData = False")
+    (tmp_path / "ascii.mha").write_bytes(ascii_header + b"0 255 " * 400)
+    with pytest.raises(InputError, match="ASCII MetaImage"):
+        read_array(tmp_path / "ascii.mha")
+    (tmp_path / "more.mha").write_bytes(_mhd_header(volume.shape) + volume.tobytes() * 2)
+    with pytest.raises(InputError, match="bytes more than its header"):
+        read_array(tmp_path / "more.mha")
+    (tmp_path / "nonl.mha").write_bytes(_mhd_header(volume.shape)[:-1] + b"\x01" * 5000)
+    with pytest.raises(InputError, match="no newline after it") as err:
+        read_array(tmp_path / "nonl.mha")
+    assert len(str(err.value)) < 300
+
+
+def test_a_compressed_tail_costs_nothing(tmp_path, volume):
+    """The voxels are decompressed in chunks straight into their array: megabytes of junk
+    after the stream are never read (the whole file was, before)."""
+    packed = zlib.compress(volume.tobytes())
+    path = tmp_path / "tail.mha"
+    path.write_bytes(_mhd_header(volume.shape, compressed=len(packed)) + packed + bytes(10**7))
+    assert_array_equal(read_array(path), volume)
+
+
+def test_one_slice_volumes_read_as_2d_with_their_pixel(tmp_path, volume):
+    plane = volume[:1]
+    path = tmp_path / "one.mha"
+    path.write_bytes(_mhd_header(plane.shape, spacing="0.5 0.25 2") + plane.tobytes())
+    assert read_pixel_size(path) == pytest.approx((0.25e-3, 0.5e-3))  # (dy, dx), 2D
+    assert simulate(read_image(path), pixel_size=read_pixel_size(path)).shape == (9, 11)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.replace(b"BoundingBox 0 5 0 4 0 12,\n    CoordType", b"CoordType").replace(
+            b'"uniform"\n}', b'"uniform",\n    BoundingBox 0 5 0 4 0 12\n}'
+        ),
+        lambda t: t.replace(
+            b"    BoundingBox",
+            b"    Sub {\n        BoundingBox 0 1 0 1 0 1\n    }\n    BoundingBox",
+        ),
+        lambda t: t.replace(
+            b"    BoundingBox", b"    SourceBoundingBox 0 1 0 1 0 1,\n    BoundingBox"
+        ),
+        lambda t: t.replace("µm".encode(), b"\xb5m"),
+    ],
+    ids=["last-without-comma", "nested-box-first", "prefixed-box-first", "latin-1-micro"],
+)
+def test_amiramesh_bounding_box_forms(tmp_path, volume, edit):
+    path = tmp_path / "v.am"
+    path.write_bytes(edit(_am(volume.shape, volume.tobytes())))
+    assert read_pixel_size(path) == pytest.approx((2e-6, 0.5e-6, 0.5e-6))
+
+
+def test_amiramesh_lattice_line_must_be_whole_numbers(tmp_path, volume):
+    for bad in (b"define Lattice 11 9 7 2", b"define Lattice 11 9 7.5"):
+        path = tmp_path / "bad.am"
+        path.write_bytes(_am(volume.shape, volume.tobytes()).replace(b"define Lattice 11 9 7", bad))
+        with pytest.raises(InputError, match="whole numbers"):
+            read_array(path)

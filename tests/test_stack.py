@@ -89,3 +89,40 @@ def test_slices_that_do_not_match_are_refused(tmp_path, volume, capsys):
     tifffile.imwrite(deep / "a.tif", volume.astype(np.uint8))
     with pytest.raises(InputError, match="not one slice"):
         read_image(deep)
+
+
+def test_missing_hidden_and_ambiguous_slices(tmp_path, volume, caplog):
+    """A dangling link (an unfetched git-annex file) is a missing slice, not a shorter volume;
+    hidden files (macOS ._z1.png) are no slices; z1 / Z01 have no order; a gap is said."""
+    folder = _slices(tmp_path / "links", volume)
+    (folder / "z5.png").unlink()
+    (folder / "z5.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(InputError, match="z5.png: link target not found"):
+        read_image(folder)
+    hidden = _slices(tmp_path / "hidden", volume)
+    (hidden / "._z1.png").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble junk
+    write_image(hidden / ".z0.png", volume[0])
+    assert_array_equal(read_image(hidden), volume)
+    twins = _slices(tmp_path / "twins", volume)
+    write_image(twins / "z01.png", volume[0])
+    with pytest.raises(InputError, match="sort as one"):
+        read_image(twins)
+    gap = _slices(tmp_path / "gap", volume)
+    (gap / "z5.png").unlink()
+    assert read_image(gap).shape[0] == 11
+    assert "slice numbers skip (4 -> 6)" in caplog.text
+
+
+def test_one_slice_stack_keeps_its_pixel(tmp_path, volume):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    tifffile.imwrite(
+        folder / "z1.tif",
+        volume[0].astype(np.uint8) * 255,
+        imagej=True,
+        resolution=(1 / 0.5, 1 / 0.25),
+        metadata={"unit": "um"},
+    )
+    size = read_pixel_size(folder)
+    assert size == pytest.approx((0.25e-6, 0.5e-6))  # (dy, dx) of a 2D image
+    assert simulate(read_image(folder), pixel_size=size).shape == (16, 14)

@@ -465,9 +465,9 @@ def _read_pixels(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
         elif suffix in (".tif", ".tiff"):
             arr, colour = _read_tiff(path, src)
         elif suffix in (".mhd", ".mha"):
-            arr, colour = read_metaimage(path, src)[0], False  # type: ignore[assignment]
+            arr, colour = read_metaimage(path, src), False
         elif suffix == ".am":
-            arr, colour = read_amiramesh(path, src)[0], False  # type: ignore[assignment]
+            arr, colour = read_amiramesh(path, src), False
         else:
             arr, colour = _read_pillow(path, src)
     except InputError:
@@ -501,8 +501,14 @@ def slice_files(folder: str | os.PathLike) -> list[Path]:
     """
     src = str(folder)
     try:
+        # image files, and links whose target is gone (reading them says so: a slice must not
+        # go missing silently); not hidden files (macOS's ._z001.png, editors' backups)
         entries = [
-            f for f in Path(folder).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+            f
+            for f in Path(folder).iterdir()
+            if f.suffix.lower() in IMAGE_SUFFIXES
+            and not f.name.startswith(".")
+            and (f.is_file() or (f.is_symlink() and not f.exists()))
         ]
     except OSError as exc:
         raise InputError(f"folder cannot be read ({exc.strerror})", source=src) from None
@@ -515,10 +521,28 @@ def slice_files(folder: str | os.PathLike) -> list[Path]:
             source=src,
         )
 
-    def natural(f: Path) -> list:
-        return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", f.name)]
+    def natural(f: Path) -> tuple:
+        return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", f.name))
 
-    return sorted(entries, key=natural)
+    ordered = sorted(entries, key=natural)
+    for a, b in zip(ordered, ordered[1:]):
+        if natural(a) == natural(b):  # z1 and Z01: the listing would decide their order
+            raise InputError(
+                f"slices {a.name} and {b.name} sort as one (case or zero padding): their "
+                "order is ambiguous; rename one",
+                source=src,
+            )
+    numbers = [re.findall(r"\d+", f.stem) for f in ordered]
+    if len(ordered) > 2 and all(numbers):
+        last = [int(n[-1]) for n in numbers]
+        gaps = [(p, q) for p, q in zip(last, last[1:]) if q != p + 1]
+        if gaps and all(q > p for p, q in zip(last, last[1:])):
+            log.warning(
+                "%s: the slice numbers skip (%s): a slice missing?",
+                src,
+                ", ".join(f"{p} -> {q}" for p, q in gaps[:3]) + (", ..." if len(gaps) > 3 else ""),
+            )
+    return ordered
 
 
 def _read_slices(folder: Path, src: str) -> tuple[np.ndarray, bool]:

@@ -136,17 +136,14 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
     if path.is_dir():  # a folder of slices: its first slice's edges, the depth assumed
         return _stack_size(path)
     if path.suffix.lower() in (".mhd", ".mha", ".am") and path.is_file():
-        from ._formats import read_amiramesh, read_metaimage
+        from ._formats import formats_voxel
 
-        reader = read_amiramesh if path.suffix.lower() == ".am" else read_metaimage
-        try:
-            edges = reader(path, src, voxels=False)[1]
-        except Exception as exc:  # noqa: BLE001 - reading the voxels says why
-            log.debug("%s: no voxel size (%s)", src, exc)
-            return None
+        edges = formats_voxel(path)
         if edges is None:
             return None
-        return _checked(edges[0] if max(edges) <= min(edges) * 1.01 else edges, src)
+        if max(edges) > min(edges) * 1.01:
+            return _checked(edges, src)
+        return _checked(edges[0], src)
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return None
     from ._read import _tiff_records
@@ -181,12 +178,13 @@ def _stack_size(folder: Path) -> PixelSize | None:
     from ._read import slice_files
 
     try:
-        first = slice_files(folder)[0]
+        files = slice_files(folder)
     except Exception:  # noqa: BLE001 - reading the slices says why
         return None
+    first = files[0]
     size = read_pixel_size(first)
-    if size is None:
-        return None
+    if size is None or len(files) == 1:  # one slice: read as a 2D image, its own pixel
+        return size
     dy, dx = (size, size) if isinstance(size, float) else (size[-2], size[-1])
     log.info(
         "%s: voxel depth taken equal to the pixel width of %s (%g m); give --voxel-size DZ DY "
