@@ -1,4 +1,9 @@
-"""Read and write images, volumes and fields; segment grayscale micrographs (no torch)."""
+"""Read and write images, volumes and fields; segment grayscale micrographs (no torch).
+
+Reads PNG, BMP, JPEG, GIF, TIFF (Fiji/ImageJ, OME, FEI; stacks, every common compression and
+bit depth), NumPy ``.npy`` (never unpickled), MetaImage (``.mhd`` + ``.raw``, ``.mha``) and
+AmiraMesh (``.am``) files, and folders of 2D slices as volumes.
+"""
 
 from ._fields import DEFAULT_FIELD_FORMATS, FIELD_FORMATS, check_field_formats, write_fields
 from ._options import ReadOptions

@@ -430,7 +430,8 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     Parameters
     ----------
     path : str or path-like
-        PNG/BMP/JPEG/GIF, TIFF or NPY file.
+        PNG/BMP/JPEG/GIF, TIFF, NPY, MetaImage (.mhd, .mha) or AmiraMesh (.am) file, or a
+        folder of 2D slices (one volume, :func:`slice_files`).
 
     Returns
     -------
@@ -816,7 +817,8 @@ def read_image(
     Parameters
     ----------
     path : str or path-like
-        PNG/BMP/JPEG/GIF, TIFF or NPY file.
+        PNG/BMP/JPEG/GIF, TIFF, NPY, MetaImage (.mhd, .mha) or AmiraMesh (.am) file, or a
+        folder of 2D slices (one volume, :func:`slice_files`).
     threshold : float, optional
         Gray level above which a pixel is electrolyte (skips Otsu).
     invert : bool
@@ -898,7 +900,8 @@ def read_gray(path: str | os.PathLike, *, crop: Crop | None = None) -> np.ndarra
     Parameters
     ----------
     path : str or path-like
-        PNG/BMP/JPEG/GIF, TIFF or NPY file.
+        PNG/BMP/JPEG/GIF, TIFF, NPY, MetaImage (.mhd, .mha) or AmiraMesh (.am) file, or a
+        folder of 2D slices (one volume, :func:`slice_files`).
     crop : 4 numbers, optional
         Margins (top, bottom, left, right) removed, see :func:`~ionflow.io.crop_image`.
 
