@@ -446,3 +446,28 @@ def test_jobs_report_progress_and_failures():
     assert broken.state == "error" and broken.error == "unexpected error: RuntimeError: oops"
     assert store.get(job.id) is None  # only the last 2 jobs are kept (finished ones go first)
     store.close()
+
+
+def test_metaimage_and_amiramesh_uploads(client, tmp_path):
+    """Single-file volumes of ITK and Avizo upload like a TIFF stack; a detached MetaImage
+    header without its data file is one message."""
+    vol = ionflow.generate.disks((8, 10, 12), electrolyte_fraction=0.7, rng=1)
+    raw = vol.astype(np.uint8).tobytes()
+    head = "ObjectType = Image\nNDims = 3\nDimSize = 12 10 8\nElementType = MET_UCHAR\n"
+    mha = tmp_path / "vol.mha"
+    mha.write_bytes((head + "ElementDataFile = LOCAL\n").encode() + raw)
+    r = _upload(client, mha)
+    assert r.status_code == 201, r.text
+    assert r.json()["shape"] == [8, 10, 12]
+    am = tmp_path / "vol.am"
+    am.write_bytes(
+        b"# AmiraMesh BINARY-LITTLE-ENDIAN 2.1\n\ndefine Lattice 12 10 8\n\n"
+        b"Lattice { byte Data } @1\n\n# Data section follows\n@1\n" + raw + b"\n"
+    )
+    r = _upload(client, am)
+    assert r.status_code == 201, r.text
+    assert r.json()["shape"] == [8, 10, 12]
+    mhd = tmp_path / "alone.mhd"
+    mhd.write_bytes((head + "ElementDataFile = alone.raw\n").encode())
+    r = client.post("/api/uploads", files={"file": ("alone.mhd", mhd.read_bytes())})
+    assert r.status_code in (415, 422)

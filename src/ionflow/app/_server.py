@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_PATH = "/api/uploads"
-_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".jpg", ".jpeg", ".gif")
+_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".jpg", ".jpeg", ".gif", ".mha", ".am")
 _MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file
 
 
@@ -225,7 +225,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
             raise HTTPException(
                 415,
                 f"{file.filename or 'the upload'}: not an image file; drop a PNG or TIFF "
-                "(also read: NPY, BMP, JPEG, GIF)",
+                "(also read: NPY, BMP, JPEG, GIF, MetaImage .mha, AmiraMesh .am)",
             )
         upload_id, folder = workspace.new_folder()
         path = folder / name
