@@ -258,10 +258,9 @@ def _add_segment_options(g) -> None:
     )
 
 
-def _add_physics_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("physics (defaults: the paper's V = 1, sigma = 1, l = A = 1)")
-    g.add_argument("--axis", default="0", help="flow axis: 0, 1, 2 or 'all' (default 0)")
-    g.add_argument("--voltage", type=float, default=1.0, help="applied voltage V, in V")
+def add_conductivity_options(g) -> None:
+    """``--conductivity``, ``--matrix-conductivity`` and ``--label-conductivity`` (simulate,
+    tensor)."""
     g.add_argument(
         "--conductivity", type=float, default=1.0, help="electrolyte conductivity sigma, in S/m"
     )
@@ -280,6 +279,13 @@ def _add_physics_options(p: argparse.ArgumentParser) -> None:
         "listed; 0 for an insulating one), or per phase (name or index) with --phases, where "
         "phases not listed insulate (repeatable)",
     )
+
+
+def _add_physics_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("physics (defaults: the paper's V = 1, sigma = 1, l = A = 1)")
+    g.add_argument("--axis", default="0", help="flow axis: 0, 1, 2 or 'all' (default 0)")
+    g.add_argument("--voltage", type=float, default=1.0, help="applied voltage V, in V")
+    add_conductivity_options(g)
     g.add_argument(
         "--pixel-size",
         "--voxel-size",

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ._common import STACK_HELP, _add_read_options, _err, _label_map, _read_options
+from ._common import (
+    STACK_HELP,
+    _add_read_options,
+    _err,
+    _label_map,
+    _read_options,
+    add_conductivity_options,
+)
 
 __all__ = ["add_transport_commands"]
 
@@ -99,23 +106,7 @@ def add_transport_commands(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_read_options(p)
     g = p.add_argument_group("conductivities (default: the electrolyte 1 S/m, the rest 0)")
-    g.add_argument(
-        "--conductivity", type=float, default=1.0, help="electrolyte conductivity sigma, in S/m"
-    )
-    g.add_argument(
-        "--matrix-conductivity",
-        type=float,
-        default=0.0,
-        help="conductivity of the zero phase (active material), in S/m",
-    )
-    g.add_argument(
-        "--label-conductivity",
-        "--phase-conductivity",
-        action="append",
-        metavar="LABEL=S",
-        help="conductivity in S/m per label of a label image (every label present must be "
-        "listed), or per phase with --phases (repeatable)",
-    )
+    add_conductivity_options(g)
     p.set_defaults(func=cmd_tensor, axis=0, boundary="periodic", csv=False)
 
     p = sub.add_parser(
