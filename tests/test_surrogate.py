@@ -204,3 +204,68 @@ def test_cli_generator_names_match_the_registry():
     from ionflow.generate import GENERATORS
 
     assert tuple(sorted(GENERATORS)) == GENERATOR_NAMES
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_exact_conduction_bounds_hold(dim):
+    """Straight paths below, slices in series above: the exact answer always lies between
+    (Rayleigh monotonicity); equal to it for uniform images, laminates and blocked ones."""
+    from ionflow.generate import generate
+    from ionflow.surrogate._bounds import conduction_bounds
+
+    rng = np.random.default_rng(dim)
+    for k in range(40):
+        shape = tuple(int(v) for v in rng.integers(6, 16, size=dim))
+        kind = ("disks", "blobs", "grf", "ellipses")[k % 4]
+        img = generate(kind, shape, electrolyte_fraction=rng.uniform(0.5, 1.0), rng=k)
+        exact = simulate(img).relative_conductivity
+        lo, hi = conduction_bounds(img)
+        assert lo - 1e-12 <= exact <= hi + 1e-12
+    assert conduction_bounds(np.ones((5,) * dim, bool)) == (1.0, 1.0)
+    layers = np.ones((8,) * dim, bool)
+    layers[:, ::2] = False  # straight channels: both bounds are the fraction
+    assert conduction_bounds(layers) == pytest.approx((0.5, 0.5))
+    wall = np.ones((8,) * dim, bool)
+    wall[4] = False
+    assert conduction_bounds(wall) == (0.0, 0.0)
+
+
+def test_a_prediction_outside_the_bounds_is_clipped_and_flagged():
+    """A one-cell pinhole in a solid wall across a training-like image: the network cannot see
+    it (0.47 predicted, 0.15 exact, no flag before); the slices-in-series bound can."""
+    p = Predictor(default_model_path(2))
+    img = disks((64, 64), electrolyte_fraction=0.937766160454413, rng=84)
+    img[21] = False
+    img[19:24, 32] = True
+    res = p.predict([img])[0]
+    exact = simulate(img).relative_conductivity
+    assert res.ood and any("exact bounds" in r for r in res.ood_reasons)
+    lo, hi = res.interval
+    assert lo <= res.relative_conductivity <= hi and lo <= exact <= hi
+
+
+def test_a_zero_prediction_for_a_percolating_image_is_not_exact(monkeypatch):
+    """The network's 0 was taken as exact: interval [0, 0], no ood check at all, next to
+    "percolating": true. Now only the image decides what is exact."""
+    p = Predictor(default_model_path(2))
+    img = np.ones((64, 64), bool)
+    img[10:13] = False  # a three-cell-thick wall, a crooked pinhole through it
+    img[10, 30:32] = img[11, 31:33] = img[12, 32:34] = True
+    real = p._infer
+
+    def zero(batch, perc):
+        rel, spread, distance = real(batch, perc)
+        return np.zeros_like(rel), spread, distance
+
+    monkeypatch.setattr(p, "_infer", zero)
+    res = p.predict([img])[0]
+    lo, hi = conduction_bounds_of(img)
+    assert res.percolating and res.interval == (lo, hi) and hi > 0
+    assert res.ood and any("no conduction" in r for r in res.ood_reasons)
+    assert lo <= simulate(img).relative_conductivity <= hi
+
+
+def conduction_bounds_of(img):
+    from ionflow.surrogate._bounds import conduction_bounds
+
+    return conduction_bounds(img)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..solve import ConductionResult, electrode_clusters, geometry
+from ._bounds import conduction_bounds
 from ._conformal import descriptors, interval
 from ._features import feature_distance, interface_density, ood_reasons
 from ._meta import ModelInfo, from_target, read_model_info
@@ -475,7 +476,9 @@ class Predictor:
     ) -> PredictionResult:
         fraction = float(_fractions(im[None])[0])
         _, length, area = geometry(im.shape, 0, pixel_size)
-        exact = perc == 0 or perc >= 1 or rel <= 0
+        # exact only where the image decides it (nothing percolates, or all electrolyte): a
+        # network output of 0 for a percolating image is a prediction like any other
+        exact = perc == 0 or perc >= 1
         iface = math.nan if exact else float(interface_density(im[None])[0])
         reasons = (
             ood_reasons(im, self.stats, fraction=fraction, iface=iface, blocks=grid is not None)
@@ -491,18 +494,35 @@ class Predictor:
             )
         bounds: tuple[float, float] | None = None
         half = math.nan
+        floor, ceiling = (rel, rel) if exact else conduction_bounds(im)
+        clipped = not floor <= rel <= ceiling
+        if clipped:
+            # the network cannot see what decides it (a one-cell pinhole in a wall, say): its
+            # calibration says nothing then, and the interval is the bounds themselves
+            reasons.append(
+                f"prediction {rel:.3g} outside this image's exact bounds [{floor:.3g}, "
+                f"{ceiling:.3g}] (straight paths; slices in series): clipped"
+            )
+            rel = min(max(rel, floor), ceiling)
+        if not exact and rel <= 0:
+            reasons.append("the network predicts no conduction, though the electrolyte percolates")
         if exact:
             bounds, half = (rel, rel), 0.0
-        elif self.conformal:
+        elif self.conformal and rel > 0 and not clipped:
             z = self._descriptors(*(np.array([v]) for v in (distance, fraction, perc, rel, iface)))
             lo, hi = interval(np.array([rel]), z, self.conformal)
-            bounds = (float(lo[0]), float(hi[0]))
-            half = math.log(bounds[1] / rel)
+            # no wider than the bounds the image itself sets
+            bounds = (max(float(lo[0]), floor), min(float(hi[0]), ceiling))
+            half = math.log(bounds[1] / rel) if bounds[1] > rel else 0.0
             if math.expm1(half) > self.ood_width:
                 reasons.append(
                     f"calibrated 90% interval +-{math.expm1(half):.0%} is wider than "
                     f"+-{self.ood_width:.0%}"
                 )
+        elif not exact:
+            bounds = (floor, ceiling)
+            if 0 < rel < ceiling:
+                half = math.log(ceiling / rel)
         if math.isfinite(half):
             unc: float | None = half / 1.645
         else:
