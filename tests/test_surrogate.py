@@ -269,3 +269,24 @@ def conduction_bounds_of(img):
     from ionflow.surrogate._bounds import conduction_bounds
 
     return conduction_bounds(img)
+
+
+def test_a_thin_wall_is_out_of_distribution():
+    """One-pixel solid lines pierced by slits across a 2D image (0.45 predicted, 0.19 exact,
+    unflagged before): the narrowest passage is far below any training image's of that
+    electrolyte fraction (recorded per fraction bin in the model)."""
+    from ionflow.surrogate import bottleneck, bottleneck_envelope
+
+    p = Predictor(default_model_path(2))
+    assert p.stats.get("bottleneck")  # the bundled model carries the envelope
+    img = np.ones((64, 64), bool)
+    img[39] = img[55] = False
+    img[39, 53:57] = img[55, 34:38] = True
+    res = p.predict([img])[0]
+    assert res.ood and any("thin wall" in r for r in res.ood_reasons)
+    assert bottleneck(img[None])[0] == pytest.approx(4 / 64)
+    # and a training-like image is not flagged for it
+    plain = disks((64, 64), electrolyte_fraction=0.8, rng=3)
+    assert not any("thin wall" in r for r in p.predict([plain])[0].ood_reasons)
+    env = bottleneck_envelope(np.stack([np.ones((8, 8), bool), img[:8, :8]]))
+    assert len(env) == 20 and env[-1] == 1.0

@@ -9,7 +9,14 @@ out-of-distribution flag (:class:`PredictionResult`). Training, export and calib
 
 from ._batch import PredictOutcome, predict_files
 from ._conformal import descriptors, fit_conformal, interval
-from ._features import feature_distance, interface_density, morphology_stats, ood_reasons
+from ._features import (
+    bottleneck,
+    bottleneck_envelope,
+    feature_distance,
+    interface_density,
+    morphology_stats,
+    ood_reasons,
+)
 from ._meta import ModelInfo, default_model_path, from_target, read_model_info, to_target
 from ._predictor import PredictionResult, Predictor, percolating_fractions
 from ._runtime import OnnxRunner, onnx_path
@@ -22,6 +29,8 @@ __all__ = [
     "PredictionResult",
     "Predictor",
     "block_grid",
+    "bottleneck",
+    "bottleneck_envelope",
     "coarse_relative_conductivity",
     "cut_blocks",
     "default_model_path",

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["feature_distance", "interface_density", "morphology_stats", "ood_reasons"]
+__all__ = [
+    "bottleneck",
+    "bottleneck_envelope",
+    "feature_distance",
+    "interface_density",
+    "morphology_stats",
+    "ood_reasons",
+]
 
 
 def interface_density(images: np.ndarray) -> np.ndarray:
@@ -35,6 +42,51 @@ def interface_density(images: np.ndarray) -> np.ndarray:
     return total / max(pairs, 1)
 
 
+def bottleneck(images: np.ndarray) -> np.ndarray:
+    """The narrowest passage along the flow (axis 1 of the batch), per image: the least share
+    of a slice's cells whose face to the next slice has electrolyte on both sides.
+
+    A thin solid wall pierced by a few holes scores near 0 even in a mostly electrolyte image;
+    the networks cannot see such walls (a one-cell pinhole), so an image far narrower than the
+    training images of its electrolyte fraction is out of distribution.
+
+    Parameters
+    ----------
+    images : ndarray of bool, shape (n, *shape)
+        A batch, flow along the first image axis.
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+        In [0, 1]; 0 when some slice pair shares no electrolyte face.
+    """
+    imgs = np.asarray(images, dtype=bool)
+    n, m = imgs.shape[0], imgs.shape[1]
+    if m < 2:
+        return imgs.reshape(n, -1).mean(1)
+    flat = imgs.reshape(n, m, -1)
+    links = np.count_nonzero(flat[:, :-1] & flat[:, 1:], axis=2)
+    return links.min(axis=1) / flat.shape[2]
+
+
+BOTTLENECK_BIN = 0.05
+"""Width of the electrolyte-fraction bins of the training images' narrowest passages."""
+
+
+def bottleneck_envelope(images: np.ndarray) -> list[float | None]:
+    """The narrowest passage (:func:`bottleneck`) of the training images that conduct, per
+    electrolyte-fraction bin of :data:`BOTTLENECK_BIN` (None: no such image in the bin)."""
+    imgs = np.asarray(images, dtype=bool)
+    frac = imgs.reshape(len(imgs), -1).mean(1)
+    b = bottleneck(imgs)
+    bins = np.minimum((frac / BOTTLENECK_BIN).astype(int), int(round(1 / BOTTLENECK_BIN)) - 1)
+    out: list[float | None] = []
+    for k in range(int(round(1 / BOTTLENECK_BIN))):
+        sel = (bins == k) & (b > 0)
+        out.append(float(b[sel].min()) if sel.any() else None)
+    return out
+
+
 def morphology_stats(images: np.ndarray) -> dict:
     """Ranges of the statistics the OOD check compares against (stored in the model).
 
@@ -46,8 +98,9 @@ def morphology_stats(images: np.ndarray) -> dict:
     Returns
     -------
     dict
-        ``shape`` (of one image), ``fraction`` ([min, max] electrolyte fraction) and
-        ``interface_density`` (its 0.5 % and 99.5 % quantiles).
+        ``shape`` (of one image), ``fraction`` ([min, max] electrolyte fraction),
+        ``interface_density`` (its 0.5 % and 99.5 % quantiles) and ``bottleneck`` (the
+        narrowest passage per fraction bin, :func:`bottleneck_envelope`).
     """
     frac = images.reshape(len(images), -1).mean(1)
     iface = interface_density(images)
@@ -56,6 +109,7 @@ def morphology_stats(images: np.ndarray) -> dict:
         "shape": list(images.shape[1:]),
         "fraction": [float(frac.min()), float(frac.max())],
         "interface_density": q(iface),
+        "bottleneck": bottleneck_envelope(images),
     }
 
 
@@ -100,6 +154,17 @@ def ood_reasons(
     span = hi - lo
     if not lo - 0.1 * span <= iface <= hi + 0.1 * span:
         reasons.append(f"interface density {iface:.3f} outside training [{lo:.3f}, {hi:.3f}]")
+    envelope = stats.get("bottleneck")
+    if envelope:
+        k = min(int(fraction / BOTTLENECK_BIN), len(envelope) - 1)
+        least = envelope[k]
+        narrow = float(bottleneck(image[None])[0])
+        if least is not None and 0 < narrow < 0.5 * least:
+            reasons.append(
+                f"a thin wall: only {narrow:.1%} of a slice conducts into the next, where the "
+                f"training images of this electrolyte fraction had at least {least:.1%} (the "
+                "network cannot see pinholes and slits)"
+            )
     return reasons
 
 
