@@ -75,7 +75,18 @@ BOTTLENECK_BIN = 0.05
 
 def bottleneck_envelope(images: np.ndarray) -> list[float | None]:
     """The narrowest passage (:func:`bottleneck`) of the training images that conduct, per
-    electrolyte-fraction bin of :data:`BOTTLENECK_BIN` (None: no such image in the bin)."""
+    electrolyte-fraction bin of :data:`BOTTLENECK_BIN`.
+
+    Parameters
+    ----------
+    images : ndarray of bool, shape (n, *shape)
+        The training images, flow along the first image axis.
+
+    Returns
+    -------
+    list of float or None
+        One entry per bin, fractions 0 to 1 (None: no conducting image in the bin).
+    """
     imgs = np.asarray(images, dtype=bool)
     frac = imgs.reshape(len(imgs), -1).mean(1)
     b = bottleneck(imgs)
