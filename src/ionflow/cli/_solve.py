@@ -137,6 +137,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..io import find_inputs, output_folder, read_gray, same_stems, segment, write_image
+    from ..io._read import check_not_labels
     from ..plot import plot_segmentation
 
     opts = _read_options(args)  # checks the flags once (e.g. a negative --min-size)
@@ -163,6 +164,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 )
             gray = read_gray(f, crop=opts.crop)
             _check_segment_memory(gray, f)
+            if opts.threshold is None and not classes:
+                check_not_labels(gray, f)  # Otsu would cut the labels by their numbers
             if opts.min_size > gray.size:
                 raise InputError(
                     f"--min-size {opts.min_size} is larger than the image ({gray.size} pixels)",

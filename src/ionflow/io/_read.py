@@ -688,16 +688,13 @@ def to_phases(
             return arr
         else:
             values = np.unique(arr)
-            integral = bool(np.all(values == np.round(values)))
             if values.size <= 2 and values[0] < 0:
                 raise InputError(
                     f"has a negative value ({_census(arr)}): a binary image is 0 = insulating, "
                     "nonzero = electrolyte; say which value conducts with --conductive-label V",
                     source=src,
                 )
-            label_like = integral and (
-                2 < values.size <= _MAX_LABELS or (values.size == 2 and values[0] != 0)
-            )
+            label_like = _label_like(values)
             if labels is None and label_like:
                 raise InputError(
                     f"looks like a label image ({_census(arr)}): say which label conducts with "
@@ -781,6 +778,40 @@ def _check_pixels(arr: np.ndarray, src: str) -> None:
                     "cannot tell them apart: renumber the labels",
                     source=src,
                 )
+
+
+def _label_like(values: np.ndarray) -> bool:
+    """Whether an image's distinct values (sorted) look like labels: 3 to ``_MAX_LABELS``
+    whole numbers, or two of which neither is 0."""
+    integral = bool(np.all(values == np.round(values)))
+    return integral and (2 < values.size <= _MAX_LABELS or (values.size == 2 and values[0] != 0))
+
+
+def check_not_labels(arr: np.ndarray, source: str) -> None:
+    """Refuse a label image where a grayscale one is expected (``segment``): Otsu would cut
+    its labels into two phases by their numbers, silently.
+
+    Parameters
+    ----------
+    arr : ndarray
+        Gray levels.
+    source : str
+        Name of the input, for the message.
+
+    Raises
+    ------
+    InputError
+        The image has 3 to 8 whole-number values.
+    """
+    values = np.unique(arr)
+    # two levels split the same way at any threshold between them: only 3+ are ambiguous
+    if 3 <= values.size <= _MAX_LABELS and _label_like(values):
+        raise InputError(
+            f"looks like a label image ({_census(arr)}), not a grayscale micrograph: give "
+            "--threshold T (or --phases N) to cut it by value anyway; the other commands take "
+            "it as it is with --conductive-label L",
+            source=source,
+        )
 
 
 def _census(arr: np.ndarray) -> str:

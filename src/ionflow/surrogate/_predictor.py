@@ -515,8 +515,9 @@ class Predictor:
             bounds = (max(float(lo[0]), floor), min(float(hi[0]), ceiling))
             half = math.log(bounds[1] / rel) if bounds[1] > rel else 0.0
             if math.expm1(half) > self.ood_width:
+                down, up = 1.0 - bounds[0] / rel, bounds[1] / rel - 1.0  # a log-symmetric one
                 reasons.append(
-                    f"calibrated 90% interval +-{math.expm1(half):.0%} is wider than "
+                    f"calibrated 90% interval -{down:.0%}/+{up:.0%} is wider than "
                     f"+-{self.ood_width:.0%}"
                 )
         elif not exact:
