@@ -419,6 +419,14 @@ def formats_voxel(path: Path) -> tuple[float, ...] | None:
         else:
             fields, _ = _metaimage_header(path, src)
             _, shape, edges = _metaimage_layout(fields, src)
+            if edges is not None:
+                log.warning(
+                    "%s: ElementSpacing %s read as millimetres (ITK's convention; the file "
+                    "states no unit): give --voxel-size in m if it is another (relative "
+                    "conductivity and tortuosity do not depend on it)",
+                    src,
+                    fields.get("ElementSpacing") or fields.get("ElementSize"),
+                )
     except InputError as exc:
         log.debug("%s: no voxel size (%s)", src, exc)
         return None
