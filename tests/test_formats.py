@@ -254,3 +254,14 @@ def test_amiramesh_lattice_line_must_be_whole_numbers(tmp_path, volume):
         path.write_bytes(_am(volume.shape, volume.tobytes()).replace(b"define Lattice 11 9 7", bad))
         with pytest.raises(InputError, match="whole numbers"):
             read_array(path)
+
+
+def test_review_forms(tmp_path, volume):
+    """DREAM3D and others write `Lattice { ... } = @1`; a data file called list*.raw is not a
+    LIST volume."""
+    path = tmp_path / "eq.am"
+    path.write_bytes(_am(volume.shape, volume.tobytes()).replace(b"} @1", b"} = @1", 1))
+    assert_array_equal(read_array(path), volume)
+    (tmp_path / "listing.raw").write_bytes(volume.tobytes())
+    (tmp_path / "listing.mhd").write_bytes(_mhd_header(volume.shape, data="listing.raw"))
+    assert_array_equal(read_array(tmp_path / "listing.mhd"), volume)

@@ -126,3 +126,22 @@ def test_one_slice_stack_keeps_its_pixel(tmp_path, volume):
     size = read_pixel_size(folder)
     assert size == pytest.approx((0.25e-6, 0.5e-6))  # (dy, dx) of a 2D image
     assert simulate(read_image(folder), pixel_size=size).shape == (16, 14)
+
+
+def test_names_that_sort_wrongly_or_alike(tmp_path, volume):
+    """Depths with decimals sort by value (0.25 before 0.5 before 1.5); one slice saved twice
+    with two suffixes is ambiguous; non-ASCII digits are text, not a crash."""
+    folder = tmp_path / "depths"
+    folder.mkdir()
+    for k, depth in enumerate(("0.25", "0.5", "1.5", "10.25")):
+        write_image(folder / f"z_{depth}um.png", volume[k])
+    assert_array_equal(read_image(folder), volume[:4])
+    twice = _slices(tmp_path / "twice", volume, ".tif")
+    write_image(twice / "z1.tiff", volume[0])
+    with pytest.raises(InputError, match="sort as one"):
+        read_image(twice)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    write_image(odd / "\u00b21.png", volume[0])
+    write_image(odd / "\u00b22.png", volume[1])
+    assert read_image(odd).shape == (2, 16, 14)

@@ -290,3 +290,24 @@ def test_a_thin_wall_is_out_of_distribution():
     assert not any("thin wall" in r for r in p.predict([plain])[0].ood_reasons)
     env = bottleneck_envelope(np.stack([np.ones((8, 8), bool), img[:8, :8]]))
     assert len(env) == 20 and env[-1] == 1.0
+
+
+def test_a_clipped_prediction_keeps_an_uncertainty_and_axis_moves_pixel_sizes():
+    """Clipped to a bound, the interval is the bounds and the uncertainty their wider side
+    (it was lost: nan accuracy, None uncertainty); with the flow along axis 1, a per-axis
+    pixel size moves with the image (the length was the other axis's)."""
+    p = Predictor(default_model_path(2))
+    img = disks((64, 64), electrolyte_fraction=0.937766160454413, rng=84)
+    img[21] = False
+    img[19:24, 32] = True  # a pinhole wall: the network overshoots the slices-in-series bound
+    res = p.predict([img])[0]
+    assert any("exact bounds" in r for r in res.ood_reasons)
+    assert res.interval[1] == res.relative_conductivity  # at the upper bound
+    assert res.uncertainty is not None and res.uncertainty > 0  # inf: the lower bound is 0
+    json.dumps(res.to_dict())
+    flat = disks((64, 64), electrolyte_fraction=0.8, rng=1)
+    r = p.predict([flat], axis=1, pixel_size=[(1e-6, 4e-6)])[0]
+    s = simulate(flat, axis=1, pixel_size=(1e-6, 4e-6))
+    assert r.length == pytest.approx(s.length) and r.area == pytest.approx(s.area)
+    with pytest.raises(InputError, match="pixel sizes for 1 images"):
+        p.predict([flat], pixel_size=(1e-6, 4e-6))

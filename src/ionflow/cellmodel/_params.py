@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,9 +229,16 @@ def electrode_parameters(
     arr = np.asarray(image)
     if arr.ndim not in (2, 3):
         raise InputError(f"expected a 2D or 3D image, got shape {arr.shape}", source=source)
+    if not -arr.ndim <= axis < arr.ndim:
+        raise InputError(f"axis {axis} does not exist for a {arr.ndim}D image", source=source)
+    if len(edges) not in (1, arr.ndim):
+        raise InputError(
+            f"{len(edges)} voxel sizes for a {arr.ndim}D image (give one, or one per axis)",
+            source=source,
+        )
     if thickness is not None:
         depth = arr.shape[axis % arr.ndim] * float(edges[axis % arr.ndim if len(edges) > 1 else 0])
-        if not (isinstance(thickness, (int, float)) and math.isfinite(thickness)) or thickness <= 0:
+        if not (isinstance(thickness, numbers.Real) and math.isfinite(thickness)) or thickness <= 0:
             raise InputError(
                 f"thickness must be a positive length in m, got {thickness!r}", source=source
             )

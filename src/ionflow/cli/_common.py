@@ -369,9 +369,10 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], int]:
     """The files named on the command line; one error line per folder without images."""
     from ..io import find_inputs
 
-    files, problems = find_inputs(
-        args.paths or [str(examples_dir())], stacks=getattr(args, "stack", False)
-    )
+    stacks = getattr(args, "stack", False)
+    if stacks and not args.paths:
+        raise InputError("--stack needs the folders of slices to read (no default)")
+    files, problems = find_inputs(args.paths or [str(examples_dir())], stacks=stacks)
     for problem in problems:
         _err(problem)
     return files, len(problems)

@@ -301,7 +301,7 @@ def cmd_tensor(args: argparse.Namespace) -> int:
             label_conductivities=dict(labels) if labels else None,
             pixel_size=size,
             source=path,
-            progress=not args.no_progress,
+            progress=not args.no_progress and sys.stderr.isatty(),
         )
         return {"file": path, **tensor.to_dict()}
 

@@ -231,7 +231,7 @@ def read_metaimage(path: Path, src: str) -> np.ndarray:
     if name == "LOCAL":
         data_path = path
         start = local
-    elif name.upper().startswith("LIST") or "%" in name:
+    elif name.split()[0].upper() == "LIST" or re.search(r"%\d*d", name):
         raise InputError(
             "a MetaImage of one file per slice (LIST): save it as one file", source=src
         )
@@ -290,7 +290,8 @@ def read_metaimage(path: Path, src: str) -> np.ndarray:
 # --- AmiraMesh -------------------------------------------------------------------------------
 
 _AM_DATA = re.compile(
-    r"Lattice\s*\{\s*(\w+)(?:\[(\d+)\])?\s+\w+\s*\}\s*@(\d+)(?:\(\s*(\w+)\s*,\s*(\d+)\s*\))?"
+    r"Lattice\s*\{\s*(\w+)(?:\[(\d+)\])?\s+\w+\s*\}\s*=?\s*@(\d+)"
+    r"(?:\(\s*(\w+)\s*,\s*(\d+)\s*\))?"
 )
 
 
@@ -339,6 +340,14 @@ def read_amiramesh(path: Path, src: str) -> np.ndarray:
     start = match.end() + marker.end()
     with open(path, "rb") as fh:
         if codec is None:
+            have = path.stat().st_size - start
+            need = math.prod(shape) * dtype.itemsize
+            if have < need:  # before allocating
+                raise InputError(
+                    f"holds {max(have, 0)} bytes of voxels, its header says {need} "
+                    f"({'x'.join(map(str, shape))} {dtype.name}): cut short?",
+                    source=src,
+                )
             return _read_raw(fh, start, dtype, shape, src)
         if codec == "HxZip":
             return _inflate(fh, start, int(packed), dtype, shape, src)

@@ -523,17 +523,22 @@ def slice_files(folder: str | os.PathLike) -> list[Path]:
         )
 
     def natural(f: Path) -> tuple:
-        return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", f.name))
+        # numbers by value (z2 before z10; a depth like 0.25 before 0.5), ASCII digits only
+        parts = re.split(r"(\d+(?:\.\d+)?)", f.stem, flags=re.ASCII)
+        return tuple(
+            (1, float(t), "") if t[:1].isdigit() and t.isascii() else (0, 0.0, t.lower())
+            for t in parts
+        )
 
     ordered = sorted(entries, key=natural)
     for a, b in zip(ordered, ordered[1:]):
-        if natural(a) == natural(b):  # z1 and Z01: the listing would decide their order
+        if natural(a) == natural(b):  # z1 / Z01 / z1.tif + z1.tiff: the listing would decide
             raise InputError(
-                f"slices {a.name} and {b.name} sort as one (case or zero padding): their "
-                "order is ambiguous; rename one",
+                f"slices {a.name} and {b.name} sort as one (case, zero padding or suffix): "
+                "their order is ambiguous; rename or remove one",
                 source=src,
             )
-    numbers = [re.findall(r"\d+", f.stem) for f in ordered]
+    numbers = [re.findall(r"\d+", f.stem, flags=re.ASCII) for f in ordered]
     if len(ordered) > 2 and all(numbers):
         last = [int(n[-1]) for n in numbers]
         gaps = [(p, q) for p, q in zip(last, last[1:]) if q != p + 1]

@@ -139,6 +139,14 @@ def _flip_views(images: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(v) for v in views]
 
 
+def _moved_size(size: Any, axis: int, ndim: int) -> Any:
+    """A per-axis pixel size in the order of the image moved to flow along axis 0."""
+    if isinstance(size, (tuple, list, np.ndarray)) and len(size) == ndim:
+        a = axis % ndim
+        return tuple(size[k] for k in [a] + [k for k in range(ndim) if k != a])
+    return size
+
+
 class Predictor:
     """A loaded model, ready to predict.
 
@@ -354,7 +362,10 @@ class Predictor:
             else [pixel_size] * len(images)
         )
         if len(sizes) != len(images):
-            raise ValueError(f"{len(sizes)} pixel sizes for {len(images)} images")
+            raise InputError(
+                f"{len(sizes)} pixel sizes for {len(images)} images: give one for all, or one "
+                "per image (a per-axis tuple of one image goes in a list)"
+            )
         check_physics(voltage, conductivity)
         moved = [np.moveaxis(np.asarray(im).astype(bool), axis, 0) for im in images]
         for im in moved:
@@ -396,7 +407,7 @@ class Predictor:
                     grid,
                     voltage,
                     conductivity,
-                    sizes[i],
+                    _moved_size(sizes[i], axis, moved[i].ndim),
                     axis,
                 )
         return out  # type: ignore[return-value]
@@ -522,10 +533,14 @@ class Predictor:
                 )
         elif not exact:
             bounds = (floor, ceiling)
-            if 0 < rel < ceiling:
-                half = math.log(ceiling / rel)
+            if clipped:  # the bounds are the interval: its wider side (the prediction at an end)
+                up = math.log(ceiling / rel) if rel > 0 else math.inf
+                down = math.log(rel / floor) if floor > 0 else math.inf
+                half = max(up, down)
         if math.isfinite(half):
             unc: float | None = half / 1.645
+        elif half == math.inf:  # bounds reaching 0: no finite relative uncertainty
+            unc = math.inf
         else:
             unc = spread if math.isfinite(spread) else None
         cond = rel * conductivity
