@@ -36,6 +36,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from ..errors import InputError
+from ..io import IMAGE_SUFFIXES
 from ._analysis import AnalysisResult, analyse
 from ._config import HOST, AppConfig
 from ._jobs import JobStore
@@ -54,7 +55,8 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_PATH = "/api/uploads"
-_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".jpg", ".jpeg", ".gif", ".mha", ".am")
+# what ionflow reads, but one file per upload: a MetaImage .mhd needs its .raw beside it
+_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES if s != ".mhd")
 _MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file
 
 

@@ -29,8 +29,6 @@ __all__ = [
     "restate",
 ]
 
-_MAX_LABELS = 8  # as ionflow.io.to_phases: 3 to this many integer values is a label image
-
 
 @dataclass(frozen=True)
 class PhaseOptions:
@@ -204,6 +202,7 @@ def inspect_upload(
         ``name``.
     """
     from ..io import read_gray, read_pixel_size, to_phases
+    from ..io._read import looks_like_labels
 
     path = Path(path)
     try:
@@ -218,10 +217,9 @@ def inspect_upload(
         raise InputError(
             "image is entirely insulating (every pixel is 0): no conductive pixel", source=name
         )
-    integer = bool(np.all(values == np.round(values)))
     # as ionflow.io.to_phases: 0 and one other value is binary; 3-8 integer values, or two
     # nonzero ones, are labels (which one conducts is the user's choice, never a guess)
-    if integer and (2 < values.size <= _MAX_LABELS or (values.size == 2 and values[0] != 0)):
+    if looks_like_labels(values):
         kind = "labels"
     elif values.size <= 2:
         kind = "binary"

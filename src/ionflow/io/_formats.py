@@ -23,6 +23,7 @@ import logging
 import math
 import re
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -71,14 +72,20 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def _check_size(shape: tuple[int, ...], itemsize: int, src: str) -> int:
-    """Bytes of the voxels; refused when they would not fit in the free memory."""
+def check_decoded(nbytes: int, shape: Sequence[int], src: str) -> None:
+    """Refuse, before decoding, an image whose pixels would not fit in the memory free now
+    (a small compressed file can declare a huge image); every reader of ``io`` calls it."""
     from .._freemem import available_memory, memory_message
 
-    nbytes = math.prod(shape) * itemsize
     free = available_memory()
     if free is not None and nbytes > 0.8 * free:
         raise InputError(memory_message(shape, nbytes, free, "decode"), source=src)
+
+
+def _check_size(shape: tuple[int, ...], itemsize: int, src: str) -> int:
+    """Bytes of the voxels (:func:`check_decoded` first)."""
+    nbytes = math.prod(shape) * itemsize
+    check_decoded(nbytes, shape, src)
     return nbytes
 
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import InputError
-from ._formats import read_amiramesh, read_metaimage
+from ._formats import check_decoded, read_amiramesh, read_metaimage
 from ._phases import log_labels, phase_census
 from ._segment import Crop, _to_gray, crop_image, remove_specks, segment
 
@@ -170,7 +170,7 @@ def _read_tiff(path: Path, src: str) -> tuple[np.ndarray, bool]:
                 series = tif.series[0] if tif.series else None  # reads every page's tags
                 if series is None or not len(tif.pages):
                     raise _Unreadable("no image in the file")
-                _check_decoded(
+                check_decoded(
                     math.prod(series.shape) * np.dtype(series.dtype).itemsize, series.shape, src
                 )
                 _check_shaped(tif, series, src)
@@ -319,16 +319,6 @@ def _samples(
     )
 
 
-def _check_decoded(nbytes: int, shape: Sequence[int], src: str) -> None:
-    """Refuse, before decoding, an image whose pixels would not fit in the memory free now
-    (a small compressed file can declare a huge image)."""
-    from .._freemem import available_memory, memory_message
-
-    free = available_memory()
-    if free is not None and nbytes > 0.8 * free:
-        raise InputError(memory_message(shape, nbytes, free, "decode"), source=src)
-
-
 def _read_npy(path: Path, src: str) -> np.ndarray:
     """A ``.npy`` array without unpickling, its header checked against the file size first."""
     with open(path, "rb") as fh:
@@ -355,7 +345,7 @@ def _read_npy(path: Path, src: str) -> np.ndarray:
                 f"the file holds {left})",
                 source=src,
             )
-    _check_decoded(expected, shape, src)
+    check_decoded(expected, shape, src)
     return np.load(path, allow_pickle=False)
 
 
@@ -383,7 +373,7 @@ def _read_pillow(path: Path, src: str) -> tuple[np.ndarray, bool]:
             )
             frames = int(getattr(opened, "n_frames", 1) or 1)
             shape = (frames, *opened.size[::-1]) if frames > 1 else opened.size[::-1]
-            _check_decoded(opened.width * opened.height * bands * depth * frames, shape, src)
+            check_decoded(opened.width * opened.height * bands * depth * frames, shape, src)
             if frames == 1:
                 opened.load()
                 from PIL import ImageOps
@@ -538,8 +528,13 @@ def slice_files(folder: str | os.PathLike) -> list[Path]:
                 "their order is ambiguous; rename or remove one",
                 source=src,
             )
-    numbers = [re.findall(r"\d+", f.stem, flags=re.ASCII) for f in ordered]
-    if len(ordered) > 2 and all(numbers):
+    return ordered
+
+
+def _warn_gaps(files: list[Path], src: str) -> None:
+    """Say when the slices' last numbers, increasing, skip one (a slice missing?)."""
+    numbers = [re.findall(r"\d+", f.stem, flags=re.ASCII) for f in files]
+    if len(files) > 2 and all(numbers):
         last = [int(n[-1]) for n in numbers]
         gaps = [(p, q) for p, q in zip(last, last[1:]) if q != p + 1]
         if gaps and all(q > p for p, q in zip(last, last[1:])):
@@ -548,12 +543,12 @@ def slice_files(folder: str | os.PathLike) -> list[Path]:
                 src,
                 ", ".join(f"{p} -> {q}" for p, q in gaps[:3]) + (", ..." if len(gaps) > 3 else ""),
             )
-    return ordered
 
 
 def _read_slices(folder: Path, src: str) -> tuple[np.ndarray, bool]:
     """A volume from a folder of 2D slices (:func:`slice_files`), z first; whether colour."""
     files = slice_files(folder)
+    _warn_gaps(files, src)  # here, not in slice_files: the voxel-size lookup lists them too
     first, colour = _read_pixels(files[0])
     if first.ndim - int(colour) != 2:
         raise InputError(
@@ -562,7 +557,7 @@ def _read_slices(folder: Path, src: str) -> tuple[np.ndarray, bool]:
             source=src,
         )
     shape = (len(files), *first.shape)
-    _check_decoded(len(files) * first.nbytes, shape, src)
+    check_decoded(len(files) * first.nbytes, shape, src)
     out = np.empty(shape, first.dtype)
     out[0] = first
     for k, f in enumerate(files[1:], start=1):
@@ -699,7 +694,7 @@ def to_phases(
                     "nonzero = electrolyte; say which value conducts with --conductive-label V",
                     source=src,
                 )
-            label_like = _label_like(values)
+            label_like = looks_like_labels(values)
             if labels is None and label_like:
                 raise InputError(
                     f"looks like a label image ({_census(arr)}): say which label conducts with "
@@ -785,9 +780,9 @@ def _check_pixels(arr: np.ndarray, src: str) -> None:
                 )
 
 
-def _label_like(values: np.ndarray) -> bool:
+def looks_like_labels(values: np.ndarray) -> bool:
     """Whether an image's distinct values (sorted) look like labels: 3 to ``_MAX_LABELS``
-    whole numbers, or two of which neither is 0."""
+    whole numbers, or two of which neither is 0 (the readers and the web app ask it)."""
     integral = bool(np.all(values == np.round(values)))
     return integral and (2 < values.size <= _MAX_LABELS or (values.size == 2 and values[0] != 0))
 
@@ -810,7 +805,7 @@ def check_not_labels(arr: np.ndarray, source: str) -> None:
     """
     values = np.unique(arr)
     # two levels split the same way at any threshold between them: only 3+ are ambiguous
-    if 3 <= values.size <= _MAX_LABELS and _label_like(values):
+    if 3 <= values.size <= _MAX_LABELS and looks_like_labels(values):
         raise InputError(
             f"looks like a label image ({_census(arr)}), not a grayscale micrograph: give "
             "--threshold T (or --phases N) to cut it by value anyway; the other commands take "

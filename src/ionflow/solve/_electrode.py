@@ -49,6 +49,7 @@ from ._assemble import _check_binary, assemble, percolating_mask
 from ._geometry import cell_spacing, validate_image
 from ._lean import solve_lean_source
 from ._memory import check_memory
+from ._multigrid import percent_bar
 from ._stencil import Stencil
 
 log = logging.getLogger(__name__)
@@ -574,15 +575,7 @@ class _LanczosBar:
         self.bar = None
         self.first: float | None = None
         if want and unknowns >= 1_000_000:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
-                total=100,
-                desc=f"impedance ({unknowns / 1e6:.1f} M unknowns)",
-                unit="%",
-                leave=False,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
-            )
+            self.bar = percent_bar(f"impedance ({unknowns / 1e6:.1f} M unknowns)")
 
     def __call__(self, step: int, change: float) -> None:
         if self.bar is None or not math.isfinite(change) or change <= 0:

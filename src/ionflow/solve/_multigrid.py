@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,20 @@ class MultigridSolution:
     outlet: float
     iterations: int
     accuracy: float
+
+
+def percent_bar(desc: str) -> Any:
+    """A tqdm bar on stderr from 0 to 100 % of the way to convergence (the caller sets ``n``
+    and the postfix), cleared when closed: long solves' and the impedance's."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=100,
+        desc=desc,
+        unit="%",
+        leave=False,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+    )
 
 
 class _Progress:
@@ -52,15 +67,7 @@ class _Progress:
     def __enter__(self) -> _Progress:
         self.start = time.perf_counter()
         if self.want_bar:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
-                total=100,
-                desc=f"solve ({self.unknowns / 1e6:.1f} M unknowns)",
-                unit="%",
-                leave=False,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
-            )
+            self.bar = percent_bar(f"solve ({self.unknowns / 1e6:.1f} M unknowns)")
         return self
 
     def __exit__(self, *exc: object) -> None:
