@@ -133,23 +133,12 @@ def test_tensor_command(volume, capsys):
     assert row["boundary"] == "cell" and len(row["principal_values"]) == 3
 
 
-def _three_labels(tmp_path):
-    """A TauFactor-like label volume: a slab of label 0 (x < 3), labels 85 (y < 6) and 170."""
-    vol = np.zeros((10, 12, 12), np.uint8)
-    vol[:, :6] = 85
-    vol[:, 6:] = 170
-    vol[:, :, :3] = 0
-    path = tmp_path / "labels.tif"
-    tifffile.imwrite(path, vol)
-    return path, vol
-
-
-def test_tensor_and_profile_take_the_image_input_options(tmp_path, capsys):
+def test_tensor_and_profile_take_the_image_input_options(label_tiff, capsys):
     """tensor and profile read a label image as simulate does (they had --labels only, and the
     label-image error sent users to options they did not have)."""
     from ionflow.solve import homogenised_tensor
 
-    path, vol = _three_labels(tmp_path)
+    path, vol = label_tiff
     assert main(["tensor", str(path), "--json"]) == 1
     assert "--conductive-label" in capsys.readouterr().err
     assert main(["tensor", str(path), "--json", "--conductive-label", "85"]) == 0

@@ -210,19 +210,10 @@ def test_denoising_an_image_too_small_for_its_filter_is_named():
             segment(np.arange(18.0).reshape(2, 9), denoise=method, source="x.png")
 
 
-def test_segment_refuses_a_label_image_unless_told_how(tmp_path, capsys):
+def test_segment_refuses_a_label_image_unless_told_how(label_tiff, tmp_path, capsys):
     """Otsu cut a 0/85/170 label image into two phases by the labels' numbers, exit 0, while
     every other command refuses to guess; a --threshold still cuts it on purpose."""
-    import tifffile
-
-    from ionflow.cli import main
-
-    vol = np.zeros((6, 12, 12), np.uint8)
-    vol[:, :6] = 85
-    vol[:, 6:] = 170
-    vol[:, :, :3] = 0
-    path = tmp_path / "labels.tif"
-    tifffile.imwrite(path, vol)
+    path, _ = label_tiff
     assert main(["segment", str(path), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "looks like a label image" in err and "--threshold" in err
